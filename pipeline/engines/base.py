@@ -1,0 +1,71 @@
+"""The engine contract: pages + questions -> answers, pages + fields -> values.
+
+Engines are batched by design: a call carries every page and every question of a unit of
+work so the engine can share per-page work (vision features, layout analysis) across
+questions. Grounding (answer text -> boxes) is engine-independent and happens after the
+engine; an engine may still return boxes of its own (e.g. Florence-2 regions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from pipeline.types import Box, Page
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question about one page (`page` is the page's index)."""
+
+    page: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A field to extract: `question` is what an answering engine is asked for it."""
+
+    name: str
+    type: str = "string"
+    description: str = ""
+    question: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An engine's answer to a `Question`. Empty `text` means the engine found none."""
+
+    question: Question
+    text: str
+    confidence: float | None = None
+    boxes: list[Box] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldValue:
+    """An engine's raw value for a field; `page` is None when the value was not found."""
+
+    field: FieldSpec
+    text: str
+    page: int | None
+    confidence: float | None = None
+    boxes: list[Box] = field(default_factory=list)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What every engine implements. `name` and `model_revision` key stored results."""
+
+    name: str
+    model_revision: str
+    prompt_version: str
+
+    def answer(self, pages: Sequence[Page], questions: Sequence[Question]) -> list[Answer]:
+        """Answer each question (in order) about the page it names."""
+        ...
+
+    def extract(self, pages: Sequence[Page], fields: Sequence[FieldSpec]) -> list[FieldValue]:
+        """Find a value for each field (in order) anywhere in the document's pages."""
+        ...
