@@ -1,0 +1,90 @@
+"""OCR of page images with RapidOCR (PP-OCR detection + recognition on onnxruntime).
+
+RapidOCR runs offline (its models ship in the wheel) and on CPU, which a worker on the
+"ingest" queue needs. Building the engine loads three ONNX models, so it is built once per
+process, lazily, and reused. Words come from RapidOCR's word-level boxes; a line whose word
+boxes are missing or do not match its text is kept as one `Word` with the line's box.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pipeline.types import Box, Word
+
+logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def get_engine() -> Any:
+    """The process-wide RapidOCR engine, built on first use."""
+    from rapidocr import RapidOCR  # imported here: it pulls in cv2 and onnxruntime
+
+    logger.info("building the OCR engine: RapidOCR (PP-OCR det + rec, onnxruntime, CPU)")
+    return RapidOCR(params={"Global.log_level": "warning"})
+
+
+def ocr_image(image: Image.Image, page_index: int) -> list[Word]:
+    """Recognise the words on an RGB page image; boxes normalised to the image."""
+    result = get_engine()(image, return_word_box=True)
+    if not result.txts:
+        return []
+    words: list[Word] = []
+    for line_index, text in enumerate(result.txts):
+        line = _Line(text, float(result.scores[line_index]), result.boxes[line_index])
+        parts = _word_parts(result.word_results, line_index)
+        words.extend(line.words(parts, page_index, image.width, image.height))
+    return words
+
+
+class _Line:
+    """One recognised text line: its text, confidence and 4-point polygon in pixels."""
+
+    def __init__(self, text: str, score: float, polygon: Sequence[Sequence[float]]):
+        self.text = text
+        self.score = score
+        self.polygon = polygon
+
+    def words(self, parts: list[tuple], page: int, width: int, height: int) -> list[Word]:
+        """Split into words when the word boxes spell the line, else keep the whole line."""
+        if parts and _parts_spell(parts, self.text):
+            return [
+                Word(text, _polygon_box(poly, page, width, height), float(score))
+                for text, score, poly in parts
+                if text.strip()
+            ]
+        if not self.text.strip():
+            return []
+        return [
+            Word(self.text.strip(), _polygon_box(self.polygon, page, width, height), self.score)
+        ]
+
+
+def _word_parts(word_results: Any, line_index: int) -> list[tuple]:
+    """The (text, score, polygon) word entries of one line, or [] when unavailable."""
+    try:
+        parts = list(word_results[line_index])
+    except (IndexError, TypeError):
+        return []
+    if any(len(part) != 3 or part[2] is None for part in parts):
+        return []
+    return parts
+
+
+def _parts_spell(parts: list[tuple], line_text: str) -> bool:
+    """Word entries are trusted only if, joined, they give the line's text back."""
+    joined = "".join(str(text) for text, _, _ in parts)
+    return joined.replace(" ", "") == line_text.replace(" ", "")
+
+
+def _polygon_box(polygon: Sequence[Sequence[float]], page: int, width: int, height: int) -> Box:
+    points = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    x0, y0 = points.min(axis=0)
+    x1, y1 = points.max(axis=0)
+    return Box.from_pixels(page, x0, y0, x1, y1, width, height)

@@ -1,0 +1,125 @@
+"""Open a document and produce its pages: RGB image + words with boxes, one page at a time.
+
+`open_document` does every check that can be done up front (type by magic bytes, empty,
+corrupt, truncated, encrypted, zero pages, pixel size of every page against the cap) so a
+bad document fails before any work is queued. `OpenedDocument.pages()` then renders and
+reads one page at a time, so memory stays bounded however long the PDF is.
+
+Where a page's words come from (`Page.text_source`):
+
+* PDF page with a usable text layer (rule in `pipeline.text_layer`): `pdf`, words from the
+  text layer, confidence None.
+* PDF page without one (a scan), and every page of an image file: `ocr`, words from OCR.
+  With `PageOptions(ocr=False)` such a page is still `ocr` (its words would have to come
+  from OCR) but its word list is empty: it says "not read yet", never "the PDF had no
+  text", and the page's image is there for an engine that reads pixels itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+
+import pymupdf
+from PIL import Image
+
+from pipeline import ocr, rasterize, text_layer
+from pipeline.filetypes import FileType, detect_file_type
+from pipeline.types import Page, TextSource, Word
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """How pages are produced. The pixel cap guards workers against gigantic pages."""
+
+    dpi: int = 150
+    max_page_pixels: int = 40_000_000
+    ocr: bool = True
+
+    def __post_init__(self) -> None:
+        if self.dpi <= 0:
+            raise ValueError(f"dpi must be positive, got {self.dpi}")
+        if self.max_page_pixels <= 0:
+            raise ValueError(f"max_page_pixels must be positive, got {self.max_page_pixels}")
+
+
+class OpenedDocument:
+    """A validated document. Use as a context manager, or call `close()`, to free the PDF."""
+
+    def __init__(
+        self,
+        file_type: FileType,
+        options: PageOptions,
+        *,
+        pdf: pymupdf.Document | None = None,
+        image: Image.Image | None = None,
+    ):
+        self.file_type = file_type
+        self.options = options
+        self._pdf = pdf
+        self._image = image
+        self.page_count = pdf.page_count if pdf is not None else rasterize.frame_count(image)
+
+    def pages(self) -> Iterator[Page]:
+        """Yield the document's pages in order, each rendered and read when reached."""
+        for index in range(self.page_count):
+            yield self._pdf_page(index) if self._pdf is not None else self._image_page(index)
+
+    def close(self) -> None:
+        if self._pdf is not None:
+            self._pdf.close()
+        if self._image is not None:
+            self._image.close()
+
+    def __enter__(self) -> OpenedDocument:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _pdf_page(self, index: int) -> Page:
+        pdf_page = rasterize.load_pdf_page(self._pdf, index)
+        image = rasterize.render_pdf_page(pdf_page, self.options.dpi)
+        words = text_layer.extract_words(pdf_page, index)
+        coverage = text_layer.largest_image_coverage(pdf_page)
+        if text_layer.has_usable_text_layer(words, coverage):
+            return Page(index, image, self.options.dpi, TextSource.PDF, words)
+        logger.debug(
+            "page %d: text layer not usable (%d words, image covers %.0f%%); OCR",
+            index + 1,
+            len(words),
+            coverage * 100,
+        )
+        return Page(index, image, self.options.dpi, TextSource.OCR, self._ocr(image, index))
+
+    def _image_page(self, index: int) -> Page:
+        image = rasterize.decode_frame(self._image, index)
+        dpi = rasterize.image_dpi(self._image)
+        return Page(index, image, dpi, TextSource.OCR, self._ocr(image, index))
+
+    def _ocr(self, image: Image.Image, index: int) -> list[Word]:
+        return ocr.ocr_image(image, index) if self.options.ocr else []
+
+
+def open_document(data: bytes, options: PageOptions = PageOptions()) -> OpenedDocument:  # noqa: B008
+    """Validate `data` and open it, or raise the matching `BadInputError` subclass."""
+    file_type = detect_file_type(data)
+    if file_type is FileType.PDF:
+        pdf = rasterize.open_pdf(data)
+        try:
+            rasterize.check_pdf_page_sizes(pdf, options.dpi, options.max_page_pixels)
+        except BaseException:
+            pdf.close()
+            raise
+        return OpenedDocument(file_type, options, pdf=pdf)
+    image = rasterize.open_image(data, file_type, options.max_page_pixels)
+    return OpenedDocument(file_type, options, image=image)
