@@ -1,0 +1,102 @@
+"""The export format: pydantic models that are the single source of truth for the JSON.
+
+`docfuse schema` prints the JSON Schema generated from `ExportDocument`. Boxes are
+`[x0, y0, x1, y1]` normalised to 0..1 of the rendered page, origin top-left (DESIGN.md);
+multiply by the page's `width`/`height` for pixels.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Coordinates = tuple[float, float, float, float]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class BoxOut(_Model):
+    page: int = Field(description="Index of the page the box lies on (0-based).")
+    box: Coordinates = Field(description="[x0, y0, x1, y1], normalised, origin top-left.")
+
+
+class WordOut(_Model):
+    text: str
+    box: Coordinates = Field(description="[x0, y0, x1, y1], normalised, origin top-left.")
+    confidence: float | None = Field(None, description="OCR confidence 0..1; null for PDF text.")
+
+
+class DocumentInfo(_Model):
+    id: int
+    sha256: str = Field(description="Identity of the document: sha256 of its bytes.")
+    filename: str = Field(description="Name the file had when it was ingested.")
+    file_type: str | None = Field(description="pdf, png, jpeg or tiff, from magic bytes.")
+    size_bytes: int
+    page_count: int
+    status: Literal["pending", "processing", "ready", "failed"]
+    error: str | None = Field(description="Why the document failed, when it did.")
+    source: str = Field(description="How it came in: cli, upload, folder.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class PageOut(_Model):
+    index: int
+    width: int = Field(description="Rendered width in pixels.")
+    height: int = Field(description="Rendered height in pixels.")
+    dpi: int | None = Field(description="Render DPI for PDF pages; the image's own, if any.")
+    text_source: Literal["pdf", "ocr"]
+    words: list[WordOut] | None = Field(None, description="Omitted with --no-words.")
+
+
+class AnswerOut(_Model):
+    question: str
+    answer: str
+    page: int
+    boxes: list[BoxOut] = Field(description="Where the answer is written; empty if not found.")
+    confidence: float | None
+    engine: str
+    model: str
+    model_revision: str
+    created_at: datetime
+
+
+class FieldOut(_Model):
+    schema_name: str = Field(alias="schema", description="The field schema, e.g. receipt.")
+    name: str
+    type: str
+    value: str | None = Field(description="Normalised value (ISO date, decimal amount...).")
+    raw_text: str | None = Field(description="The text as it appears on the page.")
+    page: int | None
+    boxes: list[BoxOut]
+    confidence: float | None
+    engine: str
+    model: str
+
+
+class Provenance(_Model):
+    generator: str = Field(description="docfuse and its version.")
+    exported_at: datetime
+    ocr_engine: str = Field(description="OCR used for pages without a text layer.")
+
+
+class ExportDocument(_Model):
+    """One document with its pages, answers and fields."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    document: DocumentInfo
+    pages: list[PageOut]
+    answers: list[AnswerOut]
+    fields: list[FieldOut]
+    provenance: Provenance
+
+
+def export_json_schema() -> dict:
+    """The JSON Schema of one exported document (a combined export is a JSON array of them)."""
+    return ExportDocument.model_json_schema(by_alias=True)

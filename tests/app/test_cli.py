@@ -1,0 +1,64 @@
+"""The CLI as a user runs it: ingest a mixed folder, list, export, schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import get_settings
+from tests import badfiles
+from tests.conftest import ICDAR_DIR
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("DOCFUSE_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_ingest_list_export_schema(runner: CliRunner, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    badfiles.make_born_digital_pdf(folder)
+    badfiles.make_corrupt_pdf(folder)
+    (folder / "readme.txt").write_text("skipped: not a document")
+
+    result = runner.invoke(
+        cli, ["ingest", str(folder), str(ICDAR_DIR / "eu-005.pdf"), "--dpi", "72"]
+    )
+    assert result.exit_code == 2, result.output  # 2: some file failed, the rest went in
+    assert "2 new, 0 already known, 1 failed" in result.output
+    assert "corrupt" in result.output.lower()
+
+    again = runner.invoke(cli, ["ingest", str(ICDAR_DIR / "eu-005.pdf")])
+    assert again.exit_code == 0 and "0 new, 1 already known, 0 failed" in again.output
+
+    listing = runner.invoke(cli, ["documents"])
+    assert listing.exit_code == 0
+    assert listing.output.count("ready") == 2 and listing.output.count("failed") == 1
+
+    out = tmp_path / "export.json"
+    exported = runner.invoke(cli, ["export", "--all", "-o", str(out), "--no-words"])
+    assert exported.exit_code == 0, exported.output
+    documents = json.loads(out.read_text())
+    assert len(documents) == 3
+    assert {d["pages"][0]["dpi"] for d in documents if d["pages"]} == {72}
+
+    one = runner.invoke(cli, ["export", "1", "-o", str(tmp_path / "per-doc")])
+    assert one.exit_code == 0 and len(list((tmp_path / "per-doc").glob("*.json"))) == 1
+
+    schema = runner.invoke(cli, ["schema"])
+    for document in documents:
+        jsonschema.validate(document, json.loads(schema.output))
+
+
+def test_export_of_unknown_document_says_so(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["export", "42"])
+    assert result.exit_code == 1 and "no document with id 42" in result.output

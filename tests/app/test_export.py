@@ -1,0 +1,111 @@
+"""Export JSON: valid against its own JSON Schema, words optional, results included."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import jsonschema
+from sqlalchemy import select
+
+from app.config import Settings
+from app.db import open_database
+from app.db.models import Answer, Document, FieldResult
+from app.schemas import export_json_schema
+from app.services.export import export_documents, write_export
+from app.services.ingest import ingest_path
+from tests import badfiles
+from tests.conftest import ICDAR_DIR
+
+
+def _ingest_two(settings: Settings, tmp_path: Path) -> None:
+    sessions = open_database(settings)
+    for path in (ICDAR_DIR / "eu-004.pdf", badfiles.make_encrypted_pdf(tmp_path)):
+        ingest_path(sessions=sessions, settings=settings, path=path)
+
+
+def test_export_validates_and_carries_pages_words_and_failures(
+    settings: Settings, tmp_path: Path
+) -> None:
+    _ingest_two(settings, tmp_path)
+    with open_database(settings)() as session:
+        exported = export_documents(session=session)
+    out = tmp_path / "export.json"
+    write_export(exported, out, per_document=False)
+    payload = json.loads(out.read_text())
+    schema = export_json_schema()
+    for item in payload:
+        jsonschema.validate(item, schema)
+    ready, failed = payload
+    assert ready["schema_version"] == 1
+    assert (
+        ready["document"]["sha256"]
+        == hashlib.sha256((ICDAR_DIR / "eu-004.pdf").read_bytes()).hexdigest()
+    )
+    assert ready["document"]["status"] == "ready"
+    assert len(ready["pages"]) == ready["document"]["page_count"]
+    page = ready["pages"][0]
+    assert page["text_source"] == "pdf" and page["words"]
+    assert all(0 <= c <= 1 for word in page["words"] for c in word["box"])
+    assert failed["document"]["status"] == "failed"
+    assert "password" in failed["document"]["error"]
+    assert failed["pages"] == []
+
+
+def test_no_words_and_one_file_per_document(settings: Settings, tmp_path: Path) -> None:
+    _ingest_two(settings, tmp_path)
+    with open_database(settings)() as session:
+        exported = export_documents(session=session, include_words=False)
+    written = write_export(exported, tmp_path / "out", per_document=True)
+    assert len(written) == 2
+    for path in written:
+        item = json.loads(path.read_text())
+        jsonschema.validate(item, export_json_schema())
+        assert all(page["words"] is None for page in item["pages"])
+
+
+def test_answers_and_fields_are_exported_with_boxes(settings: Settings, tmp_path: Path) -> None:
+    _ingest_two(settings, tmp_path)
+    sessions = open_database(settings)
+    with sessions() as session:
+        document = session.scalars(select(Document).where(Document.status == "ready")).one()
+        key = {
+            "engine": "extractive",
+            "model": "rules",
+            "model_revision": "1",
+            "prompt_version": "1",
+        }
+        session.add(
+            Answer(
+                document_id=document.id,
+                page_index=0,
+                question="What is the title?",
+                question_sha256="0" * 64,
+                answer="Releases",
+                confidence=0.9,
+                boxes=[[0, 0.1, 0.2, 0.3, 0.25]],
+                **key,
+            )
+        )
+        session.add(
+            FieldResult(
+                document_id=document.id,
+                schema_name="invoice",
+                name="total",
+                type="amount",
+                value="12.50",
+                raw_text="12,50 EUR",
+                page_index=0,
+                confidence=0.5,
+                boxes=[[0, 0.5, 0.5, 0.6, 0.55]],
+                **key,
+            )
+        )
+        session.commit()
+        [exported] = export_documents(session=session, document_ids=[document.id])
+    item = json.loads(exported.model_dump_json(by_alias=True))
+    jsonschema.validate(item, export_json_schema())
+    assert item["answers"][0]["boxes"] == [{"page": 0, "box": [0.1, 0.2, 0.3, 0.25]}]
+    assert item["fields"][0]["schema"] == "invoice"
+    assert item["fields"][0]["value"] == "12.50"
