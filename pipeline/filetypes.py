@@ -55,8 +55,8 @@ _SUPPORTED_MAGIC: tuple[tuple[bytes, FileType], ...] = (
 
 # Formats people commonly upload by mistake, named in the refusal message.
 _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
-    (b"PK\x03\x04", "ZIP archive (or an Office document)"),
-    (b"PK\x05\x06", "ZIP archive (empty)"),
+    (b"PK\x03\x04", "ZIP archive"),
+    (b"PK\x05\x06", "ZIP archive"),
     (b"\x1f\x8b", "gzip archive"),
     (b"Rar!\x1a\x07", "RAR archive"),
     (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),

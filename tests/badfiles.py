@@ -99,6 +99,29 @@ def make_truncated_pdf(directory: Path) -> Path:
     return _write(directory / "truncated.pdf", data[: len(data) // 2])
 
 
+def make_zero_page_pdf(directory: Path) -> Path:
+    """A well-formed PDF whose page tree is empty (PyMuPDF refuses to save one itself)."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
+    data = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(data))
+        data += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref_at = len(data)
+    data += b"xref\n0 3\n0000000000 65535 f \n"
+    data += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    data += b"trailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref_at
+    return _write(directory / "zero_pages.pdf", data)
+
+
+def make_truncated_jpeg(directory: Path) -> Path:
+    """A JPEG cut after its header: it opens, but its pixels cannot be decoded."""
+    buffer = io.BytesIO()
+    text_image(SCANNED_LINES).save(buffer, format="JPEG", quality=90)
+    data = buffer.getvalue()
+    return _write(directory / "truncated.jpg", data[: len(data) // 3])
+
+
 def make_encrypted_pdf(directory: Path, password: str = "secret") -> Path:
     """A born-digital PDF that needs `password` to open."""
     doc = pymupdf.open(stream=text_page_pdf(BORN_DIGITAL_LINES), filetype="pdf")
