@@ -13,8 +13,10 @@ from pipeline.text_layer import has_usable_text_layer
 from pipeline.types import Box, Page, TextSource, Word
 from tests import badfiles
 
+DEFAULTS = PageOptions()
 
-def only_page(path: Path, options: PageOptions = PageOptions()) -> Page:  # noqa: B008
+
+def only_page(path: Path, options: PageOptions = DEFAULTS) -> Page:
     with open_document(path.read_bytes(), options) as document:
         pages = list(document.pages())
     assert len(pages) == 1
