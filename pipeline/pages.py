@@ -26,6 +26,7 @@ import pymupdf
 from PIL import Image
 
 from pipeline import ocr, rasterize, text_layer
+from pipeline.errors import CorruptFileError
 from pipeline.filetypes import FileType, detect_file_type
 from pipeline.types import Page, TextSource, Word
 
@@ -89,8 +90,7 @@ class OpenedDocument:
     def _pdf_page(self, index: int) -> Page:
         pdf_page = rasterize.load_pdf_page(self._pdf, index)
         image = rasterize.render_pdf_page(pdf_page, self.options.dpi)
-        words = text_layer.extract_words(pdf_page, index)
-        coverage = text_layer.largest_image_coverage(pdf_page)
+        words, coverage = _read_text_layer(pdf_page, index)
         if text_layer.has_usable_text_layer(words, coverage):
             return Page(index, image, self.options.dpi, TextSource.PDF, words)
         logger.debug(
@@ -110,7 +110,18 @@ class OpenedDocument:
         return ocr.ocr_image(image, index) if self.options.ocr else []
 
 
-def open_document(data: bytes, options: PageOptions = PageOptions()) -> OpenedDocument:  # noqa: B008
+def _read_text_layer(pdf_page: pymupdf.Page, index: int) -> tuple[list[Word], float]:
+    """The page's text-layer words and largest image coverage (see `pipeline.text_layer`)."""
+    try:
+        return (
+            text_layer.extract_words(pdf_page, index),
+            text_layer.largest_image_coverage(pdf_page),
+        )
+    except rasterize.MUPDF_ERRORS as error:
+        raise CorruptFileError(f"page {index + 1}: its text cannot be read ({error})") from error
+
+
+def open_document(data: bytes, options: PageOptions = PageOptions()) -> OpenedDocument:
     """Validate `data` and open it, or raise the matching `BadInputError` subclass."""
     file_type = detect_file_type(data)
     if file_type is FileType.PDF:

@@ -42,8 +42,13 @@ _PLUGINS = {
     FileType.TIFF: TiffImagePlugin.TiffImageFile,
 }
 
-# Exceptions Pillow raises for damaged image data (besides its own UnidentifiedImageError).
-_PIL_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError)
+# What Pillow raises for damaged image data besides UnidentifiedImageError (the same list
+# `Image.open` catches from its plugins, plus what decoders raise later).
+_PIL_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError)
+
+# What PyMuPDF raises for damaged PDFs: its own FileDataError (a RuntimeError), ValueError,
+# and MuPDF's C-level errors (e.g. FzErrorFormat "malformed page tree"), which are not.
+MUPDF_ERRORS = (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase)
 
 
 # ----------------------------------------------------------------------------- PDF
@@ -55,7 +60,7 @@ def open_pdf(data: bytes) -> pymupdf.Document:
         raise CorruptFileError("truncated PDF: the end-of-file marker is missing")
     try:
         doc = pymupdf.open(stream=data, filetype="pdf")
-    except (pymupdf.FileDataError, RuntimeError, ValueError) as error:
+    except MUPDF_ERRORS as error:
         raise CorruptFileError(f"damaged PDF that cannot be read ({error})") from error
     if doc.needs_pass:
         doc.close()
@@ -106,7 +111,7 @@ def render_pdf_page(page: pymupdf.Page, dpi: int) -> Image.Image:
         pixmap = page.get_pixmap(
             matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB, alpha=False
         )
-    except (RuntimeError, ValueError) as error:
+    except MUPDF_ERRORS as error:
         raise CorruptFileError(f"page {page.number + 1} cannot be rendered ({error})") from error
     return Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
 
@@ -115,7 +120,7 @@ def load_pdf_page(doc: pymupdf.Document, index: int) -> pymupdf.Page:
     """Load page `index` (0-based), turning MuPDF failures into `CorruptFileError`."""
     try:
         return doc.load_page(index)
-    except (RuntimeError, ValueError) as error:
+    except MUPDF_ERRORS as error:
         raise CorruptFileError(f"page {index + 1} cannot be read ({error})") from error
 
 

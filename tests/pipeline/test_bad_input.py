@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,3 +119,34 @@ def test_png_named_pdf_is_processed_as_png(tmp_path: Path) -> None:
 def test_nonsensical_options_are_rejected(options: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         PageOptions(**options)
+
+
+def damaged_variants(data: bytes, count: int, seed: int) -> list[bytes]:
+    """`count` copies of `data` with random bytes overwritten, every other one also cut short."""
+    rng = random.Random(seed)
+    variants = []
+    for number in range(count):
+        damaged = bytearray(data[: rng.randrange(8, len(data))] if number % 2 else data)
+        for _ in range(rng.randrange(1, 20)):
+            damaged[rng.randrange(8, len(damaged))] = rng.randrange(256)
+        variants.append(bytes(damaged))
+    return variants
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about the damaged tags
+@pytest.mark.parametrize(
+    "make",
+    [badfiles.make_born_digital_pdf, badfiles.make_png_named_pdf, badfiles.make_multipage_tiff],
+)
+def test_damaged_files_raise_only_bad_input_errors(
+    tmp_path: Path, make: Callable[[Path], Path]
+) -> None:
+    refused = 0
+    for data in damaged_variants(make(tmp_path).read_bytes(), count=60, seed=7):
+        try:
+            with open_document(data, PageOptions(ocr=False)) as document:
+                for _ in document.pages():
+                    pass
+        except BadInputError:
+            refused += 1
+    assert refused > 0  # the damage is real: at least some variants cannot be read
