@@ -25,12 +25,14 @@ class Question:
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """A field to extract: `question` is what an answering engine is asked for it."""
+    """A field to extract: `question` is what an answering engine is asked for it;
+    `labels` are the keys printed before the value ("Total", "Amount due")."""
 
     name: str
     type: str = "string"
     description: str = ""
     question: str = ""
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,339 @@
+"""The `extractive` engine: answers read off the page layout, no model weights.
+
+Fields are found by their printed keys (pipeline.engines.keyvalue) and typed candidates
+(dates, amounts, ids in pipeline.fields.normalize); a few header fields that are never
+keyed on receipts and invoices (the seller's name and address, the currency) have their own
+layout rules. Questions are matched to the built-in fields by wording, and otherwise read as
+a key to look up ("What is the cashier?" -> the value after "Cashier"). It is the baseline
+Florence-VL must beat and the fallback on machines without the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from pipeline.engines.base import Answer, FieldSpec, FieldValue, Question
+from pipeline.engines.keyvalue import KeyHit, find_keys, norm_token
+from pipeline.fields.normalize import find_amounts, find_dates
+from pipeline.fields.schemas import builtin_schema_names, load_schema
+from pipeline.layout import Line, group_lines
+from pipeline.types import Box, Page, Word
+
+QUESTION_MATCH_MIN = 70.0
+WH_WORDS = re.compile(
+    r"^(what|which|who|whom|when|where|how much|how many)\b( is| are| was| were|'s)?"
+    r"( the| this| its)?\s*",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A value located on a page: its text, the words it came from, a 0..1 score."""
+
+    text: str
+    page: int
+    words: list[Word]
+    score: float
+
+
+class ExtractiveEngine:
+    name = "extractive"
+    model_revision = "rules-1"
+    prompt_version = "1"
+    model = "layout-rules"
+
+    def __init__(self) -> None:
+        self._known_fields = [
+            definition.spec()
+            for schema in builtin_schema_names()
+            for definition in load_schema(schema).fields
+            if not definition.repeated
+        ]
+
+    def extract(self, pages: Sequence[Page], fields: Sequence[FieldSpec]) -> list[FieldValue]:
+        lines = _page_lines(pages)
+        return [_to_field_value(spec, find_field(spec, lines)) for spec in fields]
+
+    def answer(self, pages: Sequence[Page], questions: Sequence[Question]) -> list[Answer]:
+        by_index = {page.index: page for page in pages}
+        answers = []
+        for question in questions:
+            lines = _page_lines([by_index[question.page]])
+            found = self._answer_one(question.text, lines)
+            if found is None:
+                answers.append(Answer(question, "", 0.0))
+            else:
+                answers.append(Answer(question, found.text, found.score, _line_boxes(found.words)))
+        return answers
+
+    def _answer_one(self, question: str, lines: list[list[Line]]) -> Found | None:
+        spec = self.match_field(question)
+        if spec is not None:
+            found = find_field(spec, lines)
+            if found is not None:
+                return found
+        key = WH_WORDS.sub("", question.strip().rstrip("?").strip())
+        return _keyed_value(FieldSpec(key, "string", labels=(key,)), lines)
+
+    def match_field(self, question: str) -> FieldSpec | None:
+        """The built-in field a question asks for, when its wording clearly names one."""
+        best, best_score = None, QUESTION_MATCH_MIN
+        asked = WH_WORDS.sub("", question.lower().rstrip("?"))
+        for spec in self._known_fields:
+            names = [spec.name.replace("_", " "), *spec.labels]
+            score = max(fuzz.token_set_ratio(asked, name) for name in names)
+            score = max(score, fuzz.ratio(question.lower(), spec.question.lower()))
+            if score > best_score:
+                best, best_score = spec, score
+        return best
+
+
+def _page_lines(pages: Sequence[Page]) -> list[list[Line]]:
+    return [group_lines(page.words) for page in pages]
+
+
+def _to_field_value(spec: FieldSpec, found: Found | None) -> FieldValue:
+    if found is None:
+        return FieldValue(spec, "", None, 0.0)
+    return FieldValue(spec, found.text, found.page, found.score, _line_boxes(found.words))
+
+
+def _line_boxes(words: Sequence[Word]) -> list[Box]:
+    """One box per line the words cover, in reading order."""
+    boxes: list[Box] = []
+    for line in group_lines(words):
+        boxes.append(line.box)
+    return boxes
+
+
+def find_field(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """The best value for `spec` in a document given as lines per page."""
+    rule = SPECIAL_RULES.get(spec.name)
+    if rule is not None:
+        return rule(spec, lines)
+    if spec.type == "date":
+        return _date_value(spec, lines)
+    if spec.type in ("amount", "number"):
+        return _amount_value(spec, lines)
+    return _keyed_value(spec, lines)
+
+
+def _keyed_hits(spec: FieldSpec, lines: list[list[Line]]) -> list[tuple[int, KeyHit]]:
+    hits = []
+    for page_number, page_lines in enumerate(lines):
+        for label in spec.labels:
+            hits.extend((page_number, hit) for hit in find_keys(page_lines, label))
+    return [(page, hit) for page, hit in hits if not _excluded(spec, hit)]
+
+
+def _excluded(spec: FieldSpec, hit: KeyHit) -> bool:
+    """Keys that look like the field's but name another value (SUB TOTAL, TOTAL QTY):
+    judged on the key and the first word after it, where such qualifiers are printed."""
+    patterns = EXCLUDED_KEYS.get(spec.name, ())
+    context = " ".join([hit.key_text, *(w.text for w in hit.value_words[:1])])
+    return any(re.search(pattern, context, re.IGNORECASE) for pattern in patterns)
+
+
+def _keyed_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    for page_number, hit in sorted(_keyed_hits(spec, lines), key=lambda item: -item[1].score):
+        words = [w for w in hit.value_words if norm_token(w.text) or w.text.strip(":")]
+        if words:
+            text = " ".join(word.text for word in words).strip(" :")
+            return Found(text, _page_of(words, page_number), words, hit.score)
+    return None
+
+
+def _page_of(words: Sequence[Word], fallback: int) -> int:
+    return words[0].box.page if words else fallback
+
+
+def _date_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """Dates after the field's key first; otherwise the first date printed."""
+    for page_number, hit in _keyed_hits(spec, lines):
+        found = _first_date(hit.value_words, page_number, hit.score)
+        if found is not None:
+            return found
+    for page_number, page_lines in enumerate(lines):
+        for line in page_lines:
+            found = _first_date(line.words, page_number, 0.6)
+            if found is not None:
+                return found
+    return None
+
+
+def _first_date(words: Sequence[Word], page: int, score: float) -> Found | None:
+    for start in range(len(words)):
+        for end in range(start + 1, min(start + 4, len(words)) + 1):
+            chunk = words[start:end]
+            text = " ".join(word.text for word in chunk)
+            dates = find_dates(text)
+            if dates:
+                _, (begin, finish) = dates[0]
+                return Found(text[begin:finish], _page_of(chunk, page), list(chunk), score)
+    return None
+
+
+def _amount_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """The amount after the field's key. Printed money has decimals, so those win; among
+    several, the largest (a total is never below its parts; the qualifiers that name
+    other amounts, such as SUB TOTAL or TOTAL QTY, are excluded first)."""
+    candidates = []
+    for page_number, hit in _keyed_hits(spec, lines):
+        amount = _last_amount(hit.value_words, page_number, hit.score)
+        if amount is not None:
+            candidates.append(amount)
+    if not candidates and "total" in spec.name:
+        return _largest_amount(lines)
+    if not candidates:
+        return None
+    return max(candidates, key=lambda found: (_has_decimals(found), _amount_of(found)))
+
+
+def _has_decimals(found: Found) -> bool:
+    return bool(re.search(r"[.,]\d{2}$", found.text))
+
+
+def _largest_amount(lines: list[list[Line]]) -> Found | None:
+    """A receipt with no readable total key: the largest decimal amount that is not change."""
+    best: Found | None = None
+    for page_number, page_lines in enumerate(lines):
+        for line in page_lines:
+            if re.search(r"\bchange\b", line.text, re.IGNORECASE):
+                continue
+            found = _last_amount(line.words, page_number, 0.3)
+            if (
+                found
+                and _has_decimals(found)
+                and (best is None or _amount_of(found) > _amount_of(best))
+            ):
+                best = found
+    return best
+
+
+def _last_amount(words: Sequence[Word], page: int, score: float) -> Found | None:
+    for word in reversed(words):
+        if find_amounts(word.text) and not find_dates(word.text) and ":" not in word.text[1:-1]:
+            amount, (begin, end) = find_amounts(word.text)[-1]
+            return Found(word.text[begin:end].strip(), _page_of([word], page), [word], score)
+    return None
+
+
+def _amount_of(found: Found) -> float:
+    amounts = find_amounts(found.text)
+    return float(amounts[-1][0].value) if amounts else float("-inf")
+
+
+COMPANY_SUFFIX = re.compile(
+    r"\b(sdn\.?\s*bhd|bhd|berhad|enterprise|trading|ltd|limited|llc|inc|gmbh|plc|"
+    r"s\.?a\.?r\.?l|co\.|company|corporation|corp|restaurant|store|mart|holdings?)\b",
+    re.IGNORECASE,
+)
+ADDRESS_STOP = re.compile(
+    r"\b(tel|phone|fax|gst|gstid|reg|email|e-mail|www|http|receipt|date|doc|document|"
+    r"no\.?\s*:|cashier|table|order|qty|item)\b|invoice|\+\d|@|\d+\.\d{2}\b",
+    re.IGNORECASE,
+)
+POSTCODE = re.compile(r"\b\d{5}\b")
+REGISTRATION = re.compile(
+    r"^\(?\d[\d\s-]{4,}-?\s?[A-Z]?\)?$|company\s*reg|co\.?\s*(reg|no)", re.IGNORECASE
+)
+REGISTRATION_IN_TEXT = re.compile(r"\(\s*\d[\d\s-]{4,}-?\s?[A-Z]?\s*\)")
+HEADER_SHARE = 0.4
+
+
+def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """The seller: the top line carrying a company suffix, else the first wordy line."""
+    found = _company_line(_header_lines(lines))
+    if found is None:
+        return None
+    line, score = found
+    text = " ".join(REGISTRATION_IN_TEXT.sub(" ", line.text).split())
+    return Found(text, line.page, line.words, score)
+
+
+def _company_line(header: list[Line]) -> tuple[Line, float] | None:
+    for line in header:
+        if COMPANY_SUFFIX.search(line.text):
+            return line, 0.8
+    for line in header:
+        if sum(char.isalpha() for char in line.text) >= 4:
+            return line, 0.4
+    return None
+
+
+def _address(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """The lines under the seller's name, from the first with a number to the postcode
+    (plus a short place-name line), skipping registration numbers and stopping at phone
+    numbers, dates and document details."""
+    header = _header_lines(lines)
+    company = _company_line(header)
+    start = header.index(company[0]) + 1 if company else 0
+    picked: list[Line] = []
+    for line in header[start:]:
+        text = line.text
+        if REGISTRATION.search(text.strip()):
+            continue
+        if ADDRESS_STOP.search(text) or find_dates(text):
+            if picked:
+                break
+            continue
+        if not picked and not any(char.isdigit() for char in text):
+            continue
+        if (
+            picked
+            and POSTCODE.search(picked[-1].text)
+            and (_has_digit(text) or len(text.split()) > 3)
+        ):
+            break
+        picked.append(line)
+    if not picked:
+        return None
+    words = [word for line in picked for word in line.words]
+    return Found(" ".join(line.text for line in picked), picked[0].page, words, 0.6)
+
+
+def _has_digit(text: str) -> bool:
+    return any(char.isdigit() for char in text)
+
+
+def _header_lines(lines: list[list[Line]]) -> list[Line]:
+    if not lines or not lines[0]:
+        return []
+    return [line for line in lines[0] if line.box.y0 < HEADER_SHARE]
+
+
+def _currency(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """The currency most amounts are printed with."""
+    seen: dict[str, list[Word]] = {}
+    for page_lines in lines:
+        for line in page_lines:
+            for word in line.words:
+                for amount, _ in find_amounts(word.text):
+                    if amount.currency:
+                        seen.setdefault(amount.currency, []).append(word)
+    if not seen:
+        return None
+    code, words = max(seen.items(), key=lambda item: len(item[1]))
+    return Found(code, _page_of(words, 0), words[:1], 0.7)
+
+
+SPECIAL_RULES: dict[str, Callable[[FieldSpec, list[list[Line]]], Found | None]] = {
+    "company": _company,
+    "vendor": _company,
+    "address": _address,
+    "currency": _currency,
+}
+
+EXCLUDED_KEYS: dict[str, tuple[str, ...]] = {
+    "total": (
+        r"\bsub\s*-?\s*total|subtotal",
+        r"\b(qty|quantity|items?|excl\w*|exclusive|savings?|discount|disc|tendered|change|cash)\b",
+        r"total\W*(gst|sst|tax|vat)\b",
+        r"\bround\w*\s*adj",
+    ),
+}

@@ -1,0 +1,103 @@
+"""Key/value reading of a page's layout: find a printed key, take the value after it.
+
+A key ("Total", "Invoice No.", "Bill to") is matched word by word against the lines of a
+page, tolerating OCR noise (rapidfuzz) but never inside a longer word ("SUBTOTAL" is not
+"TOTAL"). Its value is the rest of the line after the key, or, when nothing follows, the
+words of the next line that sit under the key: the two layouts forms and receipts use.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from pipeline.layout import Line
+from pipeline.types import Box, Word
+
+MIN_KEY_SCORE = 85.0
+_PUNCT = re.compile(r"[^\w%&/#@$€£¥]+")
+
+
+def norm_token(text: str) -> str:
+    """Casefolded, NFKC, punctuation dropped: 'Date:' -> 'date', 'NO.' -> 'no'."""
+    return _PUNCT.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+@dataclass(frozen=True)
+class KeyHit:
+    """A key found on a line, and the value words that follow it."""
+
+    line: int  # index in the page's lines
+    key_words: list[Word]
+    value_words: list[Word]
+    score: float  # 0..1
+
+    @property
+    def key_text(self) -> str:
+        return " ".join(word.text for word in self.key_words)
+
+    @property
+    def value_text(self) -> str:
+        return " ".join(word.text for word in self.value_words)
+
+    @property
+    def key_box(self) -> Box:
+        box = self.key_words[0].box
+        for word in self.key_words[1:]:
+            box = box.union(word.box)
+        return box
+
+
+def find_keys(lines: Sequence[Line], key: str) -> list[KeyHit]:
+    """Every place `key` is printed, best first, each with its value words."""
+    key_tokens = [t for t in (norm_token(part) for part in key.split()) if t]
+    if not key_tokens:
+        return []
+    hits = []
+    for index, line in enumerate(lines):
+        hit = _best_hit_in_line(lines, index, line, key_tokens)
+        if hit is not None:
+            hits.append(hit)
+    return sorted(hits, key=lambda hit: -hit.score)
+
+
+def _best_hit_in_line(
+    lines: Sequence[Line], index: int, line: Line, key_tokens: list[str]
+) -> KeyHit | None:
+    tokens = [norm_token(word.text) for word in line.words]
+    target = "".join(key_tokens)
+    best: KeyHit | None = None
+    for start in range(len(tokens)):
+        for width in (len(key_tokens) - 1, len(key_tokens), len(key_tokens) + 1):
+            if width < 1 or start + width > len(tokens):
+                continue
+            window = "".join(tokens[start : start + width])
+            score = fuzz.ratio(window, target) if window else 0.0
+            if score < MIN_KEY_SCORE or (best is not None and score <= best.score * 100):
+                continue
+            key_words = line.words[start : start + width]
+            value = _value_words(lines, index, line.words[start + width :], key_words)
+            best = KeyHit(index, key_words, value, score / 100)
+    return best
+
+
+def _value_words(
+    lines: Sequence[Line], index: int, rest: list[Word], key_words: list[Word]
+) -> list[Word]:
+    """Words after the key on its line; else the next line's words under the key."""
+    rest = [word for word in rest if norm_token(word.text) or _has_digit(word.text)]
+    if rest:
+        return rest
+    if index + 1 >= len(lines):
+        return []
+    left, right = key_words[0].box.x0, key_words[-1].box.x1
+    below = lines[index + 1].words
+    return [word for word in below if word.box.x1 > left and word.box.x0 < right + 0.5]
+
+
+def _has_digit(text: str) -> bool:
+    return any(char.isdigit() for char in text)
