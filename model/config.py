@@ -14,7 +14,7 @@ Every size in `model/` is derived from this object; invariants are checked in `_
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from transformers import LlamaConfig, Phi3Config, PretrainedConfig
@@ -101,12 +101,11 @@ class FusionConfig:
         """Fused tokens per image: blocks one after another for token concatenation."""
         return tokens * len(self.branches) if self.mode == "token_concat" else tokens
 
-    @classmethod
-    def from_profile(cls, profile: str, **overrides: Any) -> FusionConfig:
-        """The default fusion with a named gain profile from `FUSION_PROFILES`."""
+    def with_profile(self, profile: str) -> FusionConfig:
+        """This fusion with the gains of a named profile from `FUSION_PROFILES`."""
         if profile not in FUSION_PROFILES:
             raise ValueError(f"fusion profile {profile!r} is not one of {sorted(FUSION_PROFILES)}")
-        return cls(gains=dict(FUSION_PROFILES[profile]), **overrides)
+        return replace(self, gains=dict(FUSION_PROFILES[profile]))
 
 
 def florence2_large_original_config() -> dict[str, Any]:

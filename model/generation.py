@@ -1,0 +1,232 @@
+"""`FlorenceVL`: the runnable model, from page images and questions to answers.
+
+Holds the network, both tokenizers and the chat template, and does the batching around
+`FlorenceVLForConditionalGeneration.generate`: each image's features are computed ONCE and
+shared by every question about it, prompts of different lengths are LEFT padded so all rows
+decode in step, and rows are processed `batch_size` at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from model.chat_templates import IMAGE_PLACEHOLDER, ChatTemplate, get_chat_template
+from model.checkpoint import FLORENCE2_TOKENIZER_DIR, load_checkpoint, save_checkpoint
+from model.config import FusionConfig
+from model.florence2_tokenizer import load_florence2_tokenizer
+from model.image_processing import preprocess_images
+from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding options. The reference uses greedy (or temperature 0.2) and up to 512 tokens."""
+
+    max_new_tokens: int = 128
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+    use_cache: bool = True
+
+
+@dataclass(frozen=True)
+class GeneratedAnswer:
+    """`confidence`: mean probability of the generated tokens, stop token included."""
+
+    text: str
+    token_ids: tuple[int, ...]
+    confidence: float
+
+
+class FlorenceVL:
+    """Florence-VL with its tokenizers; see `docs/model.md`."""
+
+    def __init__(
+        self,
+        model: FlorenceVLForConditionalGeneration,
+        llm_tokenizer,
+        florence2_tokenizer,
+        *,
+        directory: Path | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.directory = directory  # where it was loaded from, if it was
+        self.llm_tokenizer = llm_tokenizer
+        self.florence2_tokenizer = florence2_tokenizer
+        self.template: ChatTemplate = get_chat_template(model.config.chat_template)
+        model.set_prompts(florence2_tokenizer)
+        self.pad_token_id = _first_id(llm_tokenizer, ("pad_token_id", "eos_token_id"))
+        # The template's separator ends an assistant turn; EOS ends the text.
+        stop_tokens = {self.template.sep, llm_tokenizer.eos_token}
+        self.stop_token_ids = sorted(
+            {llm_tokenizer.convert_tokens_to_ids(t) for t in stop_tokens if t is not None}
+        )
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.projector.encoder_mlp[0].weight.device
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        id_or_path: str | os.PathLike[str],
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        fusion: FusionConfig | None = None,
+        gain_profile: str | None = None,
+        attn_implementation: str = "sdpa",
+    ) -> FlorenceVL:
+        """Load a released-layout checkpoint (local directory or hub id) and its tokenizers.
+
+        The LLM tokenizer comes from the checkpoint directory; the Florence-2 tokenizer from its
+        `florence2_tokenizer/` subdirectory when present, else from `mm_vision_tower`.
+        """
+        from transformers import AutoTokenizer
+
+        model, directory = load_checkpoint(
+            id_or_path,
+            device=device,
+            dtype=dtype,
+            fusion=fusion,
+            gain_profile=gain_profile,
+            attn_implementation=attn_implementation,
+        )
+        llm_tokenizer = AutoTokenizer.from_pretrained(directory)
+        florence_dir = directory / FLORENCE2_TOKENIZER_DIR
+        florence2_source = florence_dir if florence_dir.is_dir() else model.config.mm_vision_tower
+        florence2_tokenizer = load_florence2_tokenizer(str(florence2_source))
+        return cls(model, llm_tokenizer, florence2_tokenizer, directory=directory)
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        return save_checkpoint(
+            self.model,
+            directory,
+            llm_tokenizer=self.llm_tokenizer,
+            florence2_tokenizer=self.florence2_tokenizer,
+        )
+
+    def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """PIL images -> (B, 3, S, S) normalised pixels in the model's dtype and device."""
+        pixel_values = preprocess_images(
+            list(images), size=self.config.image_size, resize_mode=self.config.resize_mode
+        )
+        dtype = self.model.projector.encoder_mlp[0].weight.dtype
+        return pixel_values.to(device=self.device, dtype=dtype)
+
+    def prompt_ids(self, question: str) -> list[int]:
+        """Chat prompt ids with ONE `config.image_token_index` where `<image>` stands.
+
+        The text either side of the placeholder is tokenized separately, as the authors' code
+        does, so the image never merges with neighbouring characters into one token.
+        """
+        before, after = self.template.prompt(question).split(IMAGE_PLACEHOLDER)
+        encode = self.llm_tokenizer.encode
+        return [
+            *encode(before, add_special_tokens=False),
+            self.config.image_token_index,
+            *encode(after, add_special_tokens=False),
+        ]
+
+    @torch.inference_mode()
+    def answer(
+        self,
+        images: Sequence[Image.Image],
+        requests: Sequence[tuple[int, str]],
+        *,
+        settings: GenerationSettings | None = None,
+        batch_size: int = 8,
+    ) -> list[GeneratedAnswer]:
+        """Answer `(image index, question)` requests, in order.
+
+        Vision features are computed once per image used (in chunks of `batch_size` images)
+        and reused by every question about that image.
+        """
+        settings = settings or GenerationSettings()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        bad = [i for i, _ in requests if not 0 <= i < len(images)]
+        if bad:
+            raise ValueError(f"requests name images {bad}, but {len(images)} images were given")
+        used = sorted({i for i, _ in requests})
+        features = {}
+        for start in range(0, len(used), batch_size):
+            chunk = used[start : start + batch_size]
+            pixel_values = self.preprocess([images[i] for i in chunk])
+            image_features = self.model.get_image_features(pixel_values)  # (b, T, H)
+            features.update(zip(chunk, image_features, strict=True))
+        generator = None
+        if settings.do_sample:
+            generator = torch.Generator(device=self.device).manual_seed(settings.seed)
+        answers: list[GeneratedAnswer] = []
+        for start in range(0, len(requests), batch_size):
+            batch = requests[start : start + batch_size]
+            input_ids, attention_mask = self._left_pad([self.prompt_ids(q) for _, q in batch])
+            output = self.model.generate(
+                input_ids,
+                attention_mask,
+                image_features=torch.stack([features[i] for i, _ in batch]),  # (b, T, H)
+                stop_token_ids=self.stop_token_ids,
+                pad_token_id=self.pad_token_id,
+                max_new_tokens=settings.max_new_tokens,
+                do_sample=settings.do_sample,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                generator=generator,
+                use_cache=settings.use_cache,
+            )
+            answers.extend(self._decode(output))
+        return answers
+
+    def _left_pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Expand each `<image>` to `config.image_tokens` positions and left-pad the batch."""
+        image_index, image_tokens = self.config.image_token_index, self.config.image_tokens
+        rows = [
+            [
+                t
+                for token in ids
+                for t in ([token] * image_tokens if token == image_index else [token])
+            ]
+            for ids in prompts
+        ]
+        width = max(len(row) for row in rows)
+        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, row in enumerate(rows):
+            input_ids[r, width - len(row) :] = torch.tensor(row)
+            attention_mask[r, width - len(row) :] = 1
+        return input_ids.to(self.device), attention_mask.to(self.device)
+
+    def _decode(self, output) -> list[GeneratedAnswer]:
+        answers = []
+        for sequence, probs, length in zip(
+            output.sequences.tolist(), output.token_probs, output.lengths.tolist(), strict=True
+        ):
+            ids = sequence[:length]
+            text_ids = [t for t in ids if t not in self.stop_token_ids]
+            text = self.llm_tokenizer.decode(text_ids, skip_special_tokens=True).strip()
+            confidence = float(probs[:length].mean()) if length else 0.0
+            answers.append(GeneratedAnswer(text=text, token_ids=tuple(ids), confidence=confidence))
+        return answers
+
+
+def _first_id(tokenizer, attributes: tuple[str, ...]) -> int:
+    for attribute in attributes:
+        value = getattr(tokenizer, attribute, None)
+        if value is not None:
+            return int(value)
+    raise ValueError(f"tokenizer has none of {attributes}")

@@ -1,0 +1,168 @@
+"""Released-layout checkpoints: exact round trips, loud failures, fast offline hub errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from model.checkpoint import (
+    INDEX_NAME,
+    CheckpointError,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+from model.config import FlorenceVLConfig
+from model.generation import FlorenceVL, GenerationSettings
+from tests.model.vlm_fixtures import QUESTIONS, page_images, tiny_florence_vl
+
+TOWER = "model.vision_tower.vision_tower."
+
+
+@pytest.fixture(scope="module")
+def saved_phi3(tmp_path_factory) -> Path:
+    return tiny_florence_vl("phi3").save_pretrained(tmp_path_factory.mktemp("phi3"))
+
+
+def shard(directory: Path) -> Path:
+    (path,) = directory.glob("model-*.safetensors")
+    return path
+
+
+def corrupt(source: Path, target: Path, edit) -> Path:
+    """Copy a one-shard checkpoint and apply `edit` to its tensors (and the index)."""
+    shutil.copytree(source, target)
+    path = shard(target)
+    tensors = edit(load_file(path))
+    save_file(tensors, path)
+    index = json.loads((target / INDEX_NAME).read_text())
+    index["weight_map"] = {key: path.name for key in tensors}
+    (target / INDEX_NAME).write_text(json.dumps(index))
+    return target
+
+
+@pytest.mark.parametrize("backbone", ["phi3", "llama"])
+def test_round_trip_is_exact(backbone: str, tmp_path: Path) -> None:
+    original = tiny_florence_vl(backbone, seed=1)
+    # Small shards, so the sharded path (several files + index) is exercised.
+    save_checkpoint(
+        original.model,
+        tmp_path,
+        llm_tokenizer=original.llm_tokenizer,
+        florence2_tokenizer=original.florence2_tokenizer,
+        max_shard_bytes=4 * 1024**2,
+    )
+    assert len(json.loads((tmp_path / INDEX_NAME).read_text())["weight_map"]) > 0
+    assert len(list(tmp_path.glob("model-*.safetensors"))) > 1
+    loaded = FlorenceVL.from_pretrained(tmp_path)
+
+    assert loaded.config.to_dict() == original.config.to_dict()
+    before, after = original.model.state_dict(), loaded.model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+    pages = page_images(1)
+    ids, mask = original._left_pad([original.prompt_ids(QUESTIONS[0])])
+    assert torch.equal(loaded._left_pad([loaded.prompt_ids(QUESTIONS[0])])[0], ids)
+    with torch.inference_mode():
+        logits = [
+            vl.model(ids, mask, pixel_values=vl.preprocess(pages)).logits
+            for vl in (original, loaded)
+        ]
+    assert torch.equal(logits[0], logits[1])
+    settings = GenerationSettings(max_new_tokens=6)
+    requests = [(0, q) for q in QUESTIONS]
+    assert [a.token_ids for a in loaded.answer(pages, requests, settings=settings)] == [
+        a.token_ids for a in original.answer(pages, requests, settings=settings)
+    ]
+
+
+def test_released_files_hold_tied_aliases_and_original_names(saved_phi3: Path) -> None:
+    tensors = load_file(shard(saved_phi3))
+    aliases = [
+        "language_model.model.shared.weight",
+        "language_model.model.encoder.embed_tokens.weight",
+        "language_model.model.decoder.embed_tokens.weight",
+        "language_model.lm_head.weight",
+    ]
+    first = tensors[TOWER + aliases[0]]
+    assert all(torch.equal(tensors[TOWER + name], first) for name in aliases)
+    assert TOWER + "image_projection" in tensors
+    assert "model.mm_projector.encoder_mlp.2.1.weight" in tensors
+    assert not torch.equal(tensors["lm_head.weight"], tensors["model.embed_tokens.weight"])
+    config = json.loads((saved_phi3 / "config.json").read_text())
+    assert config["model_type"] == "llava_phi"
+    assert config["mm_projector_type"] == "mlp3x_gelu"
+    assert config["image_aspect_ratio"] == "pad"
+    assert config["mm_use_im_start_end"] is False
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        (
+            "renamed",
+            lambda t: {
+                ("model.norm.weightx" if k == "model.norm.weight" else k): v for k, v in t.items()
+            },
+            r"missing \(1\): model\.norm\.weight;.*unexpected \(1\): model\.norm\.weightx",
+        ),
+        (
+            "missing",
+            lambda t: {k: v for k, v in t.items() if k != "model.mm_projector.encoder_mlp.0.bias"},
+            r"missing \(1\): model\.mm_projector\.encoder_mlp\.0\.bias",
+        ),
+        (
+            "wrong-shape",
+            lambda t: {**t, "lm_head.weight": t["lm_head.weight"][:-1].clone()},
+            r"wrong shape \(1\): lm_head\.weight \(\d+, 64\) \(model \(\d+, 64\)\)",
+        ),
+        (
+            "tower-missing",
+            lambda t: {k: v for k, v in t.items() if k != TOWER + "image_proj_norm.bias"},
+            r"missing \(1\): model\.vision_tower\.vision_tower\.image_proj_norm\.bias",
+        ),
+    ],
+)
+def test_mismatched_checkpoint_fails_naming_the_key(
+    saved_phi3: Path, tmp_path: Path, name: str, edit, message: str
+) -> None:
+    broken = corrupt(saved_phi3, tmp_path / name, edit)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(broken)
+
+
+def test_hub_id_offline_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    started = time.monotonic()
+    with pytest.raises(CheckpointError, match=r"jiuhai/florence-vl-3b-sft.*HF_HUB_OFFLINE.*local"):
+        resolve_checkpoint("jiuhai/florence-vl-3b-sft")
+    assert time.monotonic() - started < 5
+
+
+def test_missing_local_directory_is_named(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="does not exist"):
+        resolve_checkpoint(tmp_path / "nowhere" / "model")
+    with pytest.raises(CheckpointError, match="no config.json"):
+        resolve_checkpoint(tmp_path)
+
+
+def test_released_config_without_extension_gets_documented_defaults(saved_phi3: Path) -> None:
+    released = json.loads((saved_phi3 / "config.json").read_text())
+    released.pop("florence_vl")
+    released["mm_hidden_size"] = 1024  # as in the real checkpoints (the tiny model has 64)
+    config = FlorenceVLConfig.from_dict(released)
+    assert config.florence2_config["vision_config"]["dim_embed"] == [256, 512, 1024, 2048]
+    assert config.fusion.mode == "channel_concat"
+    assert config.image_tokens == 577
+    assert config.chat_template == "phi3"
+    assert config.text_config.vocab_size == released["vocab_size"]

@@ -1,0 +1,92 @@
+"""Our save mapping reproduces the released checkpoints' key sets and shapes exactly.
+
+The 3B and 8B configurations are built from published facts (Phi-3.5-mini-instruct,
+Llama-3.1-8B with an added `<pad>`, Florence-2-large) on the meta device, so no memory is
+used, and compared with `shared/reference/florence-vl-{3b,8b}.keys.tsv`, which list every
+state-dict entry of the authors' own classes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import LlamaConfig, Phi3Config
+
+from model.checkpoint import to_released_state_dict
+from model.config import FlorenceVLConfig
+from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
+
+REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+
+
+def florence_vl_3b_config() -> FlorenceVLConfig:
+    text_config = Phi3Config(
+        vocab_size=32064,
+        hidden_size=3072,
+        intermediate_size=8192,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        max_position_embeddings=131072,
+        original_max_position_embeddings=4096,
+        bos_token_id=1,
+        eos_token_id=32000,
+        pad_token_id=32000,
+        tie_word_embeddings=False,
+    )
+    return FlorenceVLConfig(
+        model_type="llava_phi",
+        text_config=text_config,
+        mm_vision_tower="jiuhai/florence-phi-vision-tower",
+    )
+
+
+def florence_vl_8b_config() -> FlorenceVLConfig:
+    text_config = LlamaConfig(
+        vocab_size=128257,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        max_position_embeddings=131072,
+        rms_norm_eps=1e-5,
+        rope_theta=500000.0,
+        bos_token_id=128000,
+        eos_token_id=128001,
+        tie_word_embeddings=False,
+    )
+    return FlorenceVLConfig(
+        model_type="llava_llama",
+        text_config=text_config,
+        mm_vision_tower="jiuhai/florence-llama-vision-tower",
+    )
+
+
+def read_keys(name: str) -> dict[str, tuple[int, ...]]:
+    rows = (line.split("\t") for line in (REFERENCE_DIR / name).read_text().splitlines() if line)
+    return {key: tuple(int(d) for d in shape.strip("[]").split(",") if d) for key, shape, _ in rows}
+
+
+@pytest.mark.parametrize(
+    ("build_config", "keys_file"),
+    [
+        (florence_vl_3b_config, "florence-vl-3b.keys.tsv"),
+        (florence_vl_8b_config, "florence-vl-8b.keys.tsv"),
+    ],
+)
+def test_released_keys_and_shapes_match_exactly(build_config, keys_file: str) -> None:
+    expected = read_keys(keys_file)
+    with torch.device("meta"):
+        model = FlorenceVLForConditionalGeneration(build_config())
+    produced = {k: tuple(t.shape) for k, t in to_released_state_dict(model.state_dict()).items()}
+
+    assert sorted(set(expected) - set(produced)) == []  # nothing the checkpoint has is missed
+    assert sorted(set(produced) - set(expected)) == []  # nothing extra is written
+    wrong = {k: (produced[k], expected[k]) for k in expected if produced[k] != expected[k]}
+    assert wrong == {}
+    assert sum(t.numel() for t in model.state_dict().values()) < sum(
+        torch.Size(s).numel() for s in expected.values()
+    )  # the checkpoint stores the tied BART embedding 4 times, the model once

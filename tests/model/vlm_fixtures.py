@@ -1,0 +1,29 @@
+"""Helpers shared by the Florence-VL (VLM side) tests: tiny models and real page images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from model.generation import FlorenceVL
+from model.tiny import build_tiny_random
+
+DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+QUESTIONS = (
+    "What is the total?",
+    "Which company issued this receipt, and where is it located?",
+    "Date?",
+)
+
+
+def tiny_florence_vl(backbone: str = "phi3", seed: int = 0, **fusion) -> FlorenceVL:
+    model, tokenizers = build_tiny_random(backbone, seed, **fusion)
+    return FlorenceVL(model, tokenizers.llm, tokenizers.florence2)
+
+
+def page_images(count: int) -> list[Image.Image]:
+    """The first `count` SROIE receipt scans, as RGB."""
+    paths = sorted((DATA_DIR / "sroie-dev" / "images").glob("*.jpg"))[:count]
+    assert len(paths) == count, f"need {count} page images under {DATA_DIR}"
+    return [Image.open(path).convert("RGB") for path in paths]
