@@ -1,0 +1,198 @@
+"""The `florence-vl` engine: pages + questions -> answers with the Florence-VL model (`model/`).
+
+torch, transformers and `model/` are imported when an engine is built, not when this module is
+imported, so `import pipeline.engines` stays light for processes that never load a model.
+Boxes are left empty: grounding answer text on the page is engine-independent and happens
+downstream.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.engines.base import Answer, FieldSpec, FieldValue, Question
+from pipeline.types import Page
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "jiuhai/florence-vl-3b-sft"
+TINY_RANDOM_REVISION = "tiny-random"
+_DTYPES = ("bfloat16", "float16", "float32")
+
+
+class FlorenceVLEngine:
+    """Answers questions and extracts fields by asking Florence-VL about each page.
+
+    Args:
+        model_id_or_path: hub id (`jiuhai/florence-vl-3b-sft`, `-8b-sft`) or a local
+            released-layout directory.
+        device: "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
+        dtype: "auto" (bfloat16 on CUDA, float32 on CPU) or one of bfloat16/float16/float32.
+        fusion_profile: DBFusion gain profile, "checkpoint" (exactly the released model) or
+            "document" (OCR-prompt features weighted up; see docs/model.md).
+        max_new_tokens: answer length cap.
+        batch_size: pages per vision batch and prompts per generation batch.
+    """
+
+    name = "florence-vl"
+    prompt_version = "florence-vl-1"
+
+    def __init__(
+        self,
+        model_id_or_path: str = DEFAULT_MODEL,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        fusion_profile: str = "checkpoint",
+        max_new_tokens: int = 64,
+        batch_size: int = 8,
+    ) -> None:
+        from model.generation import FlorenceVL
+
+        self._configure(device, dtype, max_new_tokens, batch_size)
+        self.model = FlorenceVL.from_pretrained(
+            model_id_or_path,
+            device=self.device,
+            dtype=_torch_dtype(self.dtype),
+            gain_profile=fusion_profile,
+            attn_implementation=attention_implementation(self.device),
+        )
+        self.model_revision = _revision_of(model_id_or_path, self.model.directory)
+        logger.info(
+            "florence-vl engine ready: %s on %s (%s), fusion profile %s",
+            self.model_revision,
+            self.device,
+            self.dtype,
+            fusion_profile,
+        )
+
+    @classmethod
+    def tiny_random(
+        cls,
+        backbone: str = "phi3",
+        seed: int = 0,
+        *,
+        device: str = "cpu",
+        dtype: str = "auto",
+        fusion_profile: str = "checkpoint",
+        max_new_tokens: int = 16,
+        batch_size: int = 8,
+    ) -> FlorenceVLEngine:
+        """The same code with a tiny random model and offline tokenizers, for tests and smoke
+        runs only. Its answers are meaningless; `model_revision` says "tiny-random"."""
+        from model.config import FusionConfig
+        from model.generation import FlorenceVL
+        from model.tiny import build_tiny_random
+
+        engine = cls.__new__(cls)
+        engine._configure(device, dtype, max_new_tokens, batch_size)
+        gains = FusionConfig().with_profile(fusion_profile).gains
+        model, tokenizers = build_tiny_random(backbone, seed, gains=gains)
+        model.to(device=engine.device, dtype=_torch_dtype(engine.dtype))
+        engine.model = FlorenceVL(model, tokenizers.llm, tokenizers.florence2)
+        engine.model_revision = TINY_RANDOM_REVISION
+        logger.warning("florence-vl engine runs a tiny RANDOM model: its answers are meaningless")
+        return engine
+
+    def _configure(self, device: str, dtype: str, max_new_tokens: int, batch_size: int) -> None:
+        from model.generation import GenerationSettings
+
+        if batch_size < 1 or max_new_tokens < 1:
+            raise ValueError(
+                f"batch_size ({batch_size}) and max_new_tokens ({max_new_tokens}) must be >= 1"
+            )
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.batch_size = batch_size
+        self.settings = GenerationSettings(max_new_tokens=max_new_tokens)
+
+    def answer(self, pages: Sequence[Page], questions: Sequence[Question]) -> list[Answer]:
+        """Answer each question about the page it names; one model call for the whole batch."""
+        images, positions = self._images(pages, {q.page for q in questions})
+        results = self.model.answer(
+            images,
+            [(positions[q.page], q.text) for q in questions],
+            settings=self.settings,
+            batch_size=self.batch_size,
+        )
+        return [
+            Answer(question=q, text=r.text, confidence=r.confidence)
+            for q, r in zip(questions, results, strict=True)
+        ]
+
+    def extract(self, pages: Sequence[Page], fields: Sequence[FieldSpec]) -> list[FieldValue]:
+        """Ask each field's question on every page and keep the most confident non-empty answer."""
+        questions = [
+            Question(page=page.index, text=field_question(spec))
+            for spec in fields
+            for page in pages
+        ]
+        answers = self.answer(pages, questions)
+        values = []
+        for i, spec in enumerate(fields):
+            candidates = [a for a in answers[i * len(pages) : (i + 1) * len(pages)] if a.text]
+            if not candidates:
+                values.append(FieldValue(field=spec, text="", page=None))
+                continue
+            best = max(candidates, key=lambda a: a.confidence or 0.0)
+            values.append(
+                FieldValue(
+                    field=spec, text=best.text, page=best.question.page, confidence=best.confidence
+                )
+            )
+        return values
+
+    @staticmethod
+    def _images(pages: Sequence[Page], wanted: set[int]) -> tuple[list, dict[int, int]]:
+        """RGB images of the wanted pages and each page index's position among them."""
+        by_index = {page.index: page for page in pages}
+        absent = sorted(wanted - set(by_index))
+        if absent:
+            raise ValueError(f"questions name pages {absent}, not among pages {sorted(by_index)}")
+        order = sorted(wanted)
+        return [by_index[i].image.convert("RGB") for i in order], {
+            i: n for n, i in enumerate(order)
+        }
+
+
+def field_question(spec: FieldSpec) -> str:
+    return spec.question or f"What is the {spec.name.replace('_', ' ')}?"
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    if dtype == "auto":
+        return "bfloat16" if device.startswith("cuda") else "float32"
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not 'auto' or one of {_DTYPES}")
+    return dtype
+
+
+def attention_implementation(device: str) -> str:
+    """flash-attn 2 when installed (the optional `gpu` extra) and on CUDA, else SDPA."""
+    if device.startswith("cuda") and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return getattr(torch, name)
+
+
+def _revision_of(model_id_or_path: str, directory: Path | None) -> str:
+    """The id or path, plus the hub commit when the files came from a hub snapshot."""
+    if directory is not None and directory.parent.name == "snapshots":
+        return f"{model_id_or_path}@{directory.name}"
+    return str(model_id_or_path)

@@ -1,0 +1,92 @@
+"""The florence-vl engine adapter on real receipt scans with the tiny-random model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pipeline.engines.base import Engine, FieldSpec, Question
+from pipeline.engines.florence_vl import (
+    FlorenceVLEngine,
+    attention_implementation,
+    field_question,
+    resolve_dtype,
+)
+from pipeline.types import Page, TextSource
+
+DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def engine() -> FlorenceVLEngine:
+    return FlorenceVLEngine.tiny_random("phi3", seed=0, max_new_tokens=5, batch_size=3)
+
+
+@pytest.fixture(scope="module")
+def pages() -> list[Page]:
+    paths = sorted((DATA_DIR / "sroie-dev" / "images").glob("*.jpg"))[:2]
+    assert len(paths) == 2, f"SROIE page images missing under {DATA_DIR}"
+    # Non-consecutive page indices: answers must keep the index, not a list position.
+    return [
+        Page(index=index, image=Image.open(path), dpi=None, text_source=TextSource.OCR)
+        for index, path in zip((3, 7), paths, strict=True)
+    ]
+
+
+def test_engine_satisfies_the_protocol(engine: FlorenceVLEngine) -> None:
+    assert isinstance(engine, Engine)
+    assert engine.name == "florence-vl"
+    assert engine.model_revision == "tiny-random"
+    assert (engine.device, engine.dtype) == ("cpu", "float32")
+
+
+def test_answers_batch_in_order(engine: FlorenceVLEngine, pages: list[Page]) -> None:
+    questions = [
+        Question(page=7, text="What is the total amount?"),
+        Question(page=3, text="Which company issued this receipt?"),
+        Question(page=7, text="Date?"),
+        Question(page=3, text="What is the receipt number?"),
+    ]
+    answers = engine.answer(pages, questions)
+    assert [a.question for a in answers] == questions
+    for answer in answers:
+        assert isinstance(answer.text, str)
+        assert answer.confidence is not None and 0.0 <= answer.confidence <= 1.0
+        assert answer.boxes == []
+
+
+def test_extract_keeps_best_page(engine: FlorenceVLEngine, pages: list[Page]) -> None:
+    fields = [FieldSpec(name="total_amount"), FieldSpec(name="date", question="When was it?")]
+    values = engine.extract(pages, fields)
+    assert [v.field for v in values] == fields
+    for value in values:
+        assert value.page in (3, 7, None)
+        assert (value.page is None) == (value.text == "")
+    assert field_question(fields[0]) == "What is the total amount?"
+    assert field_question(fields[1]) == "When was it?"
+
+
+def test_unknown_page_is_named(engine: FlorenceVLEngine, pages: list[Page]) -> None:
+    with pytest.raises(ValueError, match=r"\[9\]"):
+        engine.answer(pages, [Question(page=9, text="Total?")])
+
+
+def test_device_and_dtype_rules() -> None:
+    assert resolve_dtype("auto", "cuda") == "bfloat16"
+    assert resolve_dtype("auto", "cpu") == "float32"
+    with pytest.raises(ValueError, match="'int8'"):
+        resolve_dtype("int8", "cpu")
+    assert attention_implementation("cpu") == "sdpa"
+
+
+def test_importing_engines_does_not_import_torch() -> None:
+    code = "import sys, pipeline.engines.florence_vl; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
