@@ -7,9 +7,13 @@ rounding: we allow 1e-5 absolute plus 1e-5 relative (DaViT outputs reach ~11 in 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
+from transformers.models.clip import CLIPImageProcessorPil
 
+from model.image_processing import IMAGE_MEAN, IMAGE_STD, PAD_COLOUR, preprocess_images
 from model.vision_tower import FLORENCE_VL_PROMPTS, FlorenceVisionTower
 
 TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}
@@ -95,3 +99,50 @@ def test_bad_prompts_are_refused(tiny_tower: FlorenceVisionTower) -> None:
         tower.set_prompts(torch.zeros(5, dtype=torch.long))
     with pytest.raises(ValueError, match="2 prompt names"):
         tower.set_prompts(torch.zeros(3, 4, dtype=torch.long), names=("a", "b"))
+
+
+def _random_image(width: int, height: int, seed: int) -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+def test_stretch_matches_the_florence2_image_processor() -> None:
+    """Florence-2's processor: CLIP-style, bicubic 768x768 resize, no crop, ImageNet mean/std."""
+    images = [_random_image(300, 200, 0), _random_image(120, 260, 1).convert("L")]
+    florence2_processor = CLIPImageProcessorPil(
+        size={"height": 768, "width": 768},
+        do_center_crop=False,
+        image_mean=list(IMAGE_MEAN),
+        image_std=list(IMAGE_STD),
+    )
+    expected = florence2_processor(images, return_tensors="pt")["pixel_values"]
+    pixel_values = preprocess_images(images, resize_mode="stretch")
+    assert pixel_values.shape == (2, 3, 768, 768) and pixel_values.dtype == torch.float32
+    torch.testing.assert_close(pixel_values, expected, atol=1e-6, rtol=0)
+
+
+def test_pad_centres_the_image_on_the_mean_colour() -> None:
+    assert PAD_COLOUR == (123, 116, 103)
+    wide = Image.new("RGB", (64, 32), (255, 255, 255))
+    pixel_values = preprocess_images([wide], size=64, resize_mode="pad")  # (1, 3, 64, 64)
+    pad_value = (np.asarray(PAD_COLOUR) / 255 - np.asarray(IMAGE_MEAN)) / np.asarray(IMAGE_STD)
+    white = (1 - np.asarray(IMAGE_MEAN)) / np.asarray(IMAGE_STD)
+    column = pixel_values[0, :, :, 32].numpy()  # (3, 64): top band, image, bottom band
+    np.testing.assert_allclose(column[:, :14], pad_value[:, None].repeat(14, 1), atol=1e-5)
+    np.testing.assert_allclose(column[:, 18:46], white[:, None].repeat(28, 1), atol=1e-5)
+    np.testing.assert_allclose(column[:, 50:], pad_value[:, None].repeat(14, 1), atol=1e-5)
+    square = _random_image(50, 50, 2)
+    torch.testing.assert_close(
+        preprocess_images([square], resize_mode="pad"),
+        preprocess_images([square], resize_mode="stretch"),
+    )
+
+
+def test_preprocess_refuses_bad_arguments() -> None:
+    image = _random_image(8, 8, 3)
+    with pytest.raises(ValueError, match="'crop'"):
+        preprocess_images([image], resize_mode="crop")
+    with pytest.raises(ValueError, match="-1"):
+        preprocess_images([image], size=-1)
+    with pytest.raises(ValueError, match="none"):
+        preprocess_images([])

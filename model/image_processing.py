@@ -1,0 +1,72 @@
+"""Page images -> Florence-2 pixel values, as Florence-VL prepared them (PIL + numpy only).
+
+Florence-2's processor is a CLIP-style one: bicubic resize to 768x768 without cropping, rescale
+to 0..1, normalise with the ImageNet mean/std. Florence-VL's SFT checkpoints
+(``image_aspect_ratio: pad``) first pad the image to a square with the mean colour, centred, as
+LLaVA's ``expand2square`` does; pretraining stretched the image instead. transformers' own image
+processors are not used because their fast path needs torchvision, which docfuse does not ship.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+logger = logging.getLogger(__name__)
+
+IMAGE_MEAN = (0.485, 0.456, 0.406)
+IMAGE_STD = (0.229, 0.224, 0.225)
+# The padding colour is the mean in 0..255, truncated as the reference does: (123, 116, 103).
+PAD_COLOUR = tuple(int(channel * 255) for channel in IMAGE_MEAN)
+
+ResizeMode = Literal["pad", "stretch"]
+
+
+def square_padding(width: int, height: int) -> tuple[int, int, int]:
+    """(side, left, top): the square ``expand_to_square`` makes and where the image sits in it."""
+    side = max(width, height)
+    return side, (side - width) // 2, (side - height) // 2
+
+
+def expand_to_square(image: Image.Image, colour: tuple[int, ...] = PAD_COLOUR) -> Image.Image:
+    """Pad ``image`` to a square of its longer side, centred, filled with ``colour``."""
+    width, height = image.size
+    if width == height:
+        return image
+    side, left, top = square_padding(width, height)
+    square = Image.new(image.mode, (side, side), colour)
+    square.paste(image, (left, top))
+    return square
+
+
+def preprocess_images(
+    images: Sequence[Image.Image], *, size: int = 768, resize_mode: ResizeMode = "pad"
+) -> Tensor:
+    """Images -> (B, 3, size, size) float32 normalised pixel values.
+
+    ``resize_mode="pad"`` pads to a square with the mean colour before resizing (SFT
+    checkpoints); ``"stretch"`` resizes directly, distorting the aspect ratio (pretraining).
+    """
+    if resize_mode not in ("pad", "stretch"):
+        raise ValueError(f"resize_mode must be 'pad' or 'stretch', got {resize_mode!r}")
+    if size <= 0:
+        raise ValueError(f"size must be positive, got {size}")
+    if not images:
+        raise ValueError("preprocess_images needs at least one image, got none")
+    mean = np.asarray(IMAGE_MEAN, dtype=np.float32)
+    std = np.asarray(IMAGE_STD, dtype=np.float32)
+    batch = []
+    for image in images:
+        image = image.convert("RGB")
+        if resize_mode == "pad":
+            image = expand_to_square(image)
+        image = image.resize((size, size), resample=Image.Resampling.BICUBIC)
+        pixels = (np.asarray(image, dtype=np.float64) / 255.0).astype(np.float32)  # (H, W, 3)
+        batch.append(((pixels - mean) / std).transpose(2, 0, 1))  # (3, H, W)
+    return torch.from_numpy(np.stack(batch))  # (B, 3, size, size)
