@@ -56,7 +56,7 @@ class _Line:
         if parts and _parts_spell(parts, self.text):
             return [
                 Word(text, _polygon_box(poly, page, width, height), float(score))
-                for text, score, poly in parts
+                for text, score, poly in _regroup(parts, self.text)
                 if text.strip()
             ]
         if not self.text.strip():
@@ -81,6 +81,40 @@ def _parts_spell(parts: list[tuple], line_text: str) -> bool:
     """Word entries are trusted only if, joined, they give the line's text back."""
     joined = "".join(str(text) for text, _, _ in parts)
     return joined.replace(" ", "") == line_text.replace(" ", "")
+
+
+def _regroup(parts: list[tuple], line_text: str) -> list[tuple]:
+    """Merge character-level parts back into the line's space-separated words.
+
+    RapidOCR returns one part per character for lines it reads as CJK (any fullwidth
+    character, such as the "：" in "DATE：14/10/2026", triggers it); words, not letters,
+    are what grounding and extraction need. Parts already at word level pass unchanged.
+    """
+    grouped: list[tuple] = []
+    pending: list[tuple] = []
+    tokens = iter(line_text.split())
+    token = next(tokens, "")
+    for part in parts:
+        pending.append(part)
+        joined = "".join(str(text) for text, _, _ in pending)
+        if joined == token:
+            grouped.append(_merge(pending))
+            pending, token = [], next(tokens, "")
+        elif not token.startswith(joined):
+            return parts  # parts cross word boundaries: keep RapidOCR's split
+    return grouped if not pending else parts
+
+
+def _merge(parts: list[tuple]) -> tuple:
+    """One (text, score, polygon) from consecutive parts: their text, lowest score, hull."""
+    if len(parts) == 1:
+        return parts[0]
+    points = np.concatenate(
+        [np.asarray(poly, dtype=np.float64).reshape(-1, 2) for *_, poly in parts]
+    )
+    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    hull = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+    return "".join(str(text) for text, _, _ in parts), min(float(s) for _, s, _ in parts), hull
 
 
 def _polygon_box(polygon: Sequence[Sequence[float]], page: int, width: int, height: int) -> Box:
