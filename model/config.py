@@ -33,14 +33,14 @@ LOW_LEVEL = "low_level"
 PROMPT_BRANCHES = ("caption", "ocr", "regions")
 FUSION_MODES = ("channel_concat", "token_concat", "average")
 
-# Named inference-time gain profiles (see docs/model.md). "checkpoint" reproduces the released
+# Named inference-time gain profiles (see docs/model.md). "default" reproduces the released
 # model exactly. "document" weights the OCR-prompt features up: on text-heavy pages the answer
 # usually lives in the text the OCR prompt attends to, and the projector was trained with the
 # OCR block at gain 1, so a modest boost shifts the mix toward it without leaving the
 # distribution the projector saw. It is a heuristic the paper did not evaluate; never a default
 # of the model itself (the app opts in through its settings).
 FUSION_PROFILES: dict[str, dict[str, float]] = {
-    "checkpoint": {},
+    "default": {},
     "document": {"ocr": 1.5},
 }
 

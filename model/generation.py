@@ -131,13 +131,16 @@ class FlorenceVL:
     def prompt_ids(self, question: str) -> list[int]:
         """Chat prompt ids with ONE `config.image_token_index` where `<image>` stands.
 
-        The text either side of the placeholder is tokenized separately, as the authors' code
-        does, so the image never merges with neighbouring characters into one token.
+        As the authors' `tokenizer_image_token`: the text either side of the placeholder is
+        tokenized separately (the image never merges with neighbouring characters), and only
+        the first piece gets the special tokens the tokenizer adds by itself (a BOS, for
+        tokenizers that add one; with Llama-3.1 this yields the doubled `<|begin_of_text|>`
+        the model was trained with, since the llama3 template also spells it out).
         """
         before, after = self.template.prompt(question).split(IMAGE_PLACEHOLDER)
         encode = self.llm_tokenizer.encode
         return [
-            *encode(before, add_special_tokens=False),
+            *encode(before, add_special_tokens=True),
             self.config.image_token_index,
             *encode(after, add_special_tokens=False),
         ]
@@ -175,7 +178,7 @@ class FlorenceVL:
         answers: list[GeneratedAnswer] = []
         for start in range(0, len(requests), batch_size):
             batch = requests[start : start + batch_size]
-            input_ids, attention_mask = self._left_pad([self.prompt_ids(q) for _, q in batch])
+            input_ids, attention_mask = self.batch_prompts([self.prompt_ids(q) for _, q in batch])
             output = self.model.generate(
                 input_ids,
                 attention_mask,
@@ -192,7 +195,7 @@ class FlorenceVL:
             answers.extend(self._decode(output))
         return answers
 
-    def _left_pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch_prompts(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Expand each `<image>` to `config.image_tokens` positions and left-pad the batch."""
         image_index, image_tokens = self.config.image_token_index, self.config.image_tokens
         rows = [

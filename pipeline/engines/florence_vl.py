@@ -31,7 +31,7 @@ class FlorenceVLEngine:
             released-layout directory.
         device: "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
         dtype: "auto" (bfloat16 on CUDA, float32 on CPU) or one of bfloat16/float16/float32.
-        fusion_profile: DBFusion gain profile, "checkpoint" (exactly the released model) or
+        fusion_profile: DBFusion gain profile, "default" (exactly the released model) or
             "document" (OCR-prompt features weighted up; see docs/model.md).
         max_new_tokens: answer length cap.
         batch_size: pages per vision batch and prompts per generation batch.
@@ -46,7 +46,7 @@ class FlorenceVLEngine:
         *,
         device: str = "auto",
         dtype: str = "auto",
-        fusion_profile: str = "checkpoint",
+        fusion_profile: str = "default",
         max_new_tokens: int = 64,
         batch_size: int = 8,
     ) -> None:
@@ -77,7 +77,7 @@ class FlorenceVLEngine:
         *,
         device: str = "cpu",
         dtype: str = "auto",
-        fusion_profile: str = "checkpoint",
+        fusion_profile: str = "default",
         max_new_tokens: int = 16,
         batch_size: int = 8,
     ) -> FlorenceVLEngine:

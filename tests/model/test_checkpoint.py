@@ -68,8 +68,8 @@ def test_round_trip_is_exact(backbone: str, tmp_path: Path) -> None:
     assert all(torch.equal(before[k], after[k]) for k in before)
 
     pages = page_images(1)
-    ids, mask = original._left_pad([original.prompt_ids(QUESTIONS[0])])
-    assert torch.equal(loaded._left_pad([loaded.prompt_ids(QUESTIONS[0])])[0], ids)
+    ids, mask = original.batch_prompts([original.prompt_ids(QUESTIONS[0])])
+    assert torch.equal(loaded.batch_prompts([loaded.prompt_ids(QUESTIONS[0])])[0], ids)
     with torch.inference_mode():
         logits = [
             vl.model(ids, mask, pixel_values=vl.preprocess(pages)).logits

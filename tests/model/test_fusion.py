@@ -67,7 +67,7 @@ def test_unit_gains_change_nothing(features) -> None:
     unit = {"low_level": 1.0, "caption": 1.0, "ocr": 1.0, "regions": 1.0}
     plain = fuse(FusionConfig(), *features)
     assert torch.equal(fuse(FusionConfig(gains=unit), *features), plain)
-    assert torch.equal(fuse(FusionConfig().with_profile("checkpoint"), *features), plain)
+    assert torch.equal(fuse(FusionConfig().with_profile("default"), *features), plain)
 
 
 def test_document_profile_changes_only_the_ocr_block(features) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 import torch
 
 from model.generation import FlorenceVL, GenerationSettings
+from model.modeling_florence_vl import GenerationOutput
 from tests.model.vlm_fixtures import QUESTIONS, page_images, tiny_florence_vl
 
-SHORT = GenerationSettings(max_new_tokens=6)
+# Prompts of different lengths on two pages, interleaved.
+REQUESTS = [(0, QUESTIONS[0]), (1, QUESTIONS[1]), (0, QUESTIONS[2]), (1, QUESTIONS[0])]
 
 
 @pytest.fixture(scope="module", params=["phi3", "llama"])
@@ -21,27 +25,108 @@ def pages():
     return page_images(2)
 
 
-def requests() -> list[tuple[int, str]]:
-    # Prompts of different lengths on two pages, interleaved.
-    return [(0, QUESTIONS[0]), (1, QUESTIONS[1]), (0, QUESTIONS[2]), (1, QUESTIONS[0])]
+@dataclass
+class Prepared:
+    """The left-padded batch of REQUESTS and each row's image features (B, T, H)."""
+
+    prompts: list[list[int]]
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    image_features: torch.Tensor
 
 
-def test_batched_equals_one_by_one(vl: FlorenceVL, pages) -> None:
-    batched = vl.answer(pages, requests(), settings=SHORT, batch_size=4)
-    single = vl.answer(pages, requests(), settings=SHORT, batch_size=1)
-    assert [a.token_ids for a in batched] == [a.token_ids for a in single]
-    assert [a.text for a in batched] == [a.text for a in single]
-    for a, b in zip(batched, single, strict=True):
-        assert a.confidence == pytest.approx(b.confidence, abs=1e-5)
-        assert 0.0 < a.confidence <= 1.0
+@pytest.fixture(scope="module")
+def prepared(vl: FlorenceVL, pages) -> Prepared:
+    prompts = [vl.prompt_ids(question) for _, question in REQUESTS]
+    input_ids, attention_mask = vl.batch_prompts(prompts)
+    with torch.inference_mode():
+        per_page = vl.model.get_image_features(vl.preprocess(pages))  # (2, T, H)
+    image_features = per_page[[page for page, _ in REQUESTS]]
+    return Prepared(prompts, input_ids, attention_mask, image_features)
 
 
-def test_kv_cache_equals_no_cache(vl: FlorenceVL, pages) -> None:
-    cached = vl.answer(pages, requests(), settings=SHORT)
-    uncached = vl.answer(
-        pages, requests(), settings=GenerationSettings(max_new_tokens=6, use_cache=False)
+def generate(vl: FlorenceVL, input_ids, attention_mask, image_features, **options):
+    options = {"max_new_tokens": 6, "stop_token_ids": vl.stop_token_ids, **options}
+    return vl.model.generate(
+        input_ids,
+        attention_mask,
+        image_features=image_features,
+        pad_token_id=vl.pad_token_id,
+        **options,
     )
-    assert [a.token_ids for a in cached] == [a.token_ids for a in uncached]
+
+
+def rows(output: GenerationOutput) -> list[list[int]]:
+    return [
+        seq[:n] for seq, n in zip(output.sequences.tolist(), output.lengths.tolist(), strict=True)
+    ]
+
+
+def test_prompts_are_left_padded(vl: FlorenceVL, prepared: Prepared) -> None:
+    lengths = prepared.attention_mask.sum(1).tolist()
+    assert len(set(lengths)) > 1  # the prompts really differ in length
+    assert (prepared.attention_mask[:, -1] == 1).all()  # every row ends at the same column
+    assert (
+        int((prepared.input_ids == vl.config.image_token_index).sum())
+        == len(REQUESTS) * vl.config.image_tokens
+    )
+
+
+def test_batched_equals_one_by_one(vl: FlorenceVL, prepared: Prepared) -> None:
+    batched = generate(vl, prepared.input_ids, prepared.attention_mask, prepared.image_features)
+    for r, prompt in enumerate(prepared.prompts):
+        input_ids, attention_mask = vl.batch_prompts([prompt])
+        single = generate(vl, input_ids, attention_mask, prepared.image_features[r : r + 1])
+        assert rows(single) == [rows(batched)[r]]
+        n = int(single.lengths[0])
+        torch.testing.assert_close(single.token_probs[0, :n], batched.token_probs[r, :n])
+
+
+def test_kv_cache_equals_no_cache(vl: FlorenceVL, prepared: Prepared) -> None:
+    args = (prepared.input_ids, prepared.attention_mask, prepared.image_features)
+    cached = generate(vl, *args, use_cache=True)
+    uncached = generate(vl, *args, use_cache=False)
+    assert rows(cached) == rows(uncached)
+    torch.testing.assert_close(cached.token_probs, uncached.token_probs)
+
+
+def test_sampling_with_seed_is_reproducible(vl: FlorenceVL, prepared: Prepared) -> None:
+    args = (prepared.input_ids, prepared.attention_mask, prepared.image_features)
+
+    def sample(seed: int) -> list[list[int]]:
+        generator = torch.Generator().manual_seed(seed)
+        options = {"do_sample": True, "temperature": 1.5, "top_p": 0.9, "generator": generator}
+        return rows(generate(vl, *args, max_new_tokens=8, **options))
+
+    first = sample(3)
+    assert sample(3) == first
+    assert sample(4) != first
+    assert first != rows(generate(vl, *args, max_new_tokens=8))  # not greedy in disguise
+
+
+def test_generation_stops_at_stop_token(vl: FlorenceVL, prepared: Prepared) -> None:
+    args = (prepared.input_ids, prepared.attention_mask, prepared.image_features)
+    free = generate(vl, *args, stop_token_ids=[-1], max_new_tokens=8)  # no real stop token
+    assert free.lengths.tolist() == [8] * len(REQUESTS)
+    stop = int(free.sequences[0, 2])  # make row 0's third token the stop token
+    stopped = generate(vl, *args, stop_token_ids=[stop], max_new_tokens=8)
+    for r, sequence in enumerate(free.sequences.tolist()):
+        n = sequence.index(stop) + 1 if stop in sequence else 8
+        assert int(stopped.lengths[r]) == n
+        assert stopped.sequences[r, :n].tolist() == sequence[:n]
+        assert (stopped.sequences[r, n:] == vl.pad_token_id).all()
+        assert (stopped.token_probs[r, n:] == 0).all()
+    assert int(stopped.lengths[0]) <= 3
+
+
+def test_mismatched_placeholder_count_raises(vl: FlorenceVL, prepared: Prepared) -> None:
+    tokens = vl.config.image_tokens
+    input_ids, _ = vl.batch_prompts([prepared.prompts[0] * 2])  # two placeholders in one prompt
+    with (
+        torch.inference_mode(),
+        pytest.raises(ValueError, match=f"{2 * tokens} image positions.*{tokens} image"),
+    ):
+        vl.model(input_ids, image_features=prepared.image_features[:1])
 
 
 def test_vision_features_computed_once_per_page(
@@ -56,60 +141,10 @@ def test_vision_features_computed_once_per_page(
         return original(pixel_values)
 
     monkeypatch.setattr(tower, "forward", counting_forward)
-    vl.answer(pages, requests() + [(0, "Anything else?")], settings=GenerationSettings(2))
+    answers = vl.answer(pages, [*REQUESTS, (0, "Anything else?")], settings=GenerationSettings(2))
+    assert len(answers) == 5
     assert sum(seen) == len(pages)  # 5 questions, 2 pages: 2 images through the tower
-
-
-def test_mismatched_placeholder_count_raises(vl: FlorenceVL, pages) -> None:
-    tokens = vl.config.image_tokens
-    ids = vl.prompt_ids(QUESTIONS[0])  # one `<image>`, expanded to `tokens` positions
-    input_ids, _ = vl._left_pad([ids + ids])  # two placeholders, features for one image
-    with torch.inference_mode():
-        image_features = vl.model.get_image_features(vl.preprocess(pages[:1]))
-        with pytest.raises(ValueError, match=f"{2 * tokens} image positions.*{tokens} image"):
-            vl.model(input_ids, image_features=image_features)
-
-
-def test_sampling_with_seed_is_reproducible(vl: FlorenceVL, pages) -> None:
-    def sample(seed: int) -> list[tuple[int, ...]]:
-        settings = GenerationSettings(
-            max_new_tokens=8, do_sample=True, temperature=1.5, top_p=0.9, seed=seed
-        )
-        return [a.token_ids for a in vl.answer(pages, requests(), settings=settings)]
-
-    first = sample(3)
-    assert sample(3) == first
-    assert sample(4) != first
-    greedy = [a.token_ids for a in vl.answer(pages, requests(), settings=GenerationSettings(8))]
-    assert first != greedy
-
-
-def test_generation_stops_at_stop_token(vl: FlorenceVL, pages) -> None:
-    input_ids, attention_mask = vl._left_pad([vl.prompt_ids(QUESTIONS[0]), vl.prompt_ids("Date?")])
-    with torch.inference_mode():
-        image_features = vl.model.get_image_features(vl.preprocess(pages))
-
-        def generate(stop_token_ids: list[int]):
-            return vl.model.generate(
-                input_ids,
-                attention_mask,
-                image_features=image_features,
-                stop_token_ids=stop_token_ids,
-                pad_token_id=vl.pad_token_id,
-                max_new_tokens=8,
-            )
-
-        free = generate([-1])  # no real stop: 8 tokens each
-        assert free.lengths.tolist() == [8, 8]
-        stop = int(free.sequences[0, 2])  # make row 0's third token the stop token
-        stopped = generate([stop])
-    first = free.sequences[0].tolist().index(stop)
-    assert int(stopped.lengths[0]) == first + 1
-    assert stopped.sequences[0, : first + 1].tolist() == free.sequences[0, : first + 1].tolist()
-    assert (stopped.sequences[0, first + 1 :] == vl.pad_token_id).all()
-    assert (stopped.token_probs[0, first + 1 :] == 0).all()
-    if stop not in free.sequences[1].tolist():  # the other row runs on untouched
-        assert stopped.sequences[1].tolist() == free.sequences[1].tolist()
+    assert all(0.0 < a.confidence <= 1.0 and isinstance(a.text, str) for a in answers)
 
 
 def test_answer_names_bad_image_index(vl: FlorenceVL, pages) -> None:
