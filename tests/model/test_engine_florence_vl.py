@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from model.tiny import save_tiny_random
 from pipeline.engines.base import Engine, FieldSpec, Question
 from pipeline.engines.florence_vl import (
     FlorenceVLEngine,
@@ -69,6 +70,17 @@ def test_extract_keeps_best_page(engine: FlorenceVLEngine, pages: list[Page]) ->
         assert (value.page is None) == (value.text == "")
     assert field_question(fields[0]) == "What is the total amount?"
     assert field_question(fields[1]) == "When was it?"
+
+
+def test_engine_loads_a_released_layout_directory(tmp_path: Path, pages: list[Page]) -> None:
+    directory = save_tiny_random(tmp_path / "tiny", backbone="llama", seed=2)
+    engine = FlorenceVLEngine(
+        str(directory), device="cpu", fusion_profile="document", max_new_tokens=3
+    )
+    assert engine.model_revision == str(directory)
+    assert engine.model.config.fusion.gains == {"ocr": 1.5}
+    (answer,) = engine.answer(pages, [Question(page=3, text="Total?")])
+    assert isinstance(answer.text, str) and 0.0 <= answer.confidence <= 1.0
 
 
 def test_unknown_page_is_named(engine: FlorenceVLEngine, pages: list[Page]) -> None:
