@@ -1,0 +1,349 @@
+"""Grounding: unit cases on hand-made words, then real receipts (ground-truth lines and OCR).
+
+The receipt tests check the property callers rely on: the box returned for a key field's
+value lies on the receipt line that holds that value.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline.grounding import Grounding, ground, ground_all
+from pipeline.pages import open_document
+from pipeline.types import Box, Word
+
+SROIE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sroie-dev"
+RECEIPTS = sorted(path.stem for path in (SROIE_DIR / "keys").glob("*.json"))
+OCR_RECEIPTS = RECEIPTS[::6]  # every sixth: a fixed sample, not a hand-picked one
+
+
+def word(text: str, x0: float, y0: float, x1: float, y1: float, page: int = 0) -> Word:
+    return Word(text, Box(page, x0, y0, x1, y1))
+
+
+def line(texts: list[str], y0: float, x0: float = 0.1, page: int = 0) -> list[Word]:
+    """Words side by side on one line, 0.02 wide per character with 0.02 gaps."""
+    words = []
+    for text in texts:
+        x1 = x0 + 0.02 * len(text)
+        words.append(word(text, x0, y0, x1, y0 + 0.02, page))
+        x0 = x1 + 0.02
+    return words
+
+
+# ---------------------------------------------------------------- unit cases
+
+
+def test_exact_match_gives_the_words_box_and_score_one() -> None:
+    words = line(["TOTAL:", "9.00"], 0.5)
+    found = ground("9.00", [words])
+    assert found == Grounding("9.00", 0, [words[1].box], [words[1]], 1.0)
+
+
+def test_empty_or_blank_text_is_never_grounded() -> None:
+    words = line(["TOTAL:", "9.00"], 0.5)
+    assert ground("", [words]) is None
+    assert ground("  \n", [words]) is None
+    assert ground_all("", [words]) == []
+
+
+def test_text_not_on_the_page_gives_none() -> None:
+    words = line(["TOTAL:", "9.00"], 0.5) + line(["CASH", "10.00"], 0.6)
+    assert ground("KOPI SUSU", [words]) is None
+    assert ground("12.50", [words]) is None
+    assert ground("anything", [[]]) is None
+
+
+def test_a_token_split_by_ocr_still_matches_with_one_box() -> None:
+    words = line(["DATE", "25/12/", "2018"], 0.3)
+    found = ground("25/12/2018", [words])
+    assert found is not None
+    assert found.score == 1.0
+    assert found.words == words[1:]
+    assert found.boxes == [words[1].box.union(words[2].box)]
+
+
+def test_part_of_a_merged_token_gets_a_cropped_box() -> None:
+    merged = word("TOTAL: RM9.00", 0.1, 0.5, 0.75, 0.52)  # 13 characters, 0.05 each
+    found = ground("9.00", [[merged]])
+    assert found is not None
+    assert (found.text, found.score, found.words) == ("9.00", 1.0, [merged])
+    (box,) = found.boxes
+    assert box.x0 == pytest.approx(0.1 + 0.05 * 9)
+    assert box.x1 == pytest.approx(0.75)
+    assert (box.y0, box.y1) == (0.5, 0.52)
+
+
+def test_a_date_merged_with_its_label_and_time_is_cropped_to_the_date() -> None:
+    merged = word("DATE:25/12/201808:13", 0.0, 0.2, 0.4, 0.22)  # 20 characters, 0.02 each
+    found = ground("25/12/2018", [[merged]])
+    assert found is not None and found.score == 1.0
+    assert found.boxes[0].x0 == pytest.approx(0.1)
+    assert found.boxes[0].x1 == pytest.approx(0.3)
+
+
+def test_a_value_across_a_line_break_gets_one_box_per_line() -> None:
+    first = line(["NO.53,", "JALAN", "SAGU", "18,"], 0.2)
+    second = line(["TAMAN", "DAYA,"], 0.23, x0=0.2)
+    found = ground("JALAN SAGU 18, TAMAN DAYA", [second + first])
+    assert found is not None and found.score == 1.0
+    assert found.words == first[1:] + second
+    assert found.text == "JALAN SAGU 18, TAMAN DAYA"
+    assert found.boxes[0] == first[1].box.union(first[3].box)
+    # the second line's box stops before "DAYA,"'s comma, which is not part of the value
+    assert found.boxes[1].as_list() == pytest.approx([0.2, 0.23, 0.4, 0.25])
+
+
+def test_ocr_confusions_of_o_and_0_l_and_1_still_match_a_little_below_exact() -> None:
+    words = line(["T0TAL", "9.O0"], 0.4) + line(["INV", "l2345"], 0.5)
+    for text, expected in [("TOTAL", words[0]), ("9.00", words[1]), ("12345", words[3])]:
+        found = ground(text, [words])
+        assert found is not None and found.words == [expected]
+        assert 0.9 <= found.score < 1.0
+
+
+def test_fullwidth_characters_fold_to_ascii() -> None:
+    words = line(["ＴＯＴＡＬ：", "９.００"], 0.4)
+    found = ground("total: 9.00", [words])
+    assert found is not None
+    assert (found.score, found.text) == (1.0, "ＴＯＴＡＬ： ９.００")
+    assert ground("TOTAL：", [line(["TOTAL:"], 0.4)]).score == 1.0
+
+
+@pytest.mark.parametrize("page_text", ["19.00", "9.001", "129.00", "9.000", "TOTAL:19.00"])
+def test_a_number_is_not_found_inside_a_longer_number(page_text: str) -> None:
+    assert ground("9.00", [line([page_text], 0.4)]) is None
+
+
+@pytest.mark.parametrize(("text", "page_text"), [("12.5", "12.50"), ("TOTAL", "SUBTOTAL")])
+def test_a_match_may_not_cut_a_run_of_digits_or_letters(text: str, page_text: str) -> None:
+    assert ground(text, [line([page_text], 0.4)]) is None
+    assert ground(text, [line([page_text[: -len(text)], text], 0.4)]) is not None
+
+
+def test_min_score_must_be_a_share() -> None:
+    with pytest.raises(ValueError, match="min_score"):
+        ground("9.00", [line(["9.00"], 0.4)], min_score=0)
+
+
+def test_a_number_prefers_its_own_token_over_a_longer_number() -> None:
+    words = line(["19.00"], 0.3) + line(["RM9.00"], 0.6)
+    found = ground_all("9.00", [words])
+    assert [g.text for g in found] == ["9.00"]
+    assert found[0].words == [words[1]]
+
+
+def test_a_different_amount_is_not_a_match() -> None:
+    assert ground("9.00", [line(["9.50"], 0.4)]) is None
+    assert ground("343.95", [line(["343.96"], 0.4)]) is None
+
+
+def test_a_misread_digit_in_a_long_id_is_found_with_a_lower_score() -> None:
+    found = ground("TD01167104", [line(["DOC", "TD01167105"], 0.4)])
+    assert found is not None and 0.75 <= found.score < 0.85
+
+
+def test_short_text_needs_a_whole_token() -> None:
+    words = line(["12", "l", "x1", "1"], 0.4)
+    found = ground_all("1", [words])
+    assert [g.words for g in found] == [[words[3]]]
+    assert ground("1", [line(["12", "x1"], 0.4)]) is None
+
+
+def test_near_chooses_between_equal_occurrences() -> None:
+    top = line(["SUBTOTAL", "9.00"], 0.3)
+    bottom = line(["TOTAL", "9.00"], 0.6)
+    words = top + bottom
+    assert ground("9.00", [words]).words == [top[1]]  # no hint: first in reading order
+    assert ground("9.00", [words], near=bottom[0].box).words == [bottom[1]]
+    assert ground("9.00", [words], near=top[0].box).words == [top[1]]
+
+
+def test_near_prefers_the_same_line_to_the_line_below() -> None:
+    label = word("TOTAL:", 0.1, 0.50, 0.25, 0.52)
+    beside = word("9.00", 0.8, 0.50, 0.9, 0.52)
+    below = word("9.00", 0.1, 0.53, 0.2, 0.55)
+    assert ground("9.00", [[label, beside, below]], near=label.box).words == [beside]
+
+
+def test_near_prefers_its_own_page_and_boxes_keep_their_page() -> None:
+    pages = [line(["TOTAL", "9.00"], 0.3, page=0), line(["TOTAL", "9.00"], 0.3, page=1)]
+    assert ground("9.00", pages).page == 0
+    found = ground("9.00", pages, near=Box(1, 0.1, 0.3, 0.2, 0.32))
+    assert found.page == 1 and found.boxes[0].page == 1
+
+
+def test_a_clearly_better_score_beats_nearness() -> None:
+    exact = line(["DOC", "TD01167104"], 0.3)
+    misread = line(["DOC", "TD01167105"], 0.6)
+    found = ground("TD01167104", [exact + misread], near=misread[0].box)
+    assert found.words == [exact[1]]
+
+
+def test_near_decides_between_nearly_equal_scores() -> None:
+    exact = line(["TOTAL", "9.00"], 0.3)
+    confused = line(["TOTAL", "9.O0"], 0.6)
+    found = ground("9.00", [exact + confused], near=confused[0].box)
+    assert found.words == [confused[1]] and found.score < 1.0
+
+
+def test_ground_all_lists_every_occurrence_best_first() -> None:
+    words = line(["TD01167104"], 0.2) + line(["TD01167105"], 0.4) + line(["TD01167104"], 0.6)
+    found = ground_all("TD01167104", [words])
+    assert [g.words for g in found] == [[words[0]], [words[2]], [words[1]]]
+    assert found[0].score == found[1].score == 1.0 > found[2].score
+    assert ground_all("TD01167104", [words], min_score=0.9) == found[:2]
+
+
+def test_the_order_words_arrive_in_does_not_matter() -> None:
+    words = line(["JALAN", "SAGU", "18,"], 0.2) + line(["TAMAN", "DAYA"], 0.23)
+    shuffled = words[:]
+    random.Random(1).shuffle(shuffled)
+    assert ground("SAGU 18, TAMAN", [shuffled]) == ground("SAGU 18, TAMAN", [words])
+
+
+def test_a_slightly_misread_phrase_is_found_with_a_fuzzy_score() -> None:
+    words = line(["BOOK", "TA", ".K(TAMAN", "DAYA)", "SDN", "BND"], 0.1)
+    found = ground("BOOK TA .K (TAMAN DAYA) SDN BHD", [words])
+    assert found is not None and found.words == words
+    assert 0.9 < found.score < 1.0
+
+
+def test_a_dense_page_still_finds_the_one_right_word() -> None:
+    rng = random.Random(7)
+    words = [
+        word(
+            f"{rng.randrange(10, 99)}.{rng.randrange(10, 99)}",
+            x / 25,
+            y / 50,
+            (x + 0.8) / 25,
+            (y + 0.8) / 50,
+        )
+        for y in range(40)
+        for x in range(25)
+    ]
+    target = word("1234.56", 0.5, 0.9, 0.58, 0.915)
+    found = ground("1,234.56", [[*words, target]])
+    assert found is not None and found.words == [target]
+
+
+# ---------------------------------------------------------------- real receipts
+
+
+def receipt_keys(receipt: str) -> dict[str, str]:
+    return json.loads((SROIE_DIR / "keys" / f"{receipt}.json").read_text(encoding="utf-8"))
+
+
+def receipt_lines(receipt: str) -> list[tuple[str, list[float]]]:
+    """Ground-truth lines: transcript and pixel rectangle [x0, y0, x1, y1]."""
+    rows = (SROIE_DIR / "boxes" / f"{receipt}.csv").read_text(encoding="utf-8-sig").splitlines()
+    lines = []
+    for row in filter(str.strip, rows):
+        *corners, text = row.split(",", 8)
+        xs, ys = [float(v) for v in corners[0::2]], [float(v) for v in corners[1::2]]
+        lines.append((text, [min(xs), min(ys), max(xs), max(ys)]))
+    return lines
+
+
+def image_size(receipt: str) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(SROIE_DIR / "images" / f"{receipt}.jpg") as image:
+        return image.size
+
+
+def ground_truth_words(receipt: str) -> list[Word]:
+    """Each GT line split into words, boxes proportional to character offsets in the line."""
+    width, height = image_size(receipt)
+    words = []
+    for text, (x0, y0, x1, y1) in receipt_lines(receipt):
+        share = (x1 - x0) / len(text)
+        for match in re.finditer(r"\S+", text):
+            left, right = x0 + share * match.start(), x0 + share * match.end()
+            words.append(
+                Word(match.group(), Box.from_pixels(0, left, y0, right, y1, width, height))
+            )
+    return words
+
+
+def value_lines(receipt: str, value: str) -> list[Box]:
+    """The normalised boxes of the GT lines whose transcript contains the value."""
+    width, height = image_size(receipt)
+
+    def compact(text: str) -> str:
+        return "".join(text.split()).casefold()
+
+    return [
+        Box.from_pixels(0, *rect, width, height)
+        for text, rect in receipt_lines(receipt)
+        if compact(value) in compact(text)
+    ]
+
+
+def half_inside(box: Box, target: Box) -> bool:
+    dx = min(box.x1, target.x1) - max(box.x0, target.x0)
+    dy = min(box.y1, target.y1) - max(box.y0, target.y0)
+    area = (box.x1 - box.x0) * (box.y1 - box.y0)
+    return dx > 0 and dy > 0 and dx * dy >= 0.5 * area
+
+
+def hit_rate(pages_by_receipt: dict[str, list[Word]], field: str) -> tuple[float, list[str]]:
+    """Share of receipts whose value grounds on a GT line holding it, and the misses."""
+    misses = []
+    for receipt, words in pages_by_receipt.items():
+        value = receipt_keys(receipt)[field]
+        found = ground(value, [words])
+        targets = value_lines(receipt, value)
+        if found is None or not any(half_inside(found.boxes[0], t) for t in targets):
+            misses.append(receipt)
+    return 1 - len(misses) / len(pages_by_receipt), misses
+
+
+def ocr_receipts(receipts: list[str]) -> dict[str, list[Word]]:
+    """The OCR words of each receipt, read through the real page pipeline."""
+    words = {}
+    for receipt in receipts:
+        data = (SROIE_DIR / "images" / f"{receipt}.jpg").read_bytes()
+        with open_document(data) as document:
+            words[receipt] = next(document.pages()).words
+    return words
+
+
+@pytest.fixture(scope="module")
+def ocr_words() -> dict[str, list[Word]]:
+    """A fixed sample of receipts OCR'd once (1-3 s each, so only a few)."""
+    return ocr_receipts(OCR_RECEIPTS)
+
+
+def test_the_receipt_data_is_there() -> None:
+    assert len(RECEIPTS) == 30, f"expected 30 SROIE receipts under {SROIE_DIR}"
+
+
+@pytest.mark.parametrize("field", ["date", "total"])
+def test_fields_ground_on_their_line_with_ground_truth_words(field: str) -> None:
+    rate, misses = hit_rate({r: ground_truth_words(r) for r in RECEIPTS}, field)
+    assert rate >= 0.95, f"{field}: {rate:.0%} grounded on their line, misses {misses}"
+
+
+@pytest.mark.parametrize("field", ["date", "total"])
+def test_fields_ground_on_their_line_with_ocr_words(
+    field: str, ocr_words: dict[str, list[Word]]
+) -> None:
+    rate, misses = hit_rate(ocr_words, field)
+    assert rate >= 0.8, f"{field}: {rate:.0%} grounded on their line, misses {misses}"
+
+
+def test_a_field_from_one_receipt_is_not_found_on_another() -> None:
+    pairs = list(zip(RECEIPTS, RECEIPTS[7:] + RECEIPTS[:7], strict=True))
+    wrong = [
+        (receipt, other)
+        for receipt, other in pairs
+        if ground(receipt_keys(receipt)["date"], [ground_truth_words(other)]) is not None
+        and receipt_keys(receipt)["date"] != receipt_keys(other)["date"]
+    ]
+    assert wrong == []
