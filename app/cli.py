@@ -14,11 +14,16 @@ from rich.table import Table
 
 from app.config import Settings, get_settings
 from app.db import open_database
+from app.engines import build_engine, choose_engine
 from app.samples import write_samples
 from app.schemas import export_json_schema
+from app.services import analysis
 from app.services.documents import DocumentNotFoundError, get_document, list_documents
+from app.services.evaluation import evaluate
 from app.services.export import export_documents, write_export
 from app.services.ingest import IngestResult, IngestStatus, collect_paths, ingest_path
+from pipeline.errors import DocfuseError
+from pipeline.fields.schemas import load_schema
 
 cli = typer.Typer(help="docfuse: document understanding with Florence-VL.", no_args_is_help=True)
 console = Console()
@@ -163,22 +168,188 @@ def schema() -> None:
     typer.echo(json.dumps(export_json_schema(), indent=2))
 
 
+DEMO_SCHEMAS = {"invoice-acme.pdf": "invoice", "receipt-corner-cafe.png": "receipt"}
+DEMO_QUESTION = "What is the total?"
+
+
 @cli.command()
 def demo() -> None:
-    """The main job on embedded defaults: ingest the samples, summarise, export JSON."""
+    """The main job on embedded defaults: ingest the samples, extract fields, answer a
+    question on each, write the JSON export."""
     settings = _settings()
     sessions = open_database(settings)
     files = write_samples(settings.data_dir / "samples")
-    _print_ingest_summary(_ingest_with_progress(files, sessions, settings))
+    results = _ingest_with_progress(files, sessions, settings)
+    _print_ingest_summary(results)
+    engine = _engine(settings, None)
+    for path, result in zip(files, results, strict=True):
+        if result.document_id is None or result.status is IngestStatus.FAILED:
+            continue
+        fields = analysis.extract(
+            sessions=sessions,
+            settings=settings,
+            engine=engine,
+            document_id=result.document_id,
+            schema=load_schema(DEMO_SCHEMAS[path.name]),
+        )
+        answer = analysis.ask(
+            sessions=sessions,
+            settings=settings,
+            engine=engine,
+            document_id=result.document_id,
+            question=DEMO_QUESTION,
+        )
+        found = ", ".join(f"{f.name}={f.value}" for f in fields if f.value)
+        console.print(f"{path.name}: {found}")
+        console.print(f"  {DEMO_QUESTION} -> {answer.answer or '(no answer)'}")
     with sessions() as session:
         exported = export_documents(session=session)
     output = settings.data_dir / "export.json"
     write_export(exported, output, per_document=False)
-    for item in exported:
-        words = sum(len(page.words or []) for page in item.pages)
-        sources = ",".join(sorted({page.text_source for page in item.pages})) or "-"
-        console.print(
-            f"document {item.document.id} {item.document.filename}: {item.document.status}, "
-            f"{item.document.page_count} pages, {words} words ({sources})"
+    console.print(f"export of {len(exported)} documents written to {output}")
+
+
+def _engine(settings: Settings, engine: str | None):  # type: ignore[no-untyped-def]
+    if engine is not None:
+        settings = settings.model_copy(update={"engine": engine})
+    choice = choose_engine(settings)
+    errors.print(f"engine: {choice.name} ({choice.reason})")
+    return build_engine(settings, choice)
+
+
+def _document_id(sessions, ref: str) -> int:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        try:
+            return get_document(session=session, ref=ref).id
+        except DocumentNotFoundError as error:
+            errors.print(str(error))
+            raise typer.Exit(1) from error
+
+
+EngineOption = Annotated[
+    str | None, typer.Option("--engine", help="florence-vl, tiny-random or extractive.")
+]
+
+
+@cli.command("extract")
+def extract_command(
+    doc_id: Annotated[str, typer.Argument(help="Document id or sha256 prefix.")],
+    schema: Annotated[str, typer.Option(help="receipt, invoice, or a YAML/JSON file.")] = "receipt",
+    engine: EngineOption = None,
+) -> None:
+    """Extract the fields of a schema from a document, grounded on its pages."""
+    settings = _settings()
+    sessions = open_database(settings)
+    document_id = _document_id(sessions, doc_id)
+    try:
+        field_schema = load_schema(schema)
+        rows = analysis.extract(
+            sessions=sessions,
+            settings=settings,
+            engine=_engine(settings, engine),
+            document_id=document_id,
+            schema=field_schema,
         )
-    console.print(f"export written to {output}")
+    except (DocfuseError, ValueError) as error:
+        errors.print(str(error))
+        raise typer.Exit(1) from error
+    table = Table("field", "value", "raw text", "page", "confidence", "boxes")
+    for row in rows:
+        table.add_row(
+            row.name,
+            _short(row.value),
+            _short(row.raw_text),
+            "-" if row.page_index is None else str(row.page_index),
+            f"{row.confidence:.2f}" if row.confidence is not None else "-",
+            str(len(row.boxes)) if row.boxes else ("not found on page" if row.raw_text else "-"),
+        )
+    console.print(table)
+
+
+@cli.command("ask")
+def ask_command(
+    doc_id: Annotated[str, typer.Argument(help="Document id or sha256 prefix.")],
+    question: Annotated[str, typer.Argument(help="A question about the document.")],
+    page: Annotated[int | None, typer.Option(help="Ask about this page only (0-based).")] = None,
+    engine: EngineOption = None,
+) -> None:
+    """Answer a question about a document, with where the answer is on the page."""
+    settings = _settings()
+    sessions = open_database(settings)
+    document_id = _document_id(sessions, doc_id)
+    try:
+        answer = analysis.ask(
+            sessions=sessions,
+            settings=settings,
+            engine=_engine(settings, engine),
+            document_id=document_id,
+            question=question,
+            page=page,
+        )
+    except (DocfuseError, ValueError) as error:
+        errors.print(str(error))
+        raise typer.Exit(1) from error
+    if not answer.answer:
+        console.print("no answer found")
+        return
+    where = f"page {answer.page_index}"
+    box = ", ".join(f"{c:.3f}" for c in answer.boxes[0][1:]) if answer.boxes else ""
+    where += f", box [{box}]" if box else ", not found on the page"
+    console.print(f"{answer.answer}  ({where}; confidence {answer.confidence:.2f})")
+
+
+@cli.command("eval")
+def eval_command(
+    folder: Annotated[
+        Path, typer.Argument(help="A labelled folder.", exists=True, file_okay=False)
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="sroie or icdar2013.")] = "sroie",
+    engine: EngineOption = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Also print one JSON line.")] = False,
+) -> None:
+    """Run the whole pipeline on a labelled folder and score it."""
+    settings = _settings()
+    if engine is not None:
+        settings = settings.model_copy(update={"engine": engine})
+    choice = choose_engine(settings)
+    errors.print(f"engine: {choice.name} ({choice.reason})")
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=errors) as progress:
+        task = progress.add_task("documents", total=None)
+        report = evaluate(
+            folder,
+            fmt,
+            settings=settings,
+            choice=choice,
+            limit=limit,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        ).as_dict()
+    table = Table("field", "accuracy", "grounding", "n")
+    for name, scores in report["fields"].items():
+        table.add_row(name, _pct(scores["accuracy"]), _pct(scores["grounding"]), str(scores["n"]))
+    console.print(table)
+    console.print(
+        f"documents {report['documents']}, OCR CER {_pct(report['ocr']['cer'])}, "
+        f"word recall {_pct(report['ocr']['word_recall'])}, {report['pages_per_s']} pages/s, "
+        f"engine {report['engine']}"
+    )
+    for failure in report["failures"]:
+        console.print(f"[red]failed[/red] {failure}")
+    if as_json:
+        typer.echo(json.dumps(report))
+
+
+def _short(text: str | None, limit: int = 60) -> str:
+    if not text:
+        return "-"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"

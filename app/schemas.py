@@ -60,6 +60,7 @@ class AnswerOut(_Model):
     answer: str
     page: int
     boxes: list[BoxOut] = Field(description="Where the answer is written; empty if not found.")
+    grounded: bool = Field(description="False when the answer text was not found on the page.")
     confidence: float | None
     engine: str
     model: str
@@ -75,6 +76,7 @@ class FieldOut(_Model):
     raw_text: str | None = Field(description="The text as it appears on the page.")
     page: int | None
     boxes: list[BoxOut]
+    grounded: bool = Field(description="False when the value was not found on the page.")
     confidence: float | None
     engine: str
     model: str

@@ -10,20 +10,27 @@ Florence-VL must beat and the fallback on machines without the model.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
 from pipeline.engines.base import Answer, FieldSpec, FieldValue, Question
 from pipeline.engines.keyvalue import KeyHit, find_keys, norm_token
-from pipeline.fields.normalize import find_amounts, find_dates
+from pipeline.fields.normalize import (
+    CURRENCY_SYMBOLS,
+    find_amounts,
+    find_dates,
+    normalize_amount,
+    normalize_number,
+)
 from pipeline.fields.schemas import builtin_schema_names, load_schema
 from pipeline.layout import Line, group_lines
 from pipeline.types import Box, Page, Word
 
-QUESTION_MATCH_MIN = 70.0
+QUESTION_MATCH_MIN = 85.0
 WH_WORDS = re.compile(
     r"^(what|which|who|whom|when|where|how much|how many)\b( is| are| was| were|'s)?"
     r"( the| this| its)?\s*",
@@ -52,7 +59,6 @@ class ExtractiveEngine:
             definition.spec()
             for schema in builtin_schema_names()
             for definition in load_schema(schema).fields
-            if not definition.repeated
         ]
 
     def extract(self, pages: Sequence[Page], fields: Sequence[FieldSpec]) -> list[FieldValue]:
@@ -86,7 +92,8 @@ class ExtractiveEngine:
         asked = WH_WORDS.sub("", question.lower().rstrip("?"))
         for spec in self._known_fields:
             names = [spec.name.replace("_", " "), *spec.labels]
-            score = max(fuzz.token_set_ratio(asked, name) for name in names)
+            # ratio, not token_set_ratio: "total" must not fully match "sub total"
+            score = max(fuzz.ratio(asked, name) for name in names)
             score = max(score, fuzz.ratio(question.lower(), spec.question.lower()))
             if score > best_score:
                 best, best_score = spec, score
@@ -308,18 +315,72 @@ def _header_lines(lines: list[list[Line]]) -> list[Line]:
 
 
 def _currency(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    """The currency most amounts are printed with."""
+    """The currency most amounts are printed with, else an ISO code printed on its own."""
     seen: dict[str, list[Word]] = {}
-    for page_lines in lines:
-        for line in page_lines:
-            for word in line.words:
-                for amount, _ in find_amounts(word.text):
-                    if amount.currency:
-                        seen.setdefault(amount.currency, []).append(word)
+    for word in _all_words(lines):
+        for amount, _ in find_amounts(word.text):
+            if amount.currency:
+                seen.setdefault(amount.currency, []).append(word)
+    if not seen:
+        for word in _all_words(lines):
+            code = norm_token(word.text).upper()
+            if code in ISO_CURRENCIES:
+                seen.setdefault(code, []).append(word)
     if not seen:
         return None
     code, words = max(seen.items(), key=lambda item: len(item[1]))
     return Found(code, _page_of(words, 0), words[:1], 0.7)
+
+
+def _all_words(lines: list[list[Line]]) -> Iterator[Word]:
+    for page_lines in lines:
+        for line in page_lines:
+            yield from line.words
+
+
+ITEM_HEADER = {"item", "items", "description", "desc", "qty", "quantity", "price", "amount"}
+ITEMS_END = re.compile(r"\b(sub\s*-?\s*total|total|tax|vat|gst)\b", re.IGNORECASE)
+
+
+def _line_items(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """Rows between a table header (Item, Qty, Price, Amount...) and the first total line
+    that end in an amount, as JSON: description, quantity, unit price, amount."""
+    rows: list[dict[str, str | None]] = []
+    words: list[Word] = []
+    for page_lines in lines:
+        in_table = False
+        for line in page_lines:
+            tokens = {norm_token(word.text) for word in line.words}
+            if not in_table:
+                in_table = len(tokens & ITEM_HEADER) >= 2
+                continue
+            if ITEMS_END.search(line.text):
+                break
+            row = _item_row(line)
+            if row is not None:
+                rows.append(row)
+                words.extend(line.words)
+    if not rows:
+        return None
+    return Found(json.dumps(rows), words[0].box.page, words, 0.5)
+
+
+def _item_row(line: Line) -> dict[str, str | None] | None:
+    """Description, then a run of numbers at the end of the row: [qty] [unit price] amount."""
+    tokens = line.text.split()
+    split = len(tokens)
+    while split > 0 and re.fullmatch(r"[-(]?\d[\d.,]*\)?", tokens[split - 1]):
+        split -= 1
+    description = " ".join(tokens[:split])
+    numbers = [normalize_number(token) for token in tokens[split:]]
+    if not numbers or not any(char.isalpha() for char in description):
+        return None
+    return {
+        "description": description,
+        "quantity": numbers[-3] if len(numbers) >= 3 else None,
+        "unit_price": normalize_amount(tokens[-2]) if len(numbers) >= 2 else None,
+        "amount": normalize_amount(tokens[-1]),
+    }
 
 
 SPECIAL_RULES: dict[str, Callable[[FieldSpec, list[list[Line]]], Found | None]] = {
@@ -327,7 +388,9 @@ SPECIAL_RULES: dict[str, Callable[[FieldSpec, list[list[Line]]], Found | None]] 
     "vendor": _company,
     "address": _address,
     "currency": _currency,
+    "line_items": _line_items,
 }
+ISO_CURRENCIES = set(CURRENCY_SYMBOLS.values())
 
 EXCLUDED_KEYS: dict[str, tuple[str, ...]] = {
     "total": (

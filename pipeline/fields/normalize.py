@@ -164,17 +164,13 @@ def find_amounts(text: str) -> list[tuple[Amount, tuple[int, int]]]:
 
 
 def parse_decimal(number: str) -> Decimal | None:
-    """'1,234.50', '1.234,50', '1 234,5', "1'234.50" -> Decimal; the last separator
-    followed by 1-2 digits is the decimal point, every other separator groups thousands."""
+    """'1,234.50', '1.234,50', '1 234,5', "1'234.50" -> Decimal. The last separator
+    followed by 1-2 digits is the decimal point and every other separator groups thousands;
+    a lone ',' before 3 digits groups thousands ("1,234") while a lone '.' before 3 digits
+    is a decimal point ("9.000" unit prices on receipts)."""
     number = number.replace(" ", "").replace("'", "").replace("’", "")
-    match = re.search(r"[.,](\d{1,2})$", number)
-    if match:
-        integer, fraction = number[: match.start()], match.group(1)
-    elif re.fullmatch(r"\d+[.,]\d{3}", number) and number.count(",") + number.count(".") == 1:
-        # "1,234" groups thousands; "1.234" too (no currency prints 3 decimals)
-        integer, fraction = number, ""
-    else:
-        integer, fraction = number, ""
+    match = re.search(r"[.,](\d{1,2})$", number) or re.fullmatch(r"\d+\.(\d{3})", number)
+    integer, fraction = (number[: match.start(1) - 1], match.group(1)) if match else (number, "")
     integer = re.sub(r"[.,]", "", integer)
     try:
         return Decimal(f"{integer}.{fraction}" if fraction else integer)
@@ -183,8 +179,8 @@ def parse_decimal(number: str) -> Decimal | None:
 
 
 def format_decimal(value: Decimal) -> str:
-    """Two decimals for money-like values, more only when the value has them."""
-    exponent = value.as_tuple().exponent
+    """Two decimals for money-like values, more only when the value needs them."""
+    exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent >= -2:
         return f"{value:.2f}"
     return format(value.normalize(), "f")

@@ -109,3 +109,4 @@ def test_answers_and_fields_are_exported_with_boxes(settings: Settings, tmp_path
     assert item["answers"][0]["boxes"] == [{"page": 0, "box": [0.1, 0.2, 0.3, 0.25]}]
     assert item["fields"][0]["schema"] == "invoice"
     assert item["fields"][0]["value"] == "12.50"
+    assert item["answers"][0]["grounded"] and item["fields"][0]["grounded"]

@@ -1,0 +1,64 @@
+"""Choosing the answering engine from settings, and saying why.
+
+`auto` prefers Florence-VL, but only when its checkpoint is already on this machine (a
+local directory, or the Hugging Face cache): a CLI call must never start a multi-GB
+download or hang offline. Otherwise it falls back to the extractive engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.config import Settings
+from pipeline.engines.base import Engine
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    name: str
+    reason: str
+
+
+def choose_engine(settings: Settings) -> EngineChoice:
+    if settings.engine != "auto":
+        return EngineChoice(settings.engine, f"DOCFUSE_ENGINE={settings.engine}")
+    location = local_checkpoint(settings.model)
+    if location is not None:
+        return EngineChoice("florence-vl", f"Florence-VL checkpoint found at {location}")
+    return EngineChoice(
+        "extractive",
+        f"no local Florence-VL checkpoint for '{settings.model}' (point DOCFUSE_MODEL at a "
+        "downloaded checkpoint directory to use it); using the extractive engine",
+    )
+
+
+def local_checkpoint(model: str) -> Path | None:
+    """Where `model` (a directory or a hub id) is on disk, without touching the network."""
+    path = Path(model).expanduser()
+    if (path / "config.json").is_file():
+        return path
+    if path.is_absolute() or model.count("/") != 1:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(model, "config.json")
+    return Path(cached).parent if isinstance(cached, str) else None
+
+
+def build_engine(settings: Settings, choice: EngineChoice) -> Engine:
+    """Instantiate the chosen engine (model loading happens here, once per process)."""
+    if choice.name == "extractive":
+        from pipeline.engines.extractive import ExtractiveEngine
+
+        return ExtractiveEngine()
+    from pipeline.engines.florence_vl import FlorenceVLEngine
+
+    if choice.name == "tiny-random":
+        return FlorenceVLEngine.tiny_random()
+    return FlorenceVLEngine(
+        settings.model, device=settings.device, fusion_profile=settings.fusion_profile
+    )

@@ -1,0 +1,283 @@
+"""`docfuse eval`: the whole pipeline on a labelled folder, scored against its labels.
+
+Documents are ingested into a private, temporary data dir (a throwaway SQLite database), so
+an evaluation never touches the user's documents. Formats:
+
+- `sroie`: `images/*.jpg`, `keys/*.json` (company, date, address, total), `boxes/*.csv`
+  (line transcripts with boxes). Fields are extracted with the built-in `receipt` schema.
+- `icdar2013`: `*.pdf` with `*-str.xml` table cells (boxes in PDF points, origin bottom
+  left). There are no key fields: each cell's text is the "value", so the report gives how
+  often the words inside a cell spell it (`accuracy`) and how often grounding the cell text
+  lands in the cell (`grounding`).
+
+Values are compared after normalisation (ISO dates, decimal amounts) and, for strings,
+case-, accent- and spacing-insensitively: OCR and labels disagree on those, a reader doesn't.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+import unicodedata
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pymupdf
+
+from app.config import Settings
+from app.db import open_database
+from app.db.models import Document
+from app.engines import EngineChoice, build_engine
+from app.services.analysis import extract, load_pages
+from app.services.ingest import IngestStatus, ingest_path
+from pipeline.fields.normalize import normalize
+from pipeline.fields.schemas import load_schema
+from pipeline.grounding import ground
+from pipeline.ocr_metrics import (
+    GroundTruthLine,
+    assign_words_to_lines,
+    character_error_rate,
+    load_sroie_lines,
+    normalise,
+    reading_order,
+    word_recall,
+)
+from pipeline.types import Box, Page
+
+Progress = Callable[[int, int], None]
+MIN_INSIDE = 0.5
+
+
+@dataclass
+class Tally:
+    """Running counts for one field."""
+
+    correct: int = 0
+    total: int = 0
+    grounded: int = 0
+    groundable: int = 0
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "accuracy": _rate(self.correct, self.total),
+            "grounding": _rate(self.grounded, self.groundable),
+            "n": self.total,
+        }
+
+
+@dataclass
+class Report:
+    engine: str
+    documents: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    fields: dict[str, Tally] = field(default_factory=dict)
+    cer_distance: float = 0.0
+    cer_chars: int = 0
+    recall_found: float = 0.0
+    recall_words: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def add_ocr(self, words: list, gt_lines: list[GroundTruthLine]) -> None:
+        chars = sum(len(normalise(text)) for text, _ in gt_lines)
+        tokens = sum(len(normalise(text).split()) for text, _ in gt_lines)
+        if chars:
+            self.cer_distance += character_error_rate(words, gt_lines) * chars
+            self.cer_chars += chars
+        if tokens:
+            self.recall_found += word_recall(words, gt_lines) * tokens
+            self.recall_words += tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "fields": {name: tally.as_dict() for name, tally in self.fields.items()},
+            "ocr": {
+                "cer": _rate(self.cer_distance, self.cer_chars),
+                "word_recall": _rate(self.recall_found, self.recall_words),
+            },
+            "pages_per_s": round(self.pages / self.seconds, 3) if self.seconds else None,
+            "engine": self.engine,
+            "failures": self.failures,
+        }
+
+
+def _rate(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def evaluate(
+    folder: Path,
+    fmt: str,
+    *,
+    settings: Settings,
+    choice: EngineChoice,
+    progress: Progress | None = None,
+    limit: int | None = None,
+) -> Report:
+    """Run the pipeline over `folder` (layout `fmt`) in a throwaway data dir and score it."""
+    runners = {"sroie": _evaluate_sroie, "icdar2013": _evaluate_icdar}
+    if fmt not in runners:
+        raise ValueError(f"unknown format {fmt!r}; use one of {sorted(runners)}")
+    with tempfile.TemporaryDirectory(prefix="docfuse-eval-") as scratch:
+        private = Settings.model_validate(
+            settings.model_dump() | {"data_dir": Path(scratch), "database_url": ""}
+        )
+        report = Report(engine=choice.name)
+        runners[fmt](folder, private, choice, report, progress, limit)
+    return report
+
+
+def _timed_ingest(settings: Settings, sessions, path: Path, report: Report) -> Document | None:  # type: ignore[no-untyped-def]
+    result = ingest_path(sessions=sessions, settings=settings, path=path, source="eval")
+    if result.status is IngestStatus.FAILED:
+        report.failures.append(f"{path.name}: {result.reason}")
+        return None
+    with sessions() as session:
+        document = session.get_one(Document, result.document_id)
+        document.pages  # noqa: B018 - load the pages before the session closes
+        return document
+
+
+def _evaluate_sroie(folder, settings, choice, report, progress, limit) -> None:  # type: ignore[no-untyped-def]
+    images = sorted((folder / "images").glob("*.jpg"))[:limit]
+    if not images:
+        raise ValueError(f"{folder}: no images/*.jpg, is this a SROIE-style folder?")
+    sessions = open_database(settings)
+    engine = build_engine(settings, choice)
+    schema = load_schema("receipt")
+    report.fields = {definition.name: Tally() for definition in schema.fields}
+    started = time.perf_counter()
+    for done, image in enumerate(images, start=1):
+        document = _timed_ingest(settings, sessions, image, report)
+        if document is not None:
+            results = extract(
+                sessions=sessions,
+                settings=settings,
+                engine=engine,
+                document_id=document.id,
+                schema=schema,
+            )
+            pages = load_pages(settings, document)
+            _score_sroie(folder, image.stem, pages, {r.name: r for r in results}, schema, report)
+            report.pages += len(pages)
+        report.documents += 1
+        if progress:
+            progress(done, len(images))
+    report.seconds = time.perf_counter() - started
+
+
+def _score_sroie(folder, stem, pages: list[Page], results, schema, report: Report) -> None:  # type: ignore[no-untyped-def]
+    gold = json.loads((folder / "keys" / f"{stem}.json").read_text(encoding="utf-8"))
+    page = pages[0]
+    gt_lines = load_sroie_lines(folder / "boxes" / f"{stem}.csv", page.width, page.height)
+    report.add_ocr(page.words, gt_lines)
+    for definition in schema.fields:
+        expected = gold.get(definition.name)
+        if expected is None:
+            continue
+        tally = report.fields[definition.name]
+        tally.total += 1
+        predicted = results[definition.name].raw_text or ""
+        tally.correct += _same(definition.type, predicted, expected)
+        holders = [box for text, box in gt_lines if _holds(text, expected)]
+        if holders:
+            tally.groundable += 1
+            match = ground(expected, [page.words])
+            tally.grounded += bool(match) and all(
+                any(_inside(box, holder) >= MIN_INSIDE for holder in holders) for box in match.boxes
+            )
+
+
+def _holds(line_text: str, value: str) -> bool:
+    """A ground-truth line holds (part of) a value when one contains the other."""
+    line, whole = _comparable(line_text), _comparable(value)
+    return bool(line) and (whole in line or line in whole)
+
+
+def _same(value_type: str, predicted: str, expected: str) -> bool:
+    if not predicted:
+        return False
+    if value_type == "string":
+        return _comparable(predicted) == _comparable(expected)
+    return normalize(value_type, predicted) == normalize(value_type, expected)
+
+
+def _comparable(text: str) -> str:
+    """Casefolded, accents and spacing around punctuation removed, edge punctuation gone."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
+    plain = re.sub(r"\s*([,.;:/&()\-])\s*", r"\1", " ".join(plain.split()))
+    return plain.strip(" .,;:")
+
+
+def _inside(box: Box, outer: Box) -> float:
+    """Share of `box`'s area that lies inside `outer`."""
+    if box.page != outer.page:
+        return 0.0
+    width = max(0.0, min(box.x1, outer.x1) - max(box.x0, outer.x0))
+    height = max(0.0, min(box.y1, outer.y1) - max(box.y0, outer.y0))
+    area = (box.x1 - box.x0) * (box.y1 - box.y0)
+    return width * height / area if area > 0 else 0.0
+
+
+def _evaluate_icdar(folder, settings, choice, report, progress, limit) -> None:  # type: ignore[no-untyped-def]
+    pdfs = sorted(folder.glob("*.pdf"))[:limit]
+    if not pdfs:
+        raise ValueError(f"{folder}: no *.pdf, is this an ICDAR-2013-style folder?")
+    sessions = open_database(settings)
+    report.fields = {"cell": Tally()}
+    started = time.perf_counter()
+    for done, pdf in enumerate(pdfs, start=1):
+        document = _timed_ingest(settings, sessions, pdf, report)
+        if document is not None:
+            pages = load_pages(settings, document)
+            report.pages += len(pages)
+            _score_icdar(pdf, pages, report)
+        report.documents += 1
+        if progress:
+            progress(done, len(pdfs))
+    report.seconds = time.perf_counter() - started
+
+
+def _score_icdar(pdf: Path, pages: list[Page], report: Report) -> None:
+    cells = list(_icdar_cells(pdf))
+    tally = report.fields["cell"]
+    for page in pages:
+        gt_lines = [(text, box) for text, box in cells if box.page == page.index]
+        if not gt_lines:
+            continue
+        report.add_ocr(page.words, gt_lines)
+        assigned = assign_words_to_lines(page.words, gt_lines)
+        for (text, box), words in zip(gt_lines, assigned, strict=True):
+            tally.total += 1
+            read = " ".join(word.text for word in reading_order(words))
+            tally.correct += _comparable(read) == _comparable(text)
+            tally.groundable += 1
+            match = ground(text, [page.words], near=box)
+            tally.grounded += bool(match) and all(
+                _inside(b, box) >= MIN_INSIDE for b in match.boxes
+            )
+
+
+def _icdar_cells(pdf: Path) -> Iterator[GroundTruthLine]:
+    """Cells of `<name>-str.xml` as normalised top-left boxes on 0-based pages."""
+    structure = pdf.with_name(pdf.stem + "-str.xml")
+    with pymupdf.open(pdf) as document:
+        sizes = [(page.rect.width, page.rect.height) for page in document]
+    for region in ET.parse(structure).iter("region"):
+        index = int(region.get("page", "1")) - 1
+        width, height = sizes[index]
+        for cell in region.iter("cell"):
+            bbox = cell.find("bounding-box")
+            text = " ".join((cell.findtext("content") or "").split())
+            if bbox is None or not text:
+                continue
+            x0, x1 = float(bbox.get("x1", 0)), float(bbox.get("x2", 0))
+            y0, y1 = height - float(bbox.get("y2", 0)), height - float(bbox.get("y1", 0))
+            yield text, Box.from_pixels(index, x0, y0, x1, y1, width, height)

@@ -1,0 +1,100 @@
+"""The extractive engine on real pages: OCR'd receipts and a born-digital invoice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.samples import write_samples
+from pipeline.engines.base import Question
+from pipeline.engines.extractive import ExtractiveEngine
+from pipeline.fields.normalize import normalize
+from pipeline.fields.schemas import load_schema
+from pipeline.pages import open_document
+from pipeline.types import Page
+from tests.conftest import SROIE_DIR
+
+RECEIPTS = ["000", "020", "080"]
+
+
+def _pages(path: Path) -> list[Page]:
+    with open_document(path.read_bytes()) as document:
+        return list(document.pages())
+
+
+@pytest.fixture(scope="module")
+def receipts() -> dict[str, list[Page]]:
+    return {stem: _pages(SROIE_DIR / "images" / f"{stem}.jpg") for stem in RECEIPTS}
+
+
+@pytest.fixture(scope="module")
+def invoice(tmp_path_factory: pytest.TempPathFactory) -> list[Page]:
+    folder = tmp_path_factory.mktemp("samples")
+    return _pages(next(p for p in write_samples(folder) if p.suffix == ".pdf"))
+
+
+@pytest.mark.parametrize("stem", RECEIPTS)
+def test_receipt_date_and_total(receipts: dict[str, list[Page]], stem: str) -> None:
+    gold = json.loads((SROIE_DIR / "keys" / f"{stem}.json").read_text())
+    specs = [load_schema("receipt").field(name).spec() for name in ("date", "total")]
+    date, total = ExtractiveEngine().extract(receipts[stem], specs)
+    assert normalize("date", date.text) == normalize("date", gold["date"])
+    assert normalize("amount", total.text) == normalize("amount", gold["total"])
+    assert total.page == 0 and total.boxes and 0 < total.confidence <= 1
+
+
+def test_receipt_company_skips_the_shop_owner_line(receipts: dict[str, list[Page]]) -> None:
+    [company] = ExtractiveEngine().extract(
+        receipts["000"], [load_schema("receipt").field("company").spec()]
+    )
+    assert company.text.endswith("(TAMAN DAYA) SDN BHD")  # not "tan woon yann" above it
+
+
+def test_every_invoice_field(invoice: list[Page]) -> None:
+    schema = load_schema("invoice")
+    values = ExtractiveEngine().extract(invoice, [f.spec() for f in schema.fields])
+    found = {v.field.name: normalize(v.field.type, v.text) if v.text else None for v in values}
+    assert found | {"line_items": None} == {
+        "invoice_number": "INV-2026-0042",
+        "issue_date": "2026-11-03",
+        "due_date": "2026-12-03",
+        "vendor": "ACME Office Supplies Ltd.",
+        "customer": "Northwind Traders, 5 Mill Lane, Leeds",
+        "currency": "GBP",
+        "subtotal": "74.40",
+        "tax": "14.88",
+        "total": "89.28",
+        "line_items": None,
+    }
+    items = json.loads(next(v.text for v in values if v.field.name == "line_items"))
+    assert items[0] == {
+        "description": "A4 paper, 500 sheets",
+        "quantity": "10",
+        "unit_price": "4.20",
+        "amount": "42.00",
+    }
+    assert [item["amount"] for item in items] == ["42.00", "19.50", "12.90"]
+
+
+def test_questions_map_to_fields_or_printed_keys(
+    invoice: list[Page], receipts: dict[str, list[Page]]
+) -> None:
+    engine = ExtractiveEngine()
+    answers = engine.answer(
+        invoice,
+        [
+            Question(0, "What is the total?"),
+            Question(0, "What is the invoice number?"),
+            Question(0, "When is the invoice due?"),
+            Question(0, "What is the subtotal?"),
+        ],
+    )
+    assert [a.text for a in answers] == ["89.28", "INV-2026-0042", "03/12/2026", "74.40"]
+    [cashier, missing] = engine.answer(
+        receipts["000"],
+        [Question(0, "Who is the cashier?"), Question(0, "What is the flight number?")],
+    )
+    assert cashier.text == "MANIS"
+    assert missing.text == "" and missing.confidence == 0.0 and missing.boxes == []

@@ -1,0 +1,99 @@
+"""Normalisation tables: the date and amount spellings receipts and invoices use."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.fields.normalize import find_amounts, normalize
+
+DATES = [
+    ("25/12/2018", "2018-12-25"),
+    ("25-12-18", "2018-12-25"),
+    ("25.12.2018", "2018-12-25"),
+    ("2018-12-25", "2018-12-25"),
+    ("2018/12/25", "2018-12-25"),
+    ("25 Dec 2018", "2018-12-25"),
+    ("25-DEC-18", "2018-12-25"),
+    ("25Dec2018", "2018-12-25"),
+    ("December 25, 2018", "2018-12-25"),
+    ("Dec 25 2018", "2018-12-25"),
+    ("12/25/2018", "2018-12-25"),  # month first is unambiguous when day > 12
+    ("3/1/2019", "2019-01-03"),  # day first by default
+    ("Date: 06/03/2018 12:06:00", "2018-03-06"),
+    ("Date :16-03-201812:07:10", "2018-03-16"),  # OCR ran the time into the year
+    ("BIZDATE:12/03/2018", "2018-03-12"),
+    ("DATE：14/10/2026", "2026-10-14"),  # fullwidth colon from OCR
+    ("31/02/2018", None),  # no such day
+    ("GA06-07 - 6/24", None),  # mixed separators are a code, not a date
+    ("TOTAL 9.00", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "iso"), DATES)
+def test_dates(text: str, iso: str | None) -> None:
+    assert normalize("date", text) == iso
+
+
+def test_month_first_when_asked() -> None:
+    from pipeline.fields.normalize import normalize_date
+
+    assert normalize_date("3/1/2019", day_first=False) == "2019-03-01"
+
+
+AMOUNTS = [
+    ("9.00", "9.00"),
+    ("RM 9.00", "9.00"),
+    ("RM9.00", "9.00"),
+    ("$1,234.56", "1234.56"),
+    ("1.234,56 €", "1234.56"),
+    ("1 234,50", "1234.50"),
+    ("1'234.50", "1234.50"),
+    ("9,00", "9.00"),
+    ("1,234", "1234.00"),
+    ("(12.00)", "-12.00"),
+    ("-RM0.02", "-0.02"),
+    ("Total: 343.95", "343.95"),
+    ("12", "12.00"),
+    ("0.125", "0.125"),
+    ("1 PC 9.000", "9.00"),
+    ("1.234", "1.234"),
+    ("no amount", None),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), AMOUNTS)
+def test_amounts(text: str, value: str | None) -> None:
+    assert normalize("amount", text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "currency"),
+    [("RM 9.00", "MYR"), ("$5", "USD"), ("12,50 EUR", "EUR"), ("£3.20", "GBP"), ("9.00", None)],
+)
+def test_currency_is_read_from_the_amount(text: str, currency: str | None) -> None:
+    assert find_amounts(text)[-1][0].currency == currency
+
+
+def test_two_amounts_keep_their_own_currency() -> None:
+    amounts = find_amounts("RM 60.30 RM 61.00")
+    assert [(str(a), a.currency) for a, _ in amounts] == [("60.30", "MYR"), ("61.00", "MYR")]
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "value"),
+    [
+        ("number", "Qty: 3", "3"),
+        ("number", "2.50", "2.5"),
+        ("id", " #INV-2026-0042. ", "INV-2026-0042"),
+        ("string", "  ACME   Ltd ", "ACME Ltd"),
+        ("string", "ＡＣＭＥ", "ACME"),
+    ],
+)
+def test_other_types(kind: str, text: str, value: str) -> None:
+    assert normalize(kind, text) == value
+
+
+def test_unknown_type_is_named() -> None:
+    with pytest.raises(ValueError, match="colour"):
+        normalize("colour", "red")

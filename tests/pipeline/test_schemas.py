@@ -1,0 +1,71 @@
+"""Field schemas: the built-ins, user files in YAML and JSON, and readable errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.fields.schemas import SchemaError, builtin_schema_names, load_schema
+
+
+def test_builtin_schemas() -> None:
+    assert builtin_schema_names() == ["invoice", "receipt"]
+    receipt = load_schema("receipt")
+    assert [f.name for f in receipt.fields] == ["company", "date", "address", "total"]
+    invoice = load_schema("invoice")
+    assert {
+        "invoice_number",
+        "issue_date",
+        "due_date",
+        "vendor",
+        "customer",
+        "currency",
+        "subtotal",
+        "tax",
+        "total",
+        "line_items",
+    } == {f.name for f in invoice.fields}
+    assert invoice.field("total").type == "amount"
+    assert invoice.field("line_items").repeated
+
+
+def test_user_schema_in_yaml_and_json(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "po.yaml"
+    yaml_file.write_text(
+        "name: purchase_order\nfields:\n  - name: po_number\n    type: id\n"
+        "    labels: [PO number, P.O. no]\n  - name: ordered_on\n    type: date\n"
+    )
+    schema = load_schema(yaml_file)
+    spec = schema.field("po_number").spec()
+    assert spec.labels == ("PO number", "P.O. no")
+    assert schema.field("ordered_on").spec().question == "What is the ordered on?"
+    json_file = tmp_path / "po.json"
+    json_file.write_text(json.dumps(schema.model_dump(mode="json")))
+    assert load_schema(json_file) == schema
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("name: x\nfields: []\n", "at least 1"),
+        ("name: x\nfields:\n  - name: total\n    type: money\n", "type"),
+        ("name: x\nfields:\n  - {name: a}\n  - {name: a}\n", "duplicate field names: a"),
+        ("name: x\nfields:\n  - name: Bad Name\n", "name"),
+        ("name: [unclosed\n", "invalid field schema"),
+    ],
+)
+def test_invalid_schemas_name_the_file_and_reason(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    with pytest.raises(SchemaError, match="bad.yaml") as error:
+        load_schema(path)
+    assert reason in str(error.value)
+
+
+def test_unknown_schema_lists_the_builtins() -> None:
+    with pytest.raises(SchemaError, match="invoice, receipt"):
+        load_schema("nonexistent")
