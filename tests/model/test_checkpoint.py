@@ -12,17 +12,26 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from model.checkpoint import (
+    CONFIG_NAME,
     INDEX_NAME,
+    SINGLE_FILE_NAME,
     CheckpointError,
     load_checkpoint,
     resolve_checkpoint,
     save_checkpoint,
+    to_released_state_dict,
 )
 from model.config import FlorenceVLConfig
 from model.generation import FlorenceVL, GenerationSettings
-from tests.model.vlm_fixtures import QUESTIONS, page_images, tiny_florence_vl
+from tests.model.vlm_fixtures import DATA_DIR, QUESTIONS, page_images, tiny_florence_vl
 
 TOWER = "model.vision_tower.vision_tower."
+REFERENCE_DIR = DATA_DIR.parent / "reference"
+TIED_ALIASES = (
+    "language_model.model.encoder.embed_tokens.weight",
+    "language_model.model.decoder.embed_tokens.weight",
+    "language_model.lm_head.weight",
+)
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +175,33 @@ def test_released_config_without_extension_gets_documented_defaults(saved_phi3: 
     assert config.image_tokens == 577
     assert config.chat_template == "phi3"
     assert config.text_config.vocab_size == released["vocab_size"]
+
+
+def test_original_florence2_weights_load_under_the_released_prefix(tmp_path: Path) -> None:
+    """The reference tiny Florence-2, saved by the ORIGINAL code with its original names, put
+    under `model.vision_tower.vision_tower.` as the released files have it, loads through our
+    loader (single-file layout) and reproduces the original code's V and V'."""
+    original = load_file(REFERENCE_DIR / "florence2-tiny.safetensors")
+    io = load_file(REFERENCE_DIR / "florence2-tiny-io.safetensors")
+    for alias in TIED_ALIASES:  # the reference stores the tied embedding once, releases 4 times
+        original[alias] = original["language_model.model.shared.weight"].clone()
+    vl = tiny_florence_vl("phi3")
+    released = {
+        key: tensor.contiguous()
+        for key, tensor in to_released_state_dict(vl.model.state_dict()).items()
+        if not key.startswith(TOWER)
+    }
+    released.update({TOWER + key: tensor for key, tensor in original.items()})
+    save_file(released, tmp_path / SINGLE_FILE_NAME)
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(vl.config.to_dict()))
+
+    model, _ = load_checkpoint(tmp_path)
+    tower = model.vision_tower
+    tower.set_prompts(io["task_ids"], names=("caption", "ocr", "regions"))
+    with torch.inference_mode():
+        features = tower(io["pixel_values"])
+    tolerance = {"atol": 1e-5, "rtol": 1e-5}
+    torch.testing.assert_close(features.low_level, io["image_features"], **tolerance)
+    torch.testing.assert_close(
+        features.prompts[0], io["encoder_last_hidden_state"][:, :577], **tolerance
+    )
