@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
+from pipeline.layout import group_lines
 from pipeline.types import Box, Word
 
 # Characters OCR confuses; both sides are folded alike, so "9.O0" matches "9.00".
@@ -132,7 +133,7 @@ class _Stream:
         offset_of: list[int] = []
         ordered: list[Word] = []
         line_of: list[int] = []
-        for line_number, line in enumerate(_lines(words)):
+        for line_number, line in enumerate(line.words for line in group_lines(words)):
             for word in line:
                 text, offsets = _fold(word.text)
                 pieces.append(text)
@@ -214,25 +215,6 @@ class _Stream:
         return not any(
             char.isspace() for char in source[self.offset_of[left] : self.offset_of[right]]
         )
-
-
-def _lines(words: Sequence[Word]) -> list[list[Word]]:
-    """Words grouped into lines, top to bottom, each left to right.
-
-    A word joins the line being built when it overlaps that line's vertical band by at
-    least half the smaller height: robust to OCR's ragged boxes and mild skew, and it needs
-    no trust in the order the words came in.
-    """
-    lines: list[list[Word]] = []
-    band = (0.0, 0.0)
-    for word in sorted(words, key=lambda w: w.box.y0 + w.box.y1):
-        if lines and _overlaps(band, word.box):
-            lines[-1].append(word)
-            band = (min(band[0], word.box.y0), max(band[1], word.box.y1))
-        else:
-            lines.append([word])
-            band = (word.box.y0, word.box.y1)
-    return [sorted(line, key=lambda w: w.box.x0) for line in lines]
 
 
 def _overlaps(band: tuple[float, float], box: Box) -> bool:

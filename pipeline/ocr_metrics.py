@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
+from pipeline.layout import group_lines
 from pipeline.types import Box, Word
 
 logger = logging.getLogger(__name__)
@@ -82,16 +83,8 @@ def assign_words_to_lines(
 
 
 def reading_order(words: Sequence[Word]) -> list[Word]:
-    """Sort words top to bottom in rows (a word joins a row its vertical centre falls in),
-    then left to right within each row."""
-    rows: list[list[Word]] = []
-    for word in sorted(words, key=lambda w: (w.box.y0 + w.box.y1) / 2):
-        centre = (word.box.y0 + word.box.y1) / 2
-        if rows and rows[-1][0].box.y0 <= centre <= rows[-1][0].box.y1:
-            rows[-1].append(word)
-        else:
-            rows.append([word])
-    return [word for row in rows for word in sorted(row, key=lambda w: w.box.x0)]
+    """The words line by line, top to bottom, each line left to right."""
+    return [word for line in group_lines(words) for word in line.words]
 
 
 def load_sroie_lines(

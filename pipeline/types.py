@@ -46,7 +46,7 @@ class Box:
         """Normalise a pixel (or point) rectangle, clamping it to the page."""
 
         def clamp(v: float) -> float:
-            return min(1.0, max(0.0, v))
+            return float(min(1.0, max(0.0, v)))  # plain floats, never numpy scalars
 
         return cls(
             page,
