@@ -67,10 +67,13 @@ class FlorenceVL:
         model.set_prompts(florence2_tokenizer)
         self.pad_token_id = _first_id(llm_tokenizer, ("pad_token_id", "eos_token_id"))
         # The template's separator ends an assistant turn; EOS ends the text.
-        stop_tokens = {self.template.sep, llm_tokenizer.eos_token}
-        self.stop_token_ids = sorted(
-            {llm_tokenizer.convert_tokens_to_ids(t) for t in stop_tokens if t is not None}
-        )
+        vocab = llm_tokenizer.get_vocab()
+        stop_tokens = [t for t in (self.template.sep, llm_tokenizer.eos_token) if t is not None]
+        if self.template.sep not in vocab:
+            logger.warning("LLM tokenizer has no %r token; stopping at EOS only", self.template.sep)
+        self.stop_token_ids = sorted({vocab[t] for t in stop_tokens if t in vocab})
+        if not self.stop_token_ids:
+            raise ValueError(f"LLM tokenizer knows none of the stop tokens {stop_tokens}")
 
     @property
     def config(self):

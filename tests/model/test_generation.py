@@ -147,6 +147,27 @@ def test_vision_features_computed_once_per_page(
     assert all(0.0 < a.confidence <= 1.0 and isinstance(a.text, str) for a in answers)
 
 
+def test_prompt_follows_the_training_template(vl: FlorenceVL) -> None:
+    text = vl.template.prompt("What is the total?")
+    if vl.template.name == "phi3":
+        assert text == (
+            "<|system|>\nYou are a helpful AI assistant.<|end|>\n<|user|>\n<image>\n"
+            "What is the total?<|end|>\n<|assistant|>\n"
+        )
+    else:
+        assert text.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n")
+        assert text.endswith(
+            "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n<image>\nWhat is the total?"
+            "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+        )
+    ids = vl.prompt_ids("What is the total?")
+    assert ids.count(vl.config.image_token_index) == 1
+    markup = [vl.llm_tokenizer.convert_tokens_to_ids(t) for t in vl.template.special_tokens]
+    assert all(token in ids for token in markup)  # each markup piece is a single token
+    sep = vl.llm_tokenizer.convert_tokens_to_ids(vl.template.sep)
+    assert sep in vl.stop_token_ids and vl.llm_tokenizer.eos_token_id in vl.stop_token_ids
+
+
 def test_answer_names_bad_image_index(vl: FlorenceVL, pages) -> None:
     with pytest.raises(ValueError, match=r"\[5\].*2 images"):
         vl.answer(pages, [(5, "What?")])
