@@ -2,8 +2,10 @@
 
 Holds the network, both tokenizers and the chat template, and does the batching around
 `FlorenceVLForConditionalGeneration.generate`: each image's features are computed ONCE and
-shared by every question about it, prompts of different lengths are LEFT padded so all rows
-decode in step, and rows are processed `batch_size` at a time.
+shared by every question about it; rows are batched `batch_size` at a time, grouped by image,
+and each batch runs an image's prompt prefix (template markup + ~577 image tokens) once for all
+its questions, reusing its KV cache; the varying rest of the prompts is LEFT padded so all rows
+decode in step.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from model.checkpoint import FLORENCE2_TOKENIZER_DIR, load_checkpoint, save_chec
 from model.config import FusionConfig
 from model.florence2_tokenizer import load_florence2_tokenizer
 from model.image_processing import preprocess_images
-from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
+from model.modeling_florence_vl import FlorenceVLForConditionalGeneration, GenerationOutput
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +133,10 @@ class FlorenceVL:
         dtype = self.model.projector.encoder_mlp[0].weight.dtype
         return pixel_values.to(device=self.device, dtype=dtype)
 
-    def prompt_ids(self, question: str) -> list[int]:
-        """Chat prompt ids with ONE `config.image_token_index` where `<image>` stands.
+    def prompt_parts(self, question: str) -> tuple[list[int], list[int]]:
+        """Chat prompt ids split after the ONE `config.image_token_index` that stands for
+        `<image>`: (prefix, suffix). The prefix (system and user markup, then the image) is
+        the same for every question, which lets questions about one page share its KV cache.
 
         As the authors' `tokenizer_image_token`: the text either side of the placeholder is
         tokenized separately (the image never merges with neighbouring characters), and only
@@ -142,11 +146,12 @@ class FlorenceVL:
         """
         before, after = self.template.prompt(question).split(IMAGE_PLACEHOLDER)
         encode = self.llm_tokenizer.encode
-        return [
-            *encode(before, add_special_tokens=True),
-            self.config.image_token_index,
-            *encode(after, add_special_tokens=False),
-        ]
+        prefix = [*encode(before, add_special_tokens=True), self.config.image_token_index]
+        return prefix, encode(after, add_special_tokens=False)
+
+    def prompt_ids(self, question: str) -> list[int]:
+        prefix, suffix = self.prompt_parts(question)
+        return prefix + suffix
 
     @torch.inference_mode()
     def answer(
@@ -157,10 +162,11 @@ class FlorenceVL:
         settings: GenerationSettings | None = None,
         batch_size: int = 8,
     ) -> list[GeneratedAnswer]:
-        """Answer `(image index, question)` requests, in order.
+        """Answer `(image index, question)` requests; answers come back in request order.
 
         Vision features are computed once per image used (in chunks of `batch_size` images)
-        and reused by every question about that image.
+        and reused by every question about that image. Rows are batched grouped by image, and
+        with the KV cache on, each batch runs an image's prompt prefix once for all its rows.
         """
         settings = settings or GenerationSettings()
         if batch_size < 1:
@@ -178,25 +184,51 @@ class FlorenceVL:
         generator = None
         if settings.do_sample:
             generator = torch.Generator(device=self.device).manual_seed(settings.seed)
-        answers: list[GeneratedAnswer] = []
-        for start in range(0, len(requests), batch_size):
-            batch = requests[start : start + batch_size]
+        order = sorted(range(len(requests)), key=lambda r: requests[r][0])
+        answers: dict[int, GeneratedAnswer] = {}
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            output = self._generate([requests[r] for r in batch], features, settings, generator)
+            answers.update(zip(batch, self._decode(output), strict=True))
+        return [answers[r] for r in range(len(requests))]
+
+    def _generate(
+        self,
+        batch: list[tuple[int, str]],
+        features: dict[int, torch.Tensor],
+        settings: GenerationSettings,
+        generator: torch.Generator | None,
+    ) -> GenerationOutput:
+        options = dict(
+            stop_token_ids=self.stop_token_ids,
+            pad_token_id=self.pad_token_id,
+            max_new_tokens=settings.max_new_tokens,
+            do_sample=settings.do_sample,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            generator=generator,
+            use_cache=settings.use_cache,
+        )
+        if not settings.use_cache:  # whole prompts, recomputed at every step
             input_ids, attention_mask = self.batch_prompts([self.prompt_ids(q) for _, q in batch])
-            output = self.model.generate(
-                input_ids,
-                attention_mask,
-                image_features=torch.stack([features[i] for i, _ in batch]),  # (b, T, H)
-                stop_token_ids=self.stop_token_ids,
-                pad_token_id=self.pad_token_id,
-                max_new_tokens=settings.max_new_tokens,
-                do_sample=settings.do_sample,
-                temperature=settings.temperature,
-                top_p=settings.top_p,
-                generator=generator,
-                use_cache=settings.use_cache,
+            image_features = torch.stack([features[i] for i, _ in batch])  # (B, T, H)
+            return self.model.generate(
+                input_ids, attention_mask, image_features=image_features, **options
             )
-            answers.extend(self._decode(output))
-        return answers
+        parts = [self.prompt_parts(q) for _, q in batch]
+        images = sorted({i for i, _ in batch})
+        prefix_ids, _ = self.batch_prompts([parts[0][0]] * len(images))  # (U, P), no padding
+        rows = torch.tensor([images.index(i) for i, _ in batch], device=self.device)
+        cache = self.model.prefill_prefix(
+            prefix_ids, torch.stack([features[i] for i in images]), rows
+        )
+        suffix_ids, suffix_mask = self.batch_prompts([suffix for _, suffix in parts])
+        # Padding sits between the prefix and each row's suffix; positions skip it.
+        prefix_mask = suffix_mask.new_ones(len(batch), prefix_ids.shape[1])
+        attention_mask = torch.cat([prefix_mask, suffix_mask], dim=1)
+        return self.model.generate(
+            suffix_ids, attention_mask, image_features=None, cache=cache, **options
+        )
 
     def batch_prompts(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Expand each `<image>` to `config.image_tokens` positions and left-pad the batch."""
@@ -217,7 +249,7 @@ class FlorenceVL:
             attention_mask[r, width - len(row) :] = 1
         return input_ids.to(self.device), attention_mask.to(self.device)
 
-    def _decode(self, output) -> list[GeneratedAnswer]:
+    def _decode(self, output: GenerationOutput) -> list[GeneratedAnswer]:
         answers = []
         for sequence, probs, length in zip(
             output.sequences.tolist(), output.token_probs, output.lengths.tolist(), strict=True

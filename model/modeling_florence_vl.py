@@ -171,24 +171,30 @@ class FlorenceVLForConditionalGeneration(nn.Module):
         top_p: float = 1.0,
         generator: torch.Generator | None = None,
         use_cache: bool = True,
+        cache: Cache | None = None,
     ) -> GenerationOutput:
         """Greedy or nucleus sampling from left-padded prompts until every row hit a stop token.
 
+        `cache`, when given, already holds a prefix of every row (see `prefill_prefix`); then
+        `input_ids` is the rest of each prompt and `attention_mask` covers prefix and rest.
         Our own prefill/decode loop rather than `language_model.generate(inputs_embeds=...)`:
         transformers only accepts `inputs_embeds` for the first step, which breaks the no-cache
         path and hides the position ids that left padding needs.
         """
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if cache is not None and not use_cache:
+            raise ValueError("a prefilled cache needs use_cache=True")
         batch_size = input_ids.shape[0]
         device = input_ids.device
         embed_tokens = self.language_model.get_input_embeddings()
         stops = torch.tensor(stop_token_ids, device=device)
 
-        # Prefill: the whole prompt, image tokens spliced in.
+        # Prefill: the prompt (or what follows the cached prefix), image tokens spliced in.
         inputs_embeds = self.embed_inputs(input_ids, image_features)  # (B, L, H)
-        position_ids = positions_from_mask(attention_mask)  # (B, L)
-        cache = DynamicCache(config=self.language_model.config) if use_cache else None
+        position_ids = positions_from_mask(attention_mask)[:, -input_ids.shape[1] :]  # (B, L)
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.language_model.config)
         logits = self._step(inputs_embeds, attention_mask, position_ids, cache)
 
         tokens, probs = [], []
@@ -219,6 +225,24 @@ class FlorenceVLForConditionalGeneration(nn.Module):
             token_probs=torch.stack(probs, dim=1),
             lengths=lengths,
         )
+
+    @torch.inference_mode()
+    def prefill_prefix(
+        self, input_ids: torch.Tensor, image_features: torch.Tensor | None, rows: torch.Tensor
+    ) -> Cache:
+        """KV cache of a prompt prefix shared by several rows, each prefix computed once.
+
+        `input_ids` (U, P) are U unpadded prefixes of equal length (e.g. the template's system
+        and user text plus one page's image tokens), `image_features` (U, T, H) their images;
+        `rows` (B,) says which prefix each generation row starts with. Questions about one page
+        then pay for the ~600-token image prefix once instead of once each.
+        """
+        cache = DynamicCache(config=self.language_model.config)
+        attention_mask = torch.ones_like(input_ids)
+        inputs_embeds = self.embed_inputs(input_ids, image_features)  # (U, P, H)
+        self._step(inputs_embeds, attention_mask, positions_from_mask(attention_mask), cache)
+        cache.batch_select_indices(rows)  # (U, ...) -> (B, ...)
+        return cache
 
     def _step(
         self,

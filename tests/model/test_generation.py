@@ -129,6 +129,23 @@ def test_mismatched_placeholder_count_raises(vl: FlorenceVL, prepared: Prepared)
         vl.model(input_ids, image_features=prepared.image_features[:1])
 
 
+def test_answer_shared_prefix_equals_full_prompts(vl: FlorenceVL, pages) -> None:
+    """The cached path (a page's prefix prefilled once, padding between prefix and question)
+    gives what full prompts recomputed at every step give."""
+    shared = vl.answer(pages, REQUESTS, settings=GenerationSettings(6), batch_size=4)
+    full = vl.answer(pages, REQUESTS, settings=GenerationSettings(6, use_cache=False), batch_size=4)
+    assert [a.token_ids for a in shared] == [a.token_ids for a in full]
+    for a, b in zip(shared, full, strict=True):
+        assert a.confidence == pytest.approx(b.confidence, abs=1e-5)
+
+
+def test_answer_batched_equals_one_by_one_in_request_order(vl: FlorenceVL, pages) -> None:
+    batched = vl.answer(pages, REQUESTS, settings=GenerationSettings(6), batch_size=4)
+    single = vl.answer(pages, REQUESTS[::-1], settings=GenerationSettings(6), batch_size=1)
+    assert [a.token_ids for a in batched] == [a.token_ids for a in single[::-1]]
+    assert [a.text for a in batched] == [a.text for a in single[::-1]]
+
+
 def test_vision_features_computed_once_per_page(
     vl: FlorenceVL, pages, monkeypatch: pytest.MonkeyPatch
 ) -> None:
