@@ -18,10 +18,11 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from transformers import PreTrainedTokenizerBase
 
 from model.chat_templates import IMAGE_PLACEHOLDER, ChatTemplate, get_chat_template
 from model.checkpoint import FLORENCE2_TOKENIZER_DIR, load_checkpoint, save_checkpoint
-from model.config import FusionConfig
+from model.config import FlorenceVLConfig, FusionConfig
 from model.florence2_tokenizer import load_florence2_tokenizer
 from model.image_processing import preprocess_images
 from model.modeling_florence_vl import FlorenceVLForConditionalGeneration, GenerationOutput
@@ -56,8 +57,8 @@ class FlorenceVL:
     def __init__(
         self,
         model: FlorenceVLForConditionalGeneration,
-        llm_tokenizer,
-        florence2_tokenizer,
+        llm_tokenizer: PreTrainedTokenizerBase,
+        florence2_tokenizer: PreTrainedTokenizerBase,
         *,
         directory: Path | None = None,
     ) -> None:
@@ -78,7 +79,7 @@ class FlorenceVL:
             raise ValueError(f"LLM tokenizer knows none of the stop tokens {stop_tokens}")
 
     @property
-    def config(self):
+    def config(self) -> FlorenceVLConfig:
         return self.model.config
 
     @property
@@ -262,7 +263,7 @@ class FlorenceVL:
         return answers
 
 
-def _first_id(tokenizer, attributes: tuple[str, ...]) -> int:
+def _first_id(tokenizer: PreTrainedTokenizerBase, attributes: tuple[str, ...]) -> int:
     for attribute in attributes:
         value = getattr(tokenizer, attribute, None)
         if value is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, DynamicCache
+from transformers import AutoModelForCausalLM, DynamicCache, PreTrainedTokenizerBase
 from transformers.cache_utils import Cache
 
 from model.config import FlorenceVLConfig
@@ -63,7 +63,7 @@ class FlorenceVLForConditionalGeneration(nn.Module):
             config.text_config, attn_implementation=attn_implementation
         )
 
-    def set_prompts(self, florence2_tokenizer) -> None:
+    def set_prompts(self, florence2_tokenizer: PreTrainedTokenizerBase) -> None:
         """Tokenize the fusion's prompt branches with Florence-2's tokenizer for the tower.
 
         Kept out of `__init__` because the tokenizer is loaded from a checkpoint directory or

@@ -90,7 +90,7 @@ _TINY_VOCAB = 512
 
 class Tokenizers(NamedTuple):
     llm: PreTrainedTokenizerFast
-    florence2: object
+    florence2: PreTrainedTokenizerFast
 
 
 def build_tiny_llm_tokenizer(backbone: str) -> PreTrainedTokenizerFast:
