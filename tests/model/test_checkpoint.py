@@ -205,3 +205,45 @@ def test_original_florence2_weights_load_under_the_released_prefix(tmp_path: Pat
     torch.testing.assert_close(
         features.prompts[0], io["encoder_last_hidden_state"][:, :577], **tolerance
     )
+
+
+def test_released_style_phi35_config_reads_and_keeps_llava_fields() -> None:
+    """A config.json shaped like the 3B release (LLaVA fields, Phi-3.5's longrope scaling)."""
+    released = {
+        "architectures": ["LlavaPhiForCausalLM"],
+        "model_type": "llava_phi",
+        "hidden_size": 3072,
+        "intermediate_size": 8192,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "vocab_size": 32064,
+        "max_position_embeddings": 131072,
+        "original_max_position_embeddings": 4096,
+        "rope_theta": 10000.0,
+        "rope_scaling": {"type": "longrope", "short_factor": [1.0] * 48, "long_factor": [2.0] * 48},
+        "sliding_window": 262144,
+        "bos_token_id": 1,
+        "eos_token_id": 32000,
+        "pad_token_id": 32000,
+        "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16",
+        "mm_hidden_size": 1024,
+        "mm_projector_type": "mlp3x_gelu",
+        "mm_vision_tower": "jiuhai/florence-phi-vision-tower",
+        "mm_vision_select_layer": -2,
+        "image_aspect_ratio": "pad",
+        "mm_use_im_start_end": False,
+        "tokenizer_model_max_length": 2048,
+        "tokenizer_padding_side": "right",
+    }
+    config = FlorenceVLConfig.from_dict(released)
+    assert (config.hidden_size, config.text_config.vocab_size) == (3072, 32064)
+    assert config.text_config.rope_parameters["rope_type"] == "longrope"
+    assert config.projector_input_size == 4096 and config.image_tokens == 577
+    assert config.resize_mode == "pad"
+    written = config.to_dict()
+    for key in ("mm_vision_tower", "mm_vision_select_layer", "tokenizer_model_max_length"):
+        assert written[key] == released[key]
+    assert written["architectures"] == ["LlavaPhiForCausalLM"]
+    assert FlorenceVLConfig.from_dict(written).to_dict() == written
