@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,6 +27,7 @@ from app.services.ingest import IngestResult, IngestStatus, collect_paths, inges
 from pipeline.errors import DocfuseError
 from pipeline.fields.schemas import load_schema
 
+T = TypeVar("T")
 cli = typer.Typer(help="docfuse: document understanding with Florence-VL.", no_args_is_help=True)
 console = Console()
 errors = Console(stderr=True)
@@ -231,6 +234,23 @@ EngineOption = Annotated[
 ]
 
 
+def _analyse(doc_id: str, engine: str | None, run: Callable[..., T]) -> T:
+    """Resolve the document, build the engine, run an analysis use case; errors -> exit 1."""
+    settings = _settings()
+    sessions = open_database(settings)
+    document_id = _document_id(sessions, doc_id)
+    try:
+        return run(
+            sessions=sessions,
+            settings=settings,
+            engine=_engine(settings, engine),
+            document_id=document_id,
+        )
+    except (DocfuseError, ValueError) as error:
+        errors.print(str(error))
+        raise typer.Exit(1) from error
+
+
 @cli.command("extract")
 def extract_command(
     doc_id: Annotated[str, typer.Argument(help="Document id or sha256 prefix.")],
@@ -238,21 +258,12 @@ def extract_command(
     engine: EngineOption = None,
 ) -> None:
     """Extract the fields of a schema from a document, grounded on its pages."""
-    settings = _settings()
-    sessions = open_database(settings)
-    document_id = _document_id(sessions, doc_id)
     try:
         field_schema = load_schema(schema)
-        rows = analysis.extract(
-            sessions=sessions,
-            settings=settings,
-            engine=_engine(settings, engine),
-            document_id=document_id,
-            schema=field_schema,
-        )
-    except (DocfuseError, ValueError) as error:
+    except DocfuseError as error:
         errors.print(str(error))
         raise typer.Exit(1) from error
+    rows = _analyse(doc_id, engine, partial(analysis.extract, schema=field_schema))
     table = Table("field", "value", "raw text", "page", "confidence", "boxes")
     for row in rows:
         table.add_row(
@@ -274,21 +285,7 @@ def ask_command(
     engine: EngineOption = None,
 ) -> None:
     """Answer a question about a document, with where the answer is on the page."""
-    settings = _settings()
-    sessions = open_database(settings)
-    document_id = _document_id(sessions, doc_id)
-    try:
-        answer = analysis.ask(
-            sessions=sessions,
-            settings=settings,
-            engine=_engine(settings, engine),
-            document_id=document_id,
-            question=question,
-            page=page,
-        )
-    except (DocfuseError, ValueError) as error:
-        errors.print(str(error))
-        raise typer.Exit(1) from error
+    answer = _analyse(doc_id, engine, partial(analysis.ask, question=question, page=page))
     if not answer.answer:
         console.print("no answer found")
         return

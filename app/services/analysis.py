@@ -197,15 +197,16 @@ def _result_columns(engine: Engine, grounded: Grounded) -> dict[str, Any]:
     }
 
 
-ANSWER_KEY = (
-    "document_id",
-    "page_index",
-    "question_sha256",
-    "engine",
-    "model_revision",
-    "prompt_version",
-)
-FIELD_KEY = ("document_id", "schema_name", "name", "engine", "model_revision", "prompt_version")
+def _unique_key(model: type, name: str) -> tuple[str, ...]:
+    """The columns of a model's named unique constraint: the result key of DESIGN.md."""
+    for constraint in model.__table__.constraints:  # type: ignore[attr-defined]
+        if constraint.name == name:
+            return tuple(column.name for column in constraint.columns)
+    raise LookupError(f"{model.__name__} has no constraint {name}")
+
+
+ANSWER_KEY = _unique_key(Answer, "uq_answer_key")
+FIELD_KEY = _unique_key(FieldResult, "uq_field_key")
 
 
 def _key(values: dict[str, Any], key: Sequence[str]) -> dict[str, Any]:

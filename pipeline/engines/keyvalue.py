@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 
 from pipeline.layout import Line
-from pipeline.types import Box, Word
+from pipeline.types import Word
 
 MIN_KEY_SCORE = 85.0
 _PUNCT = re.compile(r"[^\w%&/#@$€£¥]+")
@@ -39,17 +39,6 @@ class KeyHit:
     @property
     def key_text(self) -> str:
         return " ".join(word.text for word in self.key_words)
-
-    @property
-    def value_text(self) -> str:
-        return " ".join(word.text for word in self.value_words)
-
-    @property
-    def key_box(self) -> Box:
-        box = self.key_words[0].box
-        for word in self.key_words[1:]:
-            box = box.union(word.box)
-        return box
 
 
 def find_keys(lines: Sequence[Line], key: str) -> list[KeyHit]:

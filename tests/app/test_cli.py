@@ -6,21 +6,11 @@ import json
 from pathlib import Path
 
 import jsonschema
-import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.config import get_settings
 from tests import badfiles
 from tests.conftest import ICDAR_DIR
-
-
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("DOCFUSE_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def test_ingest_list_export_schema(runner: CliRunner, tmp_path: Path) -> None:
@@ -62,3 +52,23 @@ def test_ingest_list_export_schema(runner: CliRunner, tmp_path: Path) -> None:
 def test_export_of_unknown_document_says_so(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["export", "42"])
     assert result.exit_code == 1 and "no document with id 42" in result.output
+
+
+def test_extract_and_ask_print_grounded_results(runner: CliRunner, tmp_path: Path) -> None:
+    from app.samples import write_samples
+
+    invoice = next(p for p in write_samples(tmp_path) if p.suffix == ".pdf")
+    assert runner.invoke(cli, ["ingest", str(invoice)]).exit_code == 0
+    extracted = runner.invoke(cli, ["extract", "1", "--schema", "invoice"])
+    assert extracted.exit_code == 0, extracted.output
+    assert "engine: extractive" in extracted.output and "INV-2026-0042" in extracted.output
+    answered = runner.invoke(cli, ["ask", "1", "What is the total?"])
+    assert answered.exit_code == 0
+    assert "89.28  (page 0, box [0." in answered.output
+
+    bad = tmp_path / "schema.yaml"
+    bad.write_text("name: x\nfields: []\n")
+    refused = runner.invoke(cli, ["extract", "1", "--schema", str(bad)])
+    assert refused.exit_code == 1 and "schema.yaml: invalid field schema" in refused.output
+    missing_page = runner.invoke(cli, ["ask", "1", "Total?", "--page", "5"])
+    assert missing_page.exit_code == 1 and "has no page 5" in missing_page.output
