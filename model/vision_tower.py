@@ -68,6 +68,12 @@ class FlorenceVisionTower(nn.Module):
         mask_prompt_padding: bool = False,
     ) -> None:
         super().__init__()
+        projection_dim, d_model = config.vision_config.projection_dim, config.text_config.d_model
+        if projection_dim != d_model:
+            raise ValueError(
+                f"image features feed the BART encoder: vision projection_dim ({projection_dim}) "
+                f"must equal text d_model ({d_model})"
+            )
         self.config = config
         self.include_pooled_token = include_pooled_token
         self.mask_prompt_padding = mask_prompt_padding

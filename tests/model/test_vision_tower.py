@@ -7,6 +7,8 @@ rounding: we allow 1e-5 absolute plus 1e-5 relative (DaViT outputs reach ~11 in 
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -21,11 +23,20 @@ TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}
 
 @pytest.fixture(scope="module")
 def pixel_batch(tiny_io: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Three different images: the reference image, its mirror and a random one."""
-    image = tiny_io["pixel_values"]
+    """Three different 384x384 images (a 12x12 grid, 145 image tokens: same code paths as
+    768x768 at a quarter of the cost): the reference image subsampled, its mirror, noise."""
+    image = tiny_io["pixel_values"][..., ::2, ::2]
     generator = torch.Generator().manual_seed(0)
     noise = torch.randn(image.shape, generator=generator)
-    return torch.cat([image, image.flip(-1), noise])  # (3, 3, 768, 768)
+    return torch.cat([image, image.flip(-1), noise])  # (3, 3, 384, 384)
+
+
+def _variant(tiny_tower: FlorenceVisionTower, **options: bool) -> FlorenceVisionTower:
+    """The same weights and prompts in a tower built with other options."""
+    tower = FlorenceVisionTower(tiny_tower.config, **options).eval()
+    tower.load_state_dict(tiny_tower.state_dict())
+    tower.set_prompts(tiny_tower.prompt_input_ids, tiny_tower.prompt_attention_mask)
+    return tower
 
 
 @torch.no_grad()
@@ -61,28 +72,27 @@ def test_fused_equals_naive_on_a_batch(tiny_tower: FlorenceVisionTower, pixel_ba
 
 
 @torch.no_grad()
-def test_grid_only_option_drops_the_pooled_token(tiny_tower: FlorenceVisionTower, tiny_io) -> None:
-    full = tiny_tower(tiny_io["pixel_values"])
-    grid_only = FlorenceVisionTower(tiny_tower.config, include_pooled_token=False).eval()
-    grid_only.load_state_dict(tiny_tower.state_dict())
-    grid_only.set_prompts(tiny_io["task_ids"])
-    features = grid_only(tiny_io["pixel_values"])
-    assert features.low_level.shape[1] == 576
+def test_grid_only_option_drops_the_pooled_token(
+    tiny_tower: FlorenceVisionTower, pixel_batch
+) -> None:
+    full = tiny_tower(pixel_batch[:1])
+    features = _variant(tiny_tower, include_pooled_token=False)(pixel_batch[:1])
+    assert full.low_level.shape[1] == 145 and features.low_level.shape[1] == 144
     torch.testing.assert_close(features.low_level, full.low_level[:, 1:], atol=0, rtol=0)
     torch.testing.assert_close(features.prompts, full.prompts[:, :, 1:], atol=0, rtol=0)
 
 
 @torch.no_grad()
-def test_masking_padding_is_an_explicit_departure(tiny_tower: FlorenceVisionTower, tiny_io) -> None:
-    """Only padded prompts change; the unpadded one (regions, full length) must not."""
-    masked = FlorenceVisionTower(tiny_tower.config, mask_prompt_padding=True).eval()
-    masked.load_state_dict(tiny_tower.state_dict())
-    masked.set_prompts(tiny_io["task_ids"])
-    faithful = tiny_tower(tiny_io["pixel_values"]).prompts
-    departed = masked(tiny_io["pixel_values"]).prompts
+def test_masking_padding_is_an_explicit_departure(
+    tiny_tower: FlorenceVisionTower, pixel_batch
+) -> None:
+    """Only padded prompts change (caption, OCR); the full-length regions prompt must not."""
+    masked = _variant(tiny_tower, mask_prompt_padding=True)
+    faithful = tiny_tower(pixel_batch[:2]).prompts
+    departed = masked(pixel_batch[:2]).prompts
     torch.testing.assert_close(departed[:, 2], faithful[:, 2], **TOLERANCE)
     assert (departed[:, :2] - faithful[:, :2]).abs().max() > 1e-3
-    naive = masked.forward_naive(tiny_io["pixel_values"]).prompts
+    naive = masked.forward_naive(pixel_batch[:2]).prompts
     torch.testing.assert_close(naive, departed, atol=1e-5, rtol=0)
 
 
@@ -91,14 +101,18 @@ def test_prompt_names_and_order(tiny_tower: FlorenceVisionTower) -> None:
     assert "prompt_input_ids" not in tiny_tower.state_dict()
 
 
-def test_bad_prompts_are_refused(tiny_tower: FlorenceVisionTower) -> None:
+def test_bad_prompts_and_config_are_refused(tiny_tower: FlorenceVisionTower) -> None:
     tower = FlorenceVisionTower(tiny_tower.config)
     with pytest.raises(ValueError, match="set_prompts"):
-        tower(torch.zeros(1, 3, 768, 768))
+        tower(torch.zeros(1, 3, 64, 64))
     with pytest.raises(ValueError, match=r"\(P, L\)"):
         tower.set_prompts(torch.zeros(5, dtype=torch.long))
     with pytest.raises(ValueError, match="2 prompt names"):
         tower.set_prompts(torch.zeros(3, 4, dtype=torch.long), names=("a", "b"))
+    config = copy.deepcopy(tiny_tower.config)
+    config.vision_config.projection_dim = 32
+    with pytest.raises(ValueError, match="32"):
+        FlorenceVisionTower(config)
 
 
 def _random_image(width: int, height: int, seed: int) -> Image.Image:
