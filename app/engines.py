@@ -58,7 +58,7 @@ def build_engine(settings: Settings, choice: EngineChoice) -> Engine:
     from pipeline.engines.florence_vl import FlorenceVLEngine
 
     if choice.name == "tiny-random":
-        return FlorenceVLEngine.tiny_random()
+        return FlorenceVLEngine.tiny_random(fusion_profile=settings.fusion_profile)
     return FlorenceVLEngine(
         settings.model, device=settings.device, fusion_profile=settings.fusion_profile
     )

@@ -189,7 +189,7 @@ def _ground_rows(
 def _result_columns(engine: Engine, grounded: Grounded) -> dict[str, Any]:
     return {
         "engine": engine.name,
-        "model": getattr(engine, "model", engine.name),
+        "model": engine.model_name,
         "model_revision": engine.model_revision,
         "prompt_version": engine.prompt_version,
         "confidence": grounded.confidence,

@@ -58,9 +58,11 @@ class FieldValue:
 
 @runtime_checkable
 class Engine(Protocol):
-    """What every engine implements. `name` and `model_revision` key stored results."""
+    """What every engine implements. `name`, `model_revision` and `prompt_version` key stored
+    results; `model_name` says which model (hub id, path, or rule set) produced them."""
 
     name: str
+    model_name: str
     model_revision: str
     prompt_version: str
 

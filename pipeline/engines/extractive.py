@@ -52,7 +52,7 @@ class ExtractiveEngine:
     name = "extractive"
     model_revision = "rules-1"
     prompt_version = "1"
-    model = "layout-rules"
+    model_name = "layout-rules"
 
     def __init__(self) -> None:
         self._known_fields = [

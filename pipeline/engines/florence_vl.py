@@ -53,14 +53,15 @@ class FlorenceVLEngine:
         from model.generation import FlorenceVL
 
         self._configure(device, dtype, max_new_tokens, batch_size)
-        self.model = FlorenceVL.from_pretrained(
+        self.vlm = FlorenceVL.from_pretrained(
             model_id_or_path,
             device=self.device,
             dtype=_torch_dtype(self.dtype),
             gain_profile=fusion_profile,
             attn_implementation=attention_implementation(self.device),
         )
-        self.model_revision = _revision_of(model_id_or_path, self.model.directory)
+        self.model_name = str(model_id_or_path)
+        self.model_revision = _revision_of(model_id_or_path, self.vlm.directory)
         logger.info(
             "florence-vl engine ready: %s on %s (%s), fusion profile %s",
             self.model_revision,
@@ -92,8 +93,8 @@ class FlorenceVLEngine:
         gains = FusionConfig().with_profile(fusion_profile).gains
         model, tokenizers = build_tiny_random(backbone, seed, gains=gains)
         model.to(device=engine.device, dtype=_torch_dtype(engine.dtype))
-        engine.model = FlorenceVL(model, tokenizers.llm, tokenizers.florence2)
-        engine.model_revision = TINY_RANDOM_REVISION
+        engine.vlm = FlorenceVL(model, tokenizers.llm, tokenizers.florence2)
+        engine.model_name = engine.model_revision = TINY_RANDOM_REVISION
         logger.warning("florence-vl engine runs a tiny RANDOM model: its answers are meaningless")
         return engine
 
@@ -112,7 +113,7 @@ class FlorenceVLEngine:
     def answer(self, pages: Sequence[Page], questions: Sequence[Question]) -> list[Answer]:
         """Answer each question about the page it names; one model call for the whole batch."""
         images, positions = self._images(pages, {q.page for q in questions})
-        results = self.model.answer(
+        results = self.vlm.answer(
             images,
             [(positions[q.page], q.text) for q in questions],
             settings=self.settings,

@@ -100,3 +100,22 @@ def test_auto_engine_falls_back_to_extractive_and_says_why(
     assert choice.name == "florence-vl" and str(checkpoint) in choice.reason
     forced = choose_engine(settings.model_copy(update={"engine": "extractive"}))
     assert forced == EngineChoice("extractive", "DOCFUSE_ENGINE=extractive")
+
+
+def test_tiny_random_florence_vl_runs_through_the_services(
+    settings: Settings, invoice_id: int
+) -> None:
+    """The real Florence-VL code (random weights) answers, and its output says what it is."""
+    sessions = open_database(settings)
+    engine = build_engine(settings, EngineChoice("tiny-random", "test"))
+    kwargs = {"sessions": sessions, "settings": settings, "engine": engine}
+    answer = analysis.ask(**kwargs, document_id=invoice_id, question="What is the total?")
+    fields = analysis.extract(**kwargs, document_id=invoice_id, schema=load_schema("receipt"))
+    assert (answer.engine, answer.model, answer.model_revision) == (
+        "florence-vl",
+        "tiny-random",
+        "tiny-random",
+    )
+    assert isinstance(answer.answer, str) and 0 <= answer.confidence <= 1
+    assert [f.name for f in fields] == ["company", "date", "address", "total"]
+    assert all(f.model == "tiny-random" and 0 <= (f.confidence or 0) <= 1 for f in fields)

@@ -78,7 +78,7 @@ def test_engine_loads_a_released_layout_directory(tmp_path: Path, pages: list[Pa
         str(directory), device="cpu", fusion_profile="document", max_new_tokens=3
     )
     assert engine.model_revision == str(directory)
-    assert engine.model.config.fusion.gains == {"ocr": 1.5}
+    assert engine.vlm.config.fusion.gains == {"ocr": 1.5}
     (answer,) = engine.answer(pages, [Question(page=3, text="Total?")])
     assert isinstance(answer.text, str) and 0.0 <= answer.confidence <= 1.0
 
