@@ -61,6 +61,19 @@ def test_prompt_features_match_encoder_states(tiny_tower: FlorenceVisionTower, t
 
 
 @torch.no_grad()
+def test_encoder_pieces_match_reference(tiny_tower: FlorenceVisionTower, tiny_io) -> None:
+    """The prompt embeddings exactly, and the native encoder on the reference's own inputs
+    (all-ones mask, i.e. none): isolates the encoder from V's rounding differences."""
+    florence2 = tiny_tower.florence2
+    prompt_embeds = florence2.get_input_embeddings()(tiny_io["task_ids"])
+    torch.testing.assert_close(prompt_embeds, tiny_io["prompt_embeds"], atol=0, rtol=0)
+    assert bool(tiny_io["encoder_attention_mask"].all())
+    encoder = florence2.model.language_model.encoder
+    hidden_states = encoder(inputs_embeds=tiny_io["encoder_inputs_embeds"]).last_hidden_state
+    torch.testing.assert_close(hidden_states, tiny_io["encoder_last_hidden_state"], **TOLERANCE)
+
+
+@torch.no_grad()
 def test_fused_equals_naive_on_a_batch(tiny_tower: FlorenceVisionTower, pixel_batch) -> None:
     fused = tiny_tower(pixel_batch)
     naive = tiny_tower.forward_naive(pixel_batch)
