@@ -28,6 +28,7 @@ from transformers import (
 
 from model.florence2_tokenizer import NUM_LOCATION_BINS, tokenize_prompts
 from model.image_processing import ResizeMode, square_padding
+from model.vision_tower import embed_prompt_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ def run_task(
         raise ValueError(f"got {len(image_sizes)} image sizes for {batch_size} images")
     input_ids, _ = tokenize_prompts(tokenizer, [prompt])  # (1, L)
     image_features = florence2.model.get_image_features(pixel_values).pooler_output  # (B, N, C)
-    prompt_embeds = florence2.get_input_embeddings()(input_ids.to(image_features.device))
+    prompt_embeds = embed_prompt_tokens(florence2, input_ids.to(image_features.device))
     prompt_embeds = prompt_embeds.to(image_features.dtype).expand(batch_size, -1, -1)  # (B, L, C)
     inputs_embeds = torch.cat([image_features, prompt_embeds], dim=1)  # (B, N + L, C)
     encoder_outputs = florence2.model.language_model.encoder(inputs_embeds=inputs_embeds)

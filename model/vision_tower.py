@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from transformers import Florence2Config, Florence2ForConditionalGeneration
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,15 @@ FLORENCE_VL_PROMPTS: dict[str, str] = {
     "ocr": "What is the text in the image?",
     "regions": "Locate the objects in the image, with their descriptions.",
 }
+
+
+def embed_prompt_tokens(florence2: Florence2ForConditionalGeneration, input_ids: Tensor) -> Tensor:
+    """(..., L) ids -> (..., L, C) rows of BART's shared table, as the original merges them.
+
+    The original looks prompts up in the raw shared embedding; the native table module would
+    also multiply by ``embed_scale`` (1.0 for Florence-2, whose ``scale_embedding`` is False).
+    """
+    return F.embedding(input_ids, florence2.get_input_embeddings().weight)
 
 
 @dataclass
@@ -150,30 +160,35 @@ class FlorenceVisionTower(nn.Module):
     def forward_naive(self, pixel_values: Tensor) -> VisionFeatures:
         """Reference cost: per prompt a full Florence-2 pass (DaViT, encoder, one decoder step)."""
         input_ids, attention_mask = self._prompts()
-        text_config = self.config.text_config
-        per_prompt = []
-        image_features = None
-        for prompt_index in range(input_ids.shape[0]):
-            image_features = self.image_features(pixel_values)  # (B, N, C)
-            batch_size, num_image_tokens, _ = image_features.shape
-            prompt_ids = input_ids[prompt_index : prompt_index + 1].expand(batch_size, -1)
-            prompt_embeds = self._embed_prompts(prompt_ids, image_features.dtype)  # (B, L, C)
-            inputs_embeds = torch.cat([image_features, prompt_embeds], dim=1)
-            prompt_mask = attention_mask[prompt_index : prompt_index + 1]
-            encoder_mask = self._encoder_mask(prompt_mask, num_image_tokens, batch_size)
-            decoder_input_ids = torch.full(
-                (batch_size, 1), text_config.decoder_start_token_id, device=inputs_embeds.device
-            )
-            outputs = self.florence2.model.language_model(
-                inputs_embeds=inputs_embeds,
-                attention_mask=encoder_mask,
-                decoder_input_ids=decoder_input_ids,
-                use_cache=False,
-            )
-            per_prompt.append(outputs.encoder_last_hidden_state[:, :num_image_tokens])
-        if image_features is None:
-            raise ValueError("no prompts set; call set_prompts first")
-        return self._select_tokens(image_features, torch.stack(per_prompt, dim=1))
+        passes = [
+            self._full_pass(pixel_values, input_ids[index], attention_mask[index])
+            for index in range(input_ids.shape[0])
+        ]
+        image_features = passes[0][0]  # (B, N, C), identical in every pass
+        prompt_features = torch.stack([hidden_states for _, hidden_states in passes], dim=1)
+        return self._select_tokens(image_features, prompt_features)
+
+    def _full_pass(
+        self, pixel_values: Tensor, prompt_ids: Tensor, prompt_mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """One prompt (L,) through DaViT, the encoder and a discarded one-token decoder step."""
+        image_features = self.image_features(pixel_values)  # (B, N, C)
+        batch_size, num_image_tokens, _ = image_features.shape
+        prompt_ids = prompt_ids[None].expand(batch_size, -1)  # (B, L)
+        prompt_embeds = self._embed_prompts(prompt_ids, image_features.dtype)  # (B, L, C)
+        inputs_embeds = torch.cat([image_features, prompt_embeds], dim=1)  # (B, N + L, C)
+        decoder_input_ids = torch.full(
+            (batch_size, 1),
+            self.config.text_config.decoder_start_token_id,
+            device=inputs_embeds.device,
+        )
+        outputs = self.florence2.model.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=self._encoder_mask(prompt_mask[None], num_image_tokens, batch_size),
+            decoder_input_ids=decoder_input_ids,
+            use_cache=False,
+        )
+        return image_features, outputs.encoder_last_hidden_state[:, :num_image_tokens]
 
     def _prompts(self) -> tuple[Tensor, Tensor]:
         if self.prompt_input_ids.numel() == 0:
@@ -181,9 +196,7 @@ class FlorenceVisionTower(nn.Module):
         return self.prompt_input_ids, self.prompt_attention_mask
 
     def _embed_prompts(self, input_ids: Tensor, dtype: torch.dtype) -> Tensor:
-        # The original embeds prompt ids with BART's shared table (no embedding scale); the native
-        # table scales by embed_scale, which is 1.0 for Florence-2 (scale_embedding=False).
-        return self.florence2.get_input_embeddings()(input_ids).to(dtype)
+        return embed_prompt_tokens(self.florence2, input_ids).to(dtype)
 
     def _encoder_mask(
         self, prompt_mask: Tensor, num_image_tokens: int, batch_size: int
