@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from tokenizers import Tokenizer, models
+from transformers import PreTrainedTokenizerFast
 
 from model import florence2_tokenizer
 from model.florence2_tasks import (
@@ -164,6 +166,36 @@ def test_saved_tokenizer_loads_back(tokenizer, tmp_path: Path) -> None:
     assert torch.equal(
         tokenize_prompts(loaded, prompts)[0], tokenize_prompts(tokenizer, prompts)[0]
     )
+
+
+def _plain_bart_like_tokenizer(extra_tokens: list[str]) -> PreTrainedTokenizerFast:
+    """A BART-like tokenizer without Florence-2's tokens, as the original hub repos ship it."""
+    vocab = {
+        token: index for index, token in enumerate(["<s>", "<pad>", "</s>", "<unk>", "a", "b"])
+    }
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+    tokenizer.add_tokens(extra_tokens)
+    return tokenizer
+
+
+def test_loading_adds_florence2_tokens_in_the_original_order(tmp_path: Path) -> None:
+    _plain_bart_like_tokenizer([]).save_pretrained(tmp_path)
+    loaded = load_florence2_tokenizer(tmp_path)
+    assert loaded.convert_tokens_to_ids(["<od>", "<loc_0>", "<loc_999>", "<and>"]) == [
+        6,
+        10,
+        1009,
+        1029,
+    ]
+
+
+def test_loading_refuses_a_partial_florence2_vocabulary(tmp_path: Path) -> None:
+    _plain_bart_like_tokenizer(["<od>", "</od>"]).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="only some"):
+        load_florence2_tokenizer(tmp_path)
 
 
 def test_unreachable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
