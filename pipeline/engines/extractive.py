@@ -1,31 +1,25 @@
 """The `extractive` engine: answers read off the page layout, no model weights.
 
 Fields are found by their printed keys (pipeline.engines.keyvalue) and typed candidates
-(dates, amounts, ids in pipeline.fields.normalize); a few header fields that are never
-keyed on receipts and invoices (the seller's name and address, the currency) have their own
-layout rules. Questions are matched to the built-in fields by wording, and otherwise read as
-a key to look up ("What is the cashier?" -> the value after "Cashier"). It is the baseline
-Florence-VL must beat and the fallback on machines without the model.
+(dates, amounts, ids in pipeline.fields.normalize); the fields no key announces (the
+seller's name and address, the currency, line items) have their own rules in
+pipeline.engines.layout_rules. Questions are matched to the built-in fields by wording,
+and otherwise read as a key to look up ("Who is the cashier?" -> the value after
+"Cashier"). It is the baseline Florence-VL must beat and the fallback on machines
+without the model.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
 from pipeline.engines.base import Answer, FieldSpec, FieldValue, Question
-from pipeline.engines.keyvalue import KeyHit, find_keys, norm_token
-from pipeline.fields.normalize import (
-    CURRENCY_SYMBOLS,
-    find_amounts,
-    find_dates,
-    normalize_amount,
-    normalize_number,
-)
+from pipeline.engines.keyvalue import Found, KeyHit, find_keys, norm_token, page_of
+from pipeline.engines.layout_rules import LAYOUT_RULES
+from pipeline.fields.normalize import find_amounts, find_dates
 from pipeline.fields.schemas import builtin_schema_names, load_schema
 from pipeline.layout import Line, group_lines
 from pipeline.types import Box, Page, Word
@@ -36,16 +30,6 @@ WH_WORDS = re.compile(
     r"( the| this| its)?\s*",
     re.IGNORECASE,
 )
-
-
-@dataclass(frozen=True)
-class Found:
-    """A value located on a page: its text, the words it came from, a 0..1 score."""
-
-    text: str
-    page: int
-    words: list[Word]
-    score: float
 
 
 class ExtractiveEngine:
@@ -120,7 +104,7 @@ def _line_boxes(words: Sequence[Word]) -> list[Box]:
 
 def find_field(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     """The best value for `spec` in a document given as lines per page."""
-    rule = SPECIAL_RULES.get(spec.name)
+    rule = LAYOUT_RULES.get(spec.name)
     if rule is not None:
         return rule(spec, lines)
     if spec.type == "date":
@@ -151,12 +135,8 @@ def _keyed_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
         words = [w for w in hit.value_words if norm_token(w.text) or w.text.strip(":")]
         if words:
             text = " ".join(word.text for word in words).strip(" :")
-            return Found(text, _page_of(words, page_number), words, hit.score)
+            return Found(text, page_of(words, page_number), words, hit.score)
     return None
-
-
-def _page_of(words: Sequence[Word], fallback: int) -> int:
-    return words[0].box.page if words else fallback
 
 
 def _date_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
@@ -181,24 +161,26 @@ def _first_date(words: Sequence[Word], page: int, score: float) -> Found | None:
             dates = find_dates(text)
             if dates:
                 _, (begin, finish) = dates[0]
-                return Found(text[begin:finish], _page_of(chunk, page), list(chunk), score)
+                return Found(text[begin:finish], page_of(chunk, page), list(chunk), score)
     return None
 
 
 def _amount_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     """The amount after the field's key. Printed money has decimals, so those win; among
-    several, the largest (a total is never below its parts; the qualifiers that name
-    other amounts, such as SUB TOTAL or TOTAL QTY, are excluded first)."""
+    several, one read after a key naming the final amount ("Nett Total", "Amount due"),
+    then the largest (a total is never below its parts; qualifiers that name other
+    amounts, such as SUB TOTAL or TOTAL QTY, are excluded first)."""
     candidates = []
     for page_number, hit in _keyed_hits(spec, lines):
         amount = _last_amount(hit.value_words, page_number, hit.score)
         if amount is not None:
-            candidates.append(amount)
+            final = bool(FINAL_AMOUNT_KEY.search(hit.key_text))
+            candidates.append(Found(amount.text, amount.page, amount.words, amount.score, final))
     if not candidates and "total" in spec.name:
         return _largest_amount(lines)
     if not candidates:
         return None
-    return max(candidates, key=lambda found: (_has_decimals(found), _amount_of(found)))
+    return max(candidates, key=lambda found: (_has_decimals(found), found.final, _amount_of(found)))
 
 
 def _has_decimals(found: Found) -> bool:
@@ -226,7 +208,7 @@ def _last_amount(words: Sequence[Word], page: int, score: float) -> Found | None
     for word in reversed(words):
         if find_amounts(word.text) and not find_dates(word.text) and ":" not in word.text[1:-1]:
             amount, (begin, end) = find_amounts(word.text)[-1]
-            return Found(word.text[begin:end].strip(), _page_of([word], page), [word], score)
+            return Found(word.text[begin:end].strip(), page_of([word], page), [word], score)
     return None
 
 
@@ -235,163 +217,10 @@ def _amount_of(found: Found) -> float:
     return float(amounts[-1][0].value) if amounts else float("-inf")
 
 
-COMPANY_SUFFIX = re.compile(
-    r"\b(sdn\.?\s*bhd|bhd|berhad|enterprise|trading|ltd|limited|llc|inc|gmbh|plc|"
-    r"s\.?a\.?r\.?l|co\.|company|corporation|corp|restaurant|store|mart|holdings?)\b",
+FINAL_AMOUNT_KEY = re.compile(
+    r"\b(nett?|grand|rounded)\s*total|total\s*(payable|due)|amount\s*(due|payable)",
     re.IGNORECASE,
 )
-ADDRESS_STOP = re.compile(
-    r"\b(tel|phone|fax|gst|gstid|reg|email|e-mail|www|http|receipt|date|doc|document|"
-    r"no\.?\s*:|cashier|table|order|qty|item)\b|invoice|\+\d|@|\d+\.\d{2}\b",
-    re.IGNORECASE,
-)
-POSTCODE = re.compile(r"\b\d{5}\b")
-REGISTRATION = re.compile(
-    r"^\(?\d[\d\s-]{4,}-?\s?[A-Z]?\)?$|company\s*reg|co\.?\s*(reg|no)", re.IGNORECASE
-)
-REGISTRATION_IN_TEXT = re.compile(r"\(\s*\d[\d\s-]{4,}-?\s?[A-Z]?\s*\)")
-HEADER_SHARE = 0.4
-
-
-def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    """The seller: the top line carrying a company suffix, else the first wordy line."""
-    found = _company_line(_header_lines(lines))
-    if found is None:
-        return None
-    line, score = found
-    text = " ".join(REGISTRATION_IN_TEXT.sub(" ", line.text).split())
-    return Found(text, line.page, line.words, score)
-
-
-def _company_line(header: list[Line]) -> tuple[Line, float] | None:
-    for line in header:
-        if COMPANY_SUFFIX.search(line.text):
-            return line, 0.8
-    for line in header:
-        if sum(char.isalpha() for char in line.text) >= 4:
-            return line, 0.4
-    return None
-
-
-def _address(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    """The lines under the seller's name, from the first with a number to the postcode
-    (plus a short place-name line), skipping registration numbers and stopping at phone
-    numbers, dates and document details."""
-    header = _header_lines(lines)
-    company = _company_line(header)
-    start = header.index(company[0]) + 1 if company else 0
-    picked: list[Line] = []
-    for line in header[start:]:
-        text = line.text
-        if REGISTRATION.search(text.strip()):
-            continue
-        if ADDRESS_STOP.search(text) or find_dates(text):
-            if picked:
-                break
-            continue
-        if not picked and not any(char.isdigit() for char in text):
-            continue
-        if (
-            picked
-            and POSTCODE.search(picked[-1].text)
-            and (_has_digit(text) or len(text.split()) > 3)
-        ):
-            break
-        picked.append(line)
-    if not picked:
-        return None
-    words = [word for line in picked for word in line.words]
-    return Found(" ".join(line.text for line in picked), picked[0].page, words, 0.6)
-
-
-def _has_digit(text: str) -> bool:
-    return any(char.isdigit() for char in text)
-
-
-def _header_lines(lines: list[list[Line]]) -> list[Line]:
-    if not lines or not lines[0]:
-        return []
-    return [line for line in lines[0] if line.box.y0 < HEADER_SHARE]
-
-
-def _currency(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    """The currency most amounts are printed with, else an ISO code printed on its own."""
-    seen: dict[str, list[Word]] = {}
-    for word in _all_words(lines):
-        for amount, _ in find_amounts(word.text):
-            if amount.currency:
-                seen.setdefault(amount.currency, []).append(word)
-    if not seen:
-        for word in _all_words(lines):
-            code = norm_token(word.text).upper()
-            if code in ISO_CURRENCIES:
-                seen.setdefault(code, []).append(word)
-    if not seen:
-        return None
-    code, words = max(seen.items(), key=lambda item: len(item[1]))
-    return Found(code, _page_of(words, 0), words[:1], 0.7)
-
-
-def _all_words(lines: list[list[Line]]) -> Iterator[Word]:
-    for page_lines in lines:
-        for line in page_lines:
-            yield from line.words
-
-
-ITEM_HEADER = {"item", "items", "description", "desc", "qty", "quantity", "price", "amount"}
-ITEMS_END = re.compile(r"\b(sub\s*-?\s*total|total|tax|vat|gst)\b", re.IGNORECASE)
-
-
-def _line_items(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    """Rows between a table header (Item, Qty, Price, Amount...) and the first total line
-    that end in an amount, as JSON: description, quantity, unit price, amount."""
-    rows: list[dict[str, str | None]] = []
-    words: list[Word] = []
-    for page_lines in lines:
-        in_table = False
-        for line in page_lines:
-            tokens = {norm_token(word.text) for word in line.words}
-            if not in_table:
-                in_table = len(tokens & ITEM_HEADER) >= 2
-                continue
-            if ITEMS_END.search(line.text):
-                break
-            row = _item_row(line)
-            if row is not None:
-                rows.append(row)
-                words.extend(line.words)
-    if not rows:
-        return None
-    return Found(json.dumps(rows), words[0].box.page, words, 0.5)
-
-
-def _item_row(line: Line) -> dict[str, str | None] | None:
-    """Description, then a run of numbers at the end of the row: [qty] [unit price] amount."""
-    tokens = line.text.split()
-    split = len(tokens)
-    while split > 0 and re.fullmatch(r"[-(]?\d[\d.,]*\)?", tokens[split - 1]):
-        split -= 1
-    description = " ".join(tokens[:split])
-    numbers = [normalize_number(token) for token in tokens[split:]]
-    if not numbers or not any(char.isalpha() for char in description):
-        return None
-    return {
-        "description": description,
-        "quantity": numbers[-3] if len(numbers) >= 3 else None,
-        "unit_price": normalize_amount(tokens[-2]) if len(numbers) >= 2 else None,
-        "amount": normalize_amount(tokens[-1]),
-    }
-
-
-SPECIAL_RULES: dict[str, Callable[[FieldSpec, list[list[Line]]], Found | None]] = {
-    "company": _company,
-    "vendor": _company,
-    "address": _address,
-    "currency": _currency,
-    "line_items": _line_items,
-}
-ISO_CURRENCIES = set(CURRENCY_SYMBOLS.values())
-
 EXCLUDED_KEYS: dict[str, tuple[str, ...]] = {
     "total": (
         r"\bsub\s*-?\s*total|subtotal",

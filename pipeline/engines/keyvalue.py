@@ -41,6 +41,22 @@ class KeyHit:
         return " ".join(word.text for word in self.key_words)
 
 
+@dataclass(frozen=True)
+class Found:
+    """A value located on a page: its text, the words it came from, a 0..1 score."""
+
+    text: str
+    page: int
+    words: list[Word]
+    score: float
+    final: bool = False  # read after a key naming the amount finally due ("Nett Total")
+
+
+def page_of(words: Sequence[Word], fallback: int) -> int:
+    """The page of the first word, or `fallback` when there are none."""
+    return words[0].box.page if words else fallback
+
+
 def find_keys(lines: Sequence[Line], key: str) -> list[KeyHit]:
     """Every place `key` is printed, best first, each with its value words."""
     key_tokens = [t for t in (norm_token(part) for part in key.split()) if t]

@@ -1,0 +1,181 @@
+"""Layout rules for the fields no key announces on receipts and invoices.
+
+The seller's name and address sit at the top of the page with no label, the currency is
+read off the amounts, and line items are the rows of the table under its header. Each rule
+takes the document as lines per page and returns a `Found` value or None.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+
+from pipeline.engines.base import FieldSpec
+from pipeline.engines.keyvalue import Found, norm_token, page_of
+from pipeline.fields.normalize import (
+    CURRENCY_SYMBOLS,
+    find_amounts,
+    find_dates,
+    normalize_amount,
+    normalize_number,
+)
+from pipeline.layout import Line
+from pipeline.types import Word
+
+COMPANY_SUFFIX = re.compile(
+    r"\b(sdn\.?\s*bhd|bhd|berhad|enterprise|trading|ltd|limited|llc|inc|gmbh|plc|"
+    r"s\.?a\.?r\.?l|co\.|company|corporation|corp|restaurant|store|mart|holdings?)\b",
+    re.IGNORECASE,
+)
+ADDRESS_STOP = re.compile(
+    r"\b(tel|phone|fax|gst|gstid|reg|email|e-mail|www|http|receipt|date|doc|document|"
+    r"no\.?\s*:|cashier|table|order|qty|item)\b|invoice|\+\d|@|\d+\.\d{2}\b",
+    re.IGNORECASE,
+)
+POSTCODE = re.compile(r"\b\d{5}\b")
+REGISTRATION = re.compile(
+    r"^\(?\d[\d\s-]{4,}-?\s?[A-Z]?\)?$|company\s*reg|co\.?\s*(reg|no)", re.IGNORECASE
+)
+REGISTRATION_IN_TEXT = re.compile(r"\(\s*\d[\d\s-]{4,}-?\s?[A-Z]?\s*\)")
+HEADER_SHARE = 0.4
+
+
+def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """The seller: the top line carrying a company suffix, else the first wordy line."""
+    found = _company_line(_header_lines(lines))
+    if found is None:
+        return None
+    line, score = found
+    text = " ".join(REGISTRATION_IN_TEXT.sub(" ", line.text).split())
+    return Found(text, line.page, line.words, score)
+
+
+def _company_line(header: list[Line]) -> tuple[Line, float] | None:
+    for line in header:
+        if COMPANY_SUFFIX.search(line.text):
+            return line, 0.8
+    for line in header:
+        if sum(char.isalpha() for char in line.text) >= 4:
+            return line, 0.4
+    return None
+
+
+def _address(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """The lines under the seller's name, from the first with a number to the postcode
+    (plus a short place-name line), skipping registration numbers and stopping at phone
+    numbers, dates and document details."""
+    header = _header_lines(lines)
+    company = _company_line(header)
+    start = header.index(company[0]) + 1 if company else 0
+    picked: list[Line] = []
+    for line in header[start:]:
+        text = line.text
+        if REGISTRATION.search(text.strip()):
+            continue
+        if ADDRESS_STOP.search(text) or find_dates(text):
+            if picked:
+                break
+            continue
+        if not picked and not any(char.isdigit() for char in text):
+            continue
+        if (
+            picked
+            and POSTCODE.search(picked[-1].text)
+            and (_has_digit(text) or len(text.split()) > 3)
+        ):
+            break
+        picked.append(line)
+    if not picked:
+        return None
+    words = [word for line in picked for word in line.words]
+    return Found(" ".join(line.text for line in picked), picked[0].page, words, 0.6)
+
+
+def _has_digit(text: str) -> bool:
+    return any(char.isdigit() for char in text)
+
+
+def _header_lines(lines: list[list[Line]]) -> list[Line]:
+    if not lines or not lines[0]:
+        return []
+    return [line for line in lines[0] if line.box.y0 < HEADER_SHARE]
+
+
+def _currency(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """The currency most amounts are printed with, else an ISO code printed on its own."""
+    seen: dict[str, list[Word]] = {}
+    for word in _all_words(lines):
+        for amount, _ in find_amounts(word.text):
+            if amount.currency:
+                seen.setdefault(amount.currency, []).append(word)
+    if not seen:
+        for word in _all_words(lines):
+            code = norm_token(word.text).upper()
+            if code in ISO_CURRENCIES:
+                seen.setdefault(code, []).append(word)
+    if not seen:
+        return None
+    code, words = max(seen.items(), key=lambda item: len(item[1]))
+    return Found(code, page_of(words, 0), words[:1], 0.7)
+
+
+def _all_words(lines: list[list[Line]]) -> Iterator[Word]:
+    for page_lines in lines:
+        for line in page_lines:
+            yield from line.words
+
+
+ITEM_HEADER = {"item", "items", "description", "desc", "qty", "quantity", "price", "amount"}
+ITEMS_END = re.compile(r"\b(sub\s*-?\s*total|total|tax|vat|gst)\b", re.IGNORECASE)
+
+
+def _line_items(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """Rows between a table header (Item, Qty, Price, Amount...) and the first total line
+    that end in an amount, as JSON: description, quantity, unit price, amount."""
+    rows: list[dict[str, str | None]] = []
+    words: list[Word] = []
+    for page_lines in lines:
+        in_table = False
+        for line in page_lines:
+            tokens = {norm_token(word.text) for word in line.words}
+            if not in_table:
+                in_table = len(tokens & ITEM_HEADER) >= 2
+                continue
+            if ITEMS_END.search(line.text):
+                break
+            row = _item_row(line)
+            if row is not None:
+                rows.append(row)
+                words.extend(line.words)
+    if not rows:
+        return None
+    return Found(json.dumps(rows), words[0].box.page, words, 0.5)
+
+
+def _item_row(line: Line) -> dict[str, str | None] | None:
+    """Description, then a run of numbers at the end of the row: [qty] [unit price] amount."""
+    tokens = line.text.split()
+    split = len(tokens)
+    while split > 0 and re.fullmatch(r"[-(]?\d[\d.,]*\)?", tokens[split - 1]):
+        split -= 1
+    description = " ".join(tokens[:split])
+    numbers = [normalize_number(token) for token in tokens[split:]]
+    if not numbers or not any(char.isalpha() for char in description):
+        return None
+    return {
+        "description": description,
+        "quantity": numbers[-3] if len(numbers) >= 3 else None,
+        "unit_price": normalize_amount(tokens[-2]) if len(numbers) >= 2 else None,
+        "amount": normalize_amount(tokens[-1]),
+    }
+
+
+LAYOUT_RULES: dict[str, Callable[[FieldSpec, list[list[Line]]], Found | None]] = {
+    "company": _company,
+    "vendor": _company,
+    "address": _address,
+    "currency": _currency,
+    "line_items": _line_items,
+}
+ISO_CURRENCIES = set(CURRENCY_SYMBOLS.values())
