@@ -98,3 +98,39 @@ def test_questions_map_to_fields_or_printed_keys(
     )
     assert cashier.text == "MANIS"
     assert missing.text == "" and missing.confidence == 0.0 and missing.boxes == []
+
+
+def _page_of_lines(*rows: str) -> Page:
+    """A page whose words are laid out one row per line, evenly spaced."""
+    from PIL import Image
+
+    from pipeline.types import Box, TextSource, Word
+
+    words = []
+    for row_number, row in enumerate(rows):
+        y0 = 0.05 + row_number * 0.04
+        for column, token in enumerate(row.split()):
+            x0 = 0.05 + column * 0.12
+            words.append(Word(token, Box(0, x0, y0, x0 + 0.1, y0 + 0.02)))
+    return Page(0, Image.new("RGB", (10, 10)), None, TextSource.OCR, words)
+
+
+def test_total_prefers_the_final_amount_and_skips_other_totals() -> None:
+    page = _page_of_lines(
+        "SUB TOTAL 7.50",
+        "Total Qty: 12",
+        "Total Amount: RM7.72",
+        "Total GST 0.43",
+        "Rounding: -RM0.02",
+        "Nett Total: RM7.70",
+        "CASH RM10.00",
+        "CHANGE RM2.30",
+    )
+    [total] = ExtractiveEngine().extract([page], [load_schema("receipt").field("total").spec()])
+    assert total.text == "RM7.70"
+
+
+def test_without_a_readable_key_the_total_is_the_largest_amount_but_change() -> None:
+    page = _page_of_lines("LATTE RM4.90", "BUN RM8.60", "IUIAL RM13.50", "CHANGE RM86.50")
+    [total] = ExtractiveEngine().extract([page], [load_schema("receipt").field("total").spec()])
+    assert total.text == "RM13.50" and total.confidence < 0.5
