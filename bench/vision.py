@@ -5,20 +5,22 @@ Run from the repository root:  .venv/bin/python bench/vision.py [--pages 2] [--d
 
 Builds Florence-2-large's dimensions (DaViT 256/512/1024/2048, depths 1/1/9/1; BART encoder and
 decoder 12 layers, d_model 1024) with random weights, then times, on the same batch of pages:
-* naive: what the reference costs, a full Florence-2 pass per prompt (DaViT, 12-layer encoder
-  over 577 + L tokens, one decoder step), three prompts;
+* naive: the reference's cost as FLORENCE_VL.md models it, a full Florence-2 pass per prompt
+  (DaViT, 12-layer encoder over 577 + L tokens, one decoder step), three prompts;
 * fused: ``FlorenceVisionTower.forward``, DaViT once per page and the B*3 prompt sequences in
   one encoder batch, no decoder.
 Both produce the same features (the max difference is printed). ``--warmup`` runs of the fused
 path (the same modules as the naive one, at a third of its cost) come first; times are the
 median of ``--repeats`` runs of each path; peak memory is the process's resident-set growth
-during a run on the CPU (sampled from /proc every 5 ms) or ``torch.cuda.max_memory_allocated``
-on a GPU. docs/benchmarks.md records a run.
+during a run on the CPU (sampled from /proc every 5 ms, after handing freed heap memory back
+to the OS with glibc's malloc_trim) or ``torch.cuda.max_memory_allocated`` on a GPU.
+docs/benchmarks.md records a run and what "naive" stands for.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import platform
 import statistics
@@ -40,12 +42,17 @@ from model.florence2_tokenizer import build_offline_florence2_tokenizer, tokeniz
 from model.vision_tower import FLORENCE_VL_PROMPTS, FlorenceVisionTower, VisionFeatures  # noqa: E402
 
 IMAGE_SIZE = 768
-_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * _PAGE_BYTES
+
+
+def _return_freed_memory() -> None:
+    """glibc keeps freed tensor memory mapped, which would hide a later run's growth in RSS."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class PeakMemory:
@@ -62,6 +69,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._start = torch.cuda.memory_allocated(self.device)
         else:
+            _return_freed_memory()
             self._start = _rss_bytes()
             self._highest = self._start
             self._sampler = threading.Thread(target=self._sample, daemon=True)
@@ -108,7 +116,6 @@ def time_runs(
                 torch.cuda.synchronize(device)
             seconds.append(time.perf_counter() - start)
         peaks.append(memory.peak)
-        del memory
     return statistics.median(seconds), max(peaks), output
 
 
@@ -160,11 +167,11 @@ def main() -> None:
         f"{args.warmup} fused warm-up"
     )
     print(
-        f"naive (reference cost): {naive_s:.2f} s, {naive_s / args.pages:.2f} s/page, "
+        f"naive (per-prompt passes): {naive_s:.2f} s, {naive_s / args.pages:.2f} s/page, "
         f"peak memory +{naive_peak / mib:.0f} MiB"
     )
     print(
-        f"fused:                  {fused_s:.2f} s, {fused_s / args.pages:.2f} s/page, "
+        f"fused:                     {fused_s:.2f} s, {fused_s / args.pages:.2f} s/page, "
         f"peak memory +{fused_peak / mib:.0f} MiB"
     )
     print(
