@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.layout import group_lines
+from pipeline.layout import column_order, group_lines
 from pipeline.types import Box, Word
 
 # Characters OCR confuses; both sides are folded alike, so "9.O0" matches "9.00".
@@ -80,12 +80,22 @@ def ground_all(
     query = _Query(text)
     if not query.plain:
         return []
-    found: list[tuple[Grounding, tuple[int, int]]] = []
+    found: dict[frozenset[int], tuple[Grounding, tuple[int, float, float]]] = {}
     for page_number, words in enumerate(pages):
-        stream = _Stream.build(words)
-        for span, score in _occurrences(query, stream, min_score):
-            found.append((stream.grounding(span, score), (page_number, span[0])))
-    return _rank(found, near)
+        # Full-width rows first, then column by column, so wrapped cells match too.
+        for lines in (_rows(words), column_order(words)):
+            stream = _Stream.build(lines)
+            for span, score in _occurrences(query, stream, min_score):
+                grounding = stream.grounding(span, score)
+                key = frozenset(id(word) for word in grounding.words)
+                first = grounding.boxes[0]
+                if key not in found or found[key][0].score < score:
+                    found[key] = (grounding, (page_number, first.y0, first.x0))
+    return _rank(list(found.values()), near)
+
+
+def _rows(words: Sequence[Word]) -> list[list[Word]]:
+    return [line.words for line in group_lines(words)]
 
 
 class _Query:
@@ -127,13 +137,14 @@ class _Stream:
     line_of: list[int]
 
     @classmethod
-    def build(cls, words: Sequence[Word]) -> _Stream:
+    def build(cls, lines: Sequence[Sequence[Word]]) -> _Stream:
+        """The stream of `lines` (each a run of words read left to right) in that order."""
         pieces: list[str] = []
         word_of: list[int] = []
         offset_of: list[int] = []
         ordered: list[Word] = []
         line_of: list[int] = []
-        for line_number, line in enumerate(line.words for line in group_lines(words)):
+        for line_number, line in enumerate(lines):
             for word in line:
                 text, offsets = _fold(word.text)
                 pieces.append(text)
@@ -352,17 +363,29 @@ def _crop(word: Word, first: int, last: int) -> Box:
     )
 
 
-def _rank(found: list[tuple[Grounding, tuple[int, int]]], near: Box | None) -> list[Grounding]:
-    """Best first: by score; among near-equal scores, nearest to `near`, then reading order."""
+def _rank(
+    found: list[tuple[Grounding, tuple[int, float, float]]], near: Box | None
+) -> list[Grounding]:
+    """Best first: by score; among near-equal scores, nearest to `near`, then one that stays
+    in its column, then reading order."""
     remaining = sorted(found, key=lambda item: (-item[0].score, item[1]))
     ranked: list[Grounding] = []
     while remaining:
         top = remaining[0][0].score
         tier = [item for item in remaining if item[0].score >= top - _NEAR_EQUAL]
         remaining = [item for item in remaining if item[0].score < top - _NEAR_EQUAL]
-        tier.sort(key=lambda item: (_distance(item[0], near), item[1]))
+        tier.sort(key=lambda item: (_distance(item[0], near), _jumps(item[0]), item[1]))
         ranked.extend(grounding for grounding, _ in tier)
     return ranked
+
+
+def _jumps(grounding: Grounding) -> bool:
+    """Whether the match continues on a next line that is not under it (another column's
+    words): between equal matches, the one that stays in its column is the cell."""
+    return any(
+        min(a.x1, b.x1) <= max(a.x0, b.x0)
+        for a, b in zip(grounding.boxes, grounding.boxes[1:], strict=False)
+    )
 
 
 def _distance(grounding: Grounding, near: Box | None) -> tuple[bool, bool, float]:

@@ -60,3 +60,58 @@ def _vertical_overlap(a: Box, b: Box) -> float:
     shared = min(a.y1, b.y1) - max(a.y0, b.y0)
     smaller = min(a.y1 - a.y0, b.y1 - b.y0)
     return shared / smaller if smaller > 0 else 0.0
+
+
+SEGMENT_GAP = 1.5  # a horizontal gap wider than this many line heights splits a line
+MIN_COLUMN_OVERLAP = 0.5
+
+
+def column_order(words: Sequence[Word]) -> list[list[Word]]:
+    """The words of ONE page as line segments, column by column.
+
+    A table cell or a side-by-side block that wraps onto a second line is split by the
+    words of its neighbours when the page is read in full-width rows ("to water" | "to air"
+    / "kg/year" | "kg/year"). Here each row is cut into segments at wide gaps, and a segment
+    follows the one above it when they overlap horizontally, so a wrapped cell reads in one
+    piece. Runs are returned in the order their first segment appears.
+    """
+    runs: list[list[list[Word]]] = []
+    open_runs: list[tuple[int, list[list[Word]]]] = []  # (row of last segment, run)
+    for row, line in enumerate(group_lines(words)):
+        still_open = []
+        for segment in _segments(line):
+            run = _continuing_run(segment, row, open_runs)
+            if run is None:
+                run = []
+                runs.append(run)
+            run.append(segment)
+            still_open.append((row, run))
+        open_runs = still_open
+    return [segment for run in runs for segment in run]
+
+
+def _segments(line: Line) -> list[list[Word]]:
+    heights = sorted(word.box.y1 - word.box.y0 for word in line.words)
+    gap_limit = SEGMENT_GAP * heights[len(heights) // 2]
+    segments = [[line.words[0]]]
+    for previous, word in zip(line.words, line.words[1:], strict=False):
+        if word.box.x0 - previous.box.x1 > gap_limit:
+            segments.append([])
+        segments[-1].append(word)
+    return segments
+
+
+def _continuing_run(
+    segment: list[Word], row: int, open_runs: list[tuple[int, list[list[Word]]]]
+) -> list[list[Word]] | None:
+    """The run whose last segment, on the row just above, this segment sits under."""
+    x0, x1 = segment[0].box.x0, segment[-1].box.x1
+    best, best_overlap = None, MIN_COLUMN_OVERLAP
+    for last_row, run in open_runs:
+        above = run[-1]
+        a0, a1 = above[0].box.x0, above[-1].box.x1
+        smaller = min(x1 - x0, a1 - a0)
+        overlap = (min(x1, a1) - max(x0, a0)) / smaller if smaller > 0 else 0.0
+        if last_row == row - 1 and overlap >= best_overlap:
+            best, best_overlap = run, overlap
+    return best
