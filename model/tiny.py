@@ -21,6 +21,7 @@ from transformers import LlamaConfig, Phi3Config, PreTrainedTokenizerFast
 from model.chat_templates import IMAGE_PLACEHOLDER, get_chat_template
 from model.checkpoint import save_checkpoint
 from model.config import BACKBONES, FlorenceVLConfig, FusionConfig
+from model.florence2_keys import FLORENCE2_LARGE_ORIGINAL_CONFIG
 from model.florence2_tokenizer import build_offline_florence2_tokenizer
 from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
 
@@ -30,26 +31,19 @@ TINY_REVISION = "tiny-random"
 # backbone name -> released model_type
 TINY_BACKBONES = {"phi3": "llava_phi", "llama": "llava_llama"}
 
-# Original-layout Florence-2 config with the reference tiny model's dims.
+# Florence-2-large's original-layout config at the reference tiny model's dims
+# (../shared/reference/florence2-tiny-config.json): same architecture, smaller sizes.
 TINY_FLORENCE2_CONFIG = {
-    "vision_config": {
+    "vision_config": FLORENCE2_LARGE_ORIGINAL_CONFIG["vision_config"]
+    | {
         "dim_embed": [32, 64, 128, 256],
         "depths": [1, 1, 1, 1],
         "num_heads": [1, 2, 4, 8],
         "num_groups": [1, 2, 4, 8],
-        "patch_size": [7, 3, 3, 3],
-        "patch_stride": [4, 2, 2, 2],
-        "patch_padding": [3, 1, 1, 1],
-        "patch_prenorm": [False, True, True, True],
-        "window_size": 12,
-        "drop_path_rate": 0.1,
         "projection_dim": 64,
-        "visual_temporal_embedding": {"type": "COSINE", "max_temporal_embeddings": 100},
-        "image_pos_embed": {"type": "learned_abs_2d", "max_pos_embeddings": 50},
-        "image_feature_source": ["spatial_avg_pool", "temporal_avg_pool"],
     },
-    "text_config": {
-        "vocab_size": 51289,
+    "text_config": FLORENCE2_LARGE_ORIGINAL_CONFIG["text_config"]
+    | {
         "d_model": 64,
         "encoder_layers": 2,
         "decoder_layers": 2,
@@ -57,15 +51,6 @@ TINY_FLORENCE2_CONFIG = {
         "decoder_attention_heads": 4,
         "encoder_ffn_dim": 256,
         "decoder_ffn_dim": 256,
-        "max_position_embeddings": 1024,
-        "activation_function": "gelu",
-        "scale_embedding": False,
-        "pad_token_id": 1,
-        "bos_token_id": 0,
-        "eos_token_id": 2,
-        "decoder_start_token_id": 2,
-        "forced_bos_token_id": 0,
-        "forced_eos_token_id": 2,
     },
 }
 

@@ -17,8 +17,9 @@ from safetensors.torch import load_file
 
 from model.florence2_keys import convert_original_state_dict, florence2_config_from_original
 from model.vision_tower import FlorenceVisionTower
+from tests.conftest import SHARED_DATA
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+REFERENCE_DIR = SHARED_DATA.parent / "reference"
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,8 @@ from pipeline.engines.florence_vl import (
     resolve_dtype,
 )
 from pipeline.types import Page, TextSource
+from tests.conftest import SHARED_DATA as DATA_DIR
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

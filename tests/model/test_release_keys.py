@@ -8,8 +8,6 @@ state-dict entry of the authors' own classes.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from transformers import LlamaConfig, Phi3Config
@@ -17,8 +15,7 @@ from transformers import LlamaConfig, Phi3Config
 from model.checkpoint import to_released_state_dict
 from model.config import FlorenceVLConfig
 from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
-
-REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+from tests.model.conftest import REFERENCE_DIR
 
 
 def florence_vl_3b_config() -> FlorenceVLConfig:

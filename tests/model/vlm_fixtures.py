@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PIL import Image
 
 from model.generation import FlorenceVL
 from model.tiny import build_tiny_random
+from tests.conftest import SHARED_DATA as DATA_DIR
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 QUESTIONS = (
     "What is the total?",
     "Which company issued this receipt, and where is it located?",

@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import random
 import re
-from pathlib import Path
 
 import pytest
 
 from pipeline.grounding import Grounding, ground, ground_all
 from pipeline.pages import open_document
 from pipeline.types import Box, Word
+from tests.conftest import SROIE_DIR
 
-SROIE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sroie-dev"
 RECEIPTS = sorted(path.stem for path in (SROIE_DIR / "keys").glob("*.json"))
 OCR_RECEIPTS = RECEIPTS[::6]  # every sixth: a fixed sample, not a hand-picked one
 

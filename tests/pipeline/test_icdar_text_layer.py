@@ -52,8 +52,8 @@ def missed_cells(pdf_path: Path) -> tuple[int, list[str]]:
     return len(cells), missed
 
 
-def test_text_layer_words_spell_the_table_cells(data_dir: Path) -> None:
-    pdfs = sorted((data_dir / "icdar2013-dev").glob("*.pdf"))
+def test_text_layer_words_spell_the_table_cells(shared_data: Path) -> None:
+    pdfs = sorted((shared_data / "icdar2013-dev").glob("*.pdf"))
     assert len(pdfs) == 10
     total, missed = 0, []
     for pdf_path in pdfs:
@@ -64,9 +64,9 @@ def test_text_layer_words_spell_the_table_cells(data_dir: Path) -> None:
     assert len(missed) / total <= MAX_MISSED_CELLS, "\n".join(missed[:20])
 
 
-def test_cell_check_catches_boxes_flipped_to_the_wrong_origin(data_dir: Path) -> None:
+def test_cell_check_catches_boxes_flipped_to_the_wrong_origin(shared_data: Path) -> None:
     """The geometry matters: reading the cells with a bottom-left origin must fail."""
-    pdf_path = data_dir / "icdar2013-dev" / "eu-001.pdf"
+    pdf_path = shared_data / "icdar2013-dev" / "eu-001.pdf"
     with open_document(pdf_path.read_bytes()) as document:
         words = [word for page in document.pages() for word in page.words]
     flipped = [

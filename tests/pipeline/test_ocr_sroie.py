@@ -23,9 +23,9 @@ MIN_MEAN_WORD_RECALL = 0.75  # measured 0.89
 
 
 @pytest.fixture(scope="module")
-def scores(data_dir: Path) -> list[tuple[str, float, float]]:
+def scores(shared_data: Path) -> list[tuple[str, float, float]]:
     """(receipt id, CER, word recall) for the sampled receipts."""
-    root = data_dir / "sroie-dev"
+    root = shared_data / "sroie-dev"
     with (root / "manifest.tsv").open(newline="") as manifest:
         rows = list(csv.DictReader(manifest, delimiter="\t"))[::SAMPLE_EVERY]
     results = []
