@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from app.config import Settings, get_settings
+from app.config import EngineName, Settings, get_settings
 from app.db import open_database
 from app.engines import build_engine, choose_engine
 from app.samples import write_samples
@@ -39,7 +40,11 @@ def main() -> None:
 
 
 def _settings(dpi: int | None = None) -> Settings:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        errors.print(f"invalid DOCFUSE_* setting: {error}")
+        raise typer.Exit(2) from error
     return settings if dpi is None else settings.model_copy(update={"dpi": dpi})
 
 
@@ -212,7 +217,7 @@ def demo() -> None:
     console.print(f"export of {len(exported)} documents written to {output}")
 
 
-def _engine(settings: Settings, engine: str | None):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings, engine: EngineName | None):  # type: ignore[no-untyped-def]
     if engine is not None:
         settings = settings.model_copy(update={"engine": engine})
     choice = choose_engine(settings)
@@ -230,11 +235,11 @@ def _document_id(sessions, ref: str) -> int:  # type: ignore[no-untyped-def]
 
 
 EngineOption = Annotated[
-    str | None, typer.Option("--engine", help="florence-vl, tiny-random or extractive.")
+    EngineName | None, typer.Option("--engine", help="Overrides DOCFUSE_ENGINE.")
 ]
 
 
-def _analyse(doc_id: str, engine: str | None, run: Callable[..., T]) -> T:
+def _analyse(doc_id: str, engine: EngineName | None, run: Callable[..., T]) -> T:
     """Resolve the document, build the engine, run an analysis use case; errors -> exit 1."""
     settings = _settings()
     sessions = open_database(settings)

@@ -7,14 +7,21 @@ same settings at PostgreSQL and Redis.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-EngineName = Literal["auto", "florence-vl", "tiny-random", "extractive"]
+
+class EngineName(StrEnum):
+    """Which engine answers: `auto` picks Florence-VL when its checkpoint is on disk."""
+
+    AUTO = "auto"
+    FLORENCE_VL = "florence-vl"
+    TINY_RANDOM = "tiny-random"
+    EXTRACTIVE = "extractive"
 
 
 class Settings(BaseSettings):
@@ -29,7 +36,7 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(200 * 1024 * 1024, ge=1, description="Largest file accepted.")
     ocr: bool = Field(True, description="OCR pages that have no usable text layer.")
-    engine: EngineName = Field("auto", description="Answering engine.")
+    engine: EngineName = Field(EngineName.AUTO, description="Answering engine.")
     model: str = Field("jiuhai/florence-vl-3b-sft", description="Hub id or local checkpoint.")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
     fusion_profile: str = Field("document", description="DBFusion gains; 'default' = paper.")

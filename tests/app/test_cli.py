@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.config import get_settings
 from tests import badfiles
 from tests.conftest import ICDAR_DIR
 
@@ -72,3 +74,14 @@ def test_extract_and_ask_print_grounded_results(runner: CliRunner, tmp_path: Pat
     assert refused.exit_code == 1 and "schema.yaml: invalid field schema" in refused.output
     missing_page = runner.invoke(cli, ["ask", "1", "Total?", "--page", "5"])
     assert missing_page.exit_code == 1 and "has no page 5" in missing_page.output
+
+
+def test_unknown_engines_are_refused_with_the_choices(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = runner.invoke(cli, ["ask", "1", "Total?", "--engine", "bogus"])
+    assert refused.exit_code == 2 and "'bogus' is not one of" in refused.output
+    monkeypatch.setenv("DOCFUSE_ENGINE", "nope")
+    get_settings.cache_clear()
+    bad_env = runner.invoke(cli, ["documents"])
+    assert bad_env.exit_code == 2 and "invalid DOCFUSE_* setting" in bad_env.output
