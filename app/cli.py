@@ -207,7 +207,7 @@ def demo() -> None:
             document_id=result.document_id,
             question=DEMO_QUESTION,
         )
-        found = ", ".join(f"{f.name}={f.value}" for f in fields if f.value)
+        found = ", ".join(f"{f.name}={_short(f.value, 40)}" for f in fields if f.value)
         console.print(f"{path.name}: {found}")
         console.print(f"  {DEMO_QUESTION} -> {answer.answer or '(no answer)'}")
     with sessions() as session:
