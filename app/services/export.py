@@ -117,18 +117,25 @@ def _boxes(rows: list[Any]) -> list[BoxOut]:
     return [BoxOut(page=page, box=(x0, y0, x1, y1)) for page, x0, y0, x1, y1 in rows]
 
 
+def _result(row: Answer | FieldResult) -> dict[str, Any]:
+    """What answers and fields share: where they are, how sure, and who produced them."""
+    return {
+        "boxes": _boxes(row.boxes),
+        "grounded": bool(row.boxes),
+        "confidence": row.confidence,
+        "engine": row.engine,
+        "model": row.model,
+    }
+
+
 def _export_answer(answer: Answer) -> AnswerOut:
     return AnswerOut(
         question=answer.question,
         answer=answer.answer,
         page=answer.page_index,
-        boxes=_boxes(answer.boxes),
-        grounded=bool(answer.boxes),
-        confidence=answer.confidence,
-        engine=answer.engine,
-        model=answer.model,
         model_revision=answer.model_revision,
         created_at=_utc(answer.created_at),
+        **_result(answer),
     )
 
 
@@ -140,11 +147,7 @@ def _export_field(field: FieldResult) -> FieldOut:
         value=field.value,
         raw_text=field.raw_text,
         page=field.page_index,
-        boxes=_boxes(field.boxes),
-        grounded=bool(field.boxes),
-        confidence=field.confidence,
-        engine=field.engine,
-        model=field.model,
+        **_result(field),
     )
 
 
