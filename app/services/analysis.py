@@ -18,11 +18,11 @@ from typing import Any
 
 from PIL import Image
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from app.config import Settings
-from app.db.models import Answer, Document, DocumentStatus, FieldResult, utcnow
+from app.db.models import Answer, Document, DocumentStatus, FieldResult
+from app.db.upsert import upsert
 from pipeline.engines.base import Engine, FieldSpec, Question
 from pipeline.fields.normalize import normalize
 from pipeline.fields.schemas import FieldSchema
@@ -107,7 +107,7 @@ def ask(
             "answer": best.text,
             **_result_columns(engine, grounded),
         }
-        _upsert(session, Answer, values, ANSWER_KEY)
+        upsert(session, Answer, values, ANSWER_KEY)
         session.commit()
         return session.scalars(select(Answer).filter_by(**_key(values, ANSWER_KEY))).one()
 
@@ -129,7 +129,7 @@ def extract(
         for spec, value in zip(specs, engine.extract(pages, specs), strict=True):
             rows.append(_field_values(document_id, schema.name, spec, value, pages, engine))
         for values in rows:
-            _upsert(session, FieldResult, values, FIELD_KEY)
+            upsert(session, FieldResult, values, FIELD_KEY)
         session.commit()
         return [
             session.scalars(select(FieldResult).filter_by(**_key(v, FIELD_KEY))).one() for v in rows
@@ -211,13 +211,3 @@ FIELD_KEY = _unique_key(FieldResult, "uq_field_key")
 
 def _key(values: dict[str, Any], key: Sequence[str]) -> dict[str, Any]:
     return {column: values[column] for column in key}
-
-
-def _upsert(session: Session, model: type, values: dict[str, Any], key: Sequence[str]) -> None:
-    """INSERT ... ON CONFLICT (key) DO UPDATE, on SQLite and PostgreSQL alike."""
-    dialect = session.get_bind().dialect.name
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
-    now = utcnow()
-    statement = insert(model).values(**values, created_at=now, updated_at=now)
-    updates = {c: statement.excluded[c] for c in values if c not in key} | {"updated_at": now}
-    session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=updates))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db.models import Document, DocumentStatus, Page
+from app.db.upsert import insert_if_absent
 from app.services import storage
 from pipeline.errors import BadInputError, TooLargeError
 from pipeline.filetypes import FileType, detect_file_type
@@ -84,18 +85,27 @@ def _looks_like_document(path: Path) -> bool:
 def register_document(
     *, session: Session, settings: Settings, data: bytes, filename: str, source: str
 ) -> tuple[Document, bool]:
-    """Record the file and store its bytes; returns (document, is_new). Commits."""
+    """Record the file and store its bytes; returns (document, is_new). Commits.
+
+    The original is written first (content-addressed, so a second writer rewrites the same
+    bytes) and the row is inserted unless its sha256 is already there: two processes
+    registering the same file at once give one document, and neither fails.
+    """
     sha256 = hashlib.sha256(data).hexdigest()
-    existing = session.scalar(select(Document).where(Document.sha256 == sha256))
-    if existing is not None:
-        return existing, False
-    storage.write_atomic(storage.original_path(settings.data_dir, sha256), data)
-    document = Document(
-        sha256=sha256, filename=Path(filename).name, source=source, size_bytes=len(data)
-    )
-    session.add(document)
+    original = storage.original_path(settings.data_dir, sha256)
+    if not original.is_file():
+        storage.write_atomic(original, data)
+    values = {
+        "sha256": sha256,
+        "filename": Path(filename).name,
+        "source": source,
+        "size_bytes": len(data),
+        "status": DocumentStatus.PENDING,
+        "page_count": 0,
+    }
+    is_new = insert_if_absent(session, Document, values, ["sha256"])
     session.commit()
-    return document, True
+    return session.scalars(select(Document).where(Document.sha256 == sha256)).one(), is_new
 
 
 def process_document(

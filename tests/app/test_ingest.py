@@ -157,3 +157,28 @@ def test_folders_pick_documents_and_skip_label_files(tmp_path: Path) -> None:
     (nested / "notes.txt").write_text("not a document")
     assert collect_paths([tmp_path], recursive=False) == []
     assert collect_paths([tmp_path], recursive=True) == [nested / "scan-without-extension"]
+
+
+def test_concurrent_registrations_of_one_file_give_one_document(settings: Settings) -> None:
+    """Workers racing on the same upload: the database settles it, nobody fails."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from app.services.ingest import register_document
+
+    sessions = open_database(settings)
+    data = (ICDAR_DIR / "eu-006.pdf").read_bytes()
+    barrier = Barrier(4)
+
+    def register(name: str) -> bool:
+        barrier.wait()
+        with sessions() as session:
+            _, is_new = register_document(
+                session=session, settings=settings, data=data, filename=name, source="test"
+            )
+        return is_new
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(register, ["a.pdf", "b.pdf", "c.pdf", "d.pdf"]))
+    assert sorted(outcomes) == [False, False, False, True]
+    assert _counts(settings) == (1, 0)

@@ -1,0 +1,44 @@
+"""INSERT ... ON CONFLICT on SQLite and PostgreSQL alike.
+
+Two workers (or a worker re-running a task) can write the same result or register the same
+file at once; letting the database resolve the conflict is the only race-free way, so every
+write keyed by identity goes through here instead of select-then-insert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.db.models import utcnow
+
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def _insert(session: Session, model: type, values: dict[str, Any]) -> Insert:
+    dialect = session.get_bind().dialect.name
+    if dialect not in _INSERTS:
+        raise NotImplementedError(f"upserts support {sorted(_INSERTS)}, not {dialect}")
+    now = utcnow()
+    return _INSERTS[dialect](model).values(**values, created_at=now, updated_at=now)
+
+
+def upsert(session: Session, model: type, values: dict[str, Any], key: Sequence[str]) -> None:
+    """Insert `values`, or update the row with the same `key` columns."""
+    statement = _insert(session, model, values)
+    updates = {c: statement.excluded[c] for c in values if c not in key}
+    updates["updated_at"] = statement.excluded.updated_at
+    session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=updates))
+
+
+def insert_if_absent(
+    session: Session, model: type, values: dict[str, Any], key: Sequence[str]
+) -> bool:
+    """Insert `values` unless a row with the same `key` exists; True when inserted."""
+    statement = _insert(session, model, values).on_conflict_do_nothing(index_elements=list(key))
+    # RETURNING, not rowcount: drivers differ on rowcount for INSERT ... ON CONFLICT.
+    return session.execute(statement.returning(*model.__table__.primary_key)).first() is not None
