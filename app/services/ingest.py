@@ -21,9 +21,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db.models import Document, DocumentStatus, Page
+from app.db.models import Document, DocumentStatus, JobStatus, Page
 from app.db.upsert import insert_if_absent
 from app.services import storage
+from app.services.jobs import JobTracker
 from pipeline.errors import BadInputError, TooLargeError
 from pipeline.filetypes import FileType, detect_file_type
 from pipeline.pages import PageOptions, open_document
@@ -115,25 +116,39 @@ def process_document(
     document_id: int,
     on_page: PageProgress | None = None,
 ) -> Document:
-    """Render pages and words for a registered document; safe to run again (it replaces)."""
+    """Render pages and words for a registered document; safe to run again (it replaces).
+    Progress and outcome are recorded on an `ingest` job."""
     with sessions() as session:
         document = session.get_one(Document, document_id)
         document.status = DocumentStatus.PROCESSING
         session.commit()
         sha256 = document.sha256
+    job = JobTracker(sessions, document_id, "ingest")
+
+    def progress(done: int, total: int) -> None:
+        job.progress(done, total)
+        if on_page is not None:
+            on_page(done, total)
+
     try:
         data = storage.original_path(settings.data_dir, sha256).read_bytes()
-        file_type, pages = _render_pages(data, sha256, settings, on_page)
+        file_type, pages = _render_pages(data, sha256, settings, progress)
     except BadInputError as error:
-        return _mark_failed(sessions, settings, document_id, str(error))
+        reason = str(error)
     except Exception as error:  # a bug or resource fault must not stop the batch either
         logger.exception("unexpected error while processing document %s", document_id)
-        return _mark_failed(sessions, settings, document_id, f"internal error: {error!r}")
-    return _mark_ready(sessions, settings, document_id, file_type, pages)
+        reason = f"internal error: {error!r}"
+    else:
+        document = _mark_ready(sessions, settings, document_id, file_type, pages)
+        job.finish(JobStatus.DONE, f"{len(pages)} pages")
+        return document
+    document = _mark_failed(sessions, settings, document_id, reason)
+    job.finish(JobStatus.FAILED, reason)
+    return document
 
 
 def _render_pages(
-    data: bytes, sha256: str, settings: Settings, on_page: PageProgress | None
+    data: bytes, sha256: str, settings: Settings, on_page: PageProgress
 ) -> tuple[FileType, list[Page]]:
     options = PageOptions(
         dpi=settings.dpi, max_page_pixels=settings.max_page_pixels, ocr=settings.ocr
@@ -142,8 +157,7 @@ def _render_pages(
     with open_document(data, options) as opened:
         for page in opened.pages():
             rows.append(_page_row(page, sha256, settings))
-            if on_page is not None:
-                on_page(len(rows), opened.page_count)
+            on_page(len(rows), opened.page_count)
         return opened.file_type, rows
 
 

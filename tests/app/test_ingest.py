@@ -182,3 +182,18 @@ def test_concurrent_registrations_of_one_file_give_one_document(settings: Settin
         outcomes = list(pool.map(register, ["a.pdf", "b.pdf", "c.pdf", "d.pdf"]))
     assert sorted(outcomes) == [False, False, False, True]
     assert _counts(settings) == (1, 0)
+
+
+def test_each_processing_run_leaves_a_job_with_its_outcome(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from app.db.models import Job
+
+    good = _ingest(settings, ICDAR_DIR / "eu-001.pdf")
+    bad = _ingest(settings, badfiles.make_truncated_pdf(tmp_path))
+    with open_database(settings)() as session:
+        jobs = {job.document_id: job for job in session.scalars(select(Job))}
+    done, failed = jobs[good.document_id], jobs[bad.document_id]
+    assert (done.kind, done.status, done.progress) == ("ingest", "done", 1.0)
+    assert done.message == f"{good.page_count} pages" and done.finished_at is not None
+    assert (failed.status, failed.message) == ("failed", bad.reason)
