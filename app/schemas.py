@@ -8,11 +8,11 @@ multiply by the page's `width`/`height` for pixels.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 Coordinates = tuple[float, float, float, float]
 

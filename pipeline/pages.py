@@ -49,32 +49,30 @@ class PageOptions:
 
 
 class OpenedDocument:
-    """A validated document. Use as a context manager, or call `close()`, to free the PDF."""
+    """A validated document (an open PDF, or an image with one or more frames). Use as a
+    context manager, or call `close()`, to free it."""
 
     def __init__(
-        self,
-        file_type: FileType,
-        options: PageOptions,
-        *,
-        pdf: pymupdf.Document | None = None,
-        image: Image.Image | None = None,
+        self, file_type: FileType, options: PageOptions, source: pymupdf.Document | Image.Image
     ):
         self.file_type = file_type
         self.options = options
-        self._pdf = pdf
-        self._image = image
-        self.page_count = pdf.page_count if pdf is not None else rasterize.frame_count(image)
+        self._source = source
+        if isinstance(source, pymupdf.Document):
+            self.page_count = source.page_count
+        else:
+            self.page_count = rasterize.frame_count(source)
 
     def pages(self) -> Iterator[Page]:
         """Yield the document's pages in order, each rendered and read when reached."""
         for index in range(self.page_count):
-            yield self._pdf_page(index) if self._pdf is not None else self._image_page(index)
+            if isinstance(self._source, pymupdf.Document):
+                yield self._pdf_page(self._source, index)
+            else:
+                yield self._image_page(self._source, index)
 
     def close(self) -> None:
-        if self._pdf is not None:
-            self._pdf.close()
-        if self._image is not None:
-            self._image.close()
+        self._source.close()
 
     def __enter__(self) -> OpenedDocument:
         return self
@@ -87,8 +85,8 @@ class OpenedDocument:
     ) -> None:
         self.close()
 
-    def _pdf_page(self, index: int) -> Page:
-        pdf_page = rasterize.load_pdf_page(self._pdf, index)
+    def _pdf_page(self, pdf: pymupdf.Document, index: int) -> Page:
+        pdf_page = rasterize.load_pdf_page(pdf, index)
         image = rasterize.render_pdf_page(pdf_page, self.options.dpi)
         words, coverage = _read_text_layer(pdf_page, index)
         if text_layer.has_usable_text_layer(words, coverage):
@@ -101,9 +99,9 @@ class OpenedDocument:
         )
         return Page(index, image, self.options.dpi, TextSource.OCR, self._ocr(image, index))
 
-    def _image_page(self, index: int) -> Page:
-        image = rasterize.decode_frame(self._image, index)
-        dpi = rasterize.image_dpi(self._image)
+    def _image_page(self, source: Image.Image, index: int) -> Page:
+        image = rasterize.decode_frame(source, index)
+        dpi = rasterize.image_dpi(source)
         return Page(index, image, dpi, TextSource.OCR, self._ocr(image, index))
 
     def _ocr(self, image: Image.Image, index: int) -> list[Word]:
@@ -131,6 +129,6 @@ def open_document(data: bytes, options: PageOptions = PageOptions()) -> OpenedDo
         except BaseException:
             pdf.close()
             raise
-        return OpenedDocument(file_type, options, pdf=pdf)
+        return OpenedDocument(file_type, options, pdf)
     image = rasterize.open_image(data, file_type, options.max_page_pixels)
-    return OpenedDocument(file_type, options, image=image)
+    return OpenedDocument(file_type, options, image)

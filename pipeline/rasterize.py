@@ -17,6 +17,7 @@ import numpy as np
 import pymupdf
 from PIL import (
     Image,
+    ImageFile,
     ImageOps,
     JpegImagePlugin,
     PngImagePlugin,
@@ -36,7 +37,8 @@ POINTS_PER_INCH = 72
 # without %%EOF near its end is refused as truncated rather than half-processed.
 EOF_WINDOW = 1024
 
-_PLUGINS = {
+# (mypy sees ImageFile's abstract `_open`; these concrete plugin classes implement it.)
+_PLUGINS: dict[FileType, type[ImageFile.ImageFile]] = {
     FileType.PNG: PngImagePlugin.PngImageFile,
     FileType.JPEG: JpegImagePlugin.JpegImageFile,
     FileType.TIFF: TiffImagePlugin.TiffImageFile,

@@ -10,24 +10,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.db.models import utcnow
-
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+from app.db.models import Base, utcnow
 
 
-def _insert(session: Session, model: type, values: dict[str, Any]) -> Insert:
+def _insert(
+    session: Session, model: type[Base], values: dict[str, Any]
+) -> sqlite.Insert | postgresql.Insert:
     dialect = session.get_bind().dialect.name
-    if dialect not in _INSERTS:
-        raise NotImplementedError(f"upserts support {sorted(_INSERTS)}, not {dialect}")
+    statement: sqlite.Insert | postgresql.Insert
+    if dialect == "sqlite":
+        statement = sqlite.insert(model)
+    elif dialect == "postgresql":
+        statement = postgresql.insert(model)
+    else:
+        raise NotImplementedError(f"upserts support sqlite and postgresql, not {dialect}")
     now = utcnow()
-    return _INSERTS[dialect](model).values(**values, created_at=now, updated_at=now)
+    return statement.values(**values, created_at=now, updated_at=now)
 
 
-def upsert(session: Session, model: type, values: dict[str, Any], key: Sequence[str]) -> None:
+def upsert(session: Session, model: type[Base], values: dict[str, Any], key: Sequence[str]) -> None:
     """Insert `values`, or update the row with the same `key` columns."""
     statement = _insert(session, model, values)
     updates = {c: statement.excluded[c] for c in values if c not in key}
@@ -36,7 +40,7 @@ def upsert(session: Session, model: type, values: dict[str, Any], key: Sequence[
 
 
 def insert_if_absent(
-    session: Session, model: type, values: dict[str, Any], key: Sequence[str]
+    session: Session, model: type[Base], values: dict[str, Any], key: Sequence[str]
 ) -> bool:
     """Insert `values` unless a row with the same `key` exists; True when inserted."""
     statement = _insert(session, model, values).on_conflict_do_nothing(index_elements=list(key))

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import UniqueConstraint, select
 from sqlalchemy.orm import sessionmaker
 
 from app.config import Settings
-from app.db.models import Answer, Document, DocumentStatus, FieldResult
+from app.db.models import Answer, Base, Document, DocumentStatus, FieldResult
 from app.db.upsert import upsert
 from pipeline.engines.base import Engine, FieldSpec, Question
 from pipeline.fields.normalize import normalize
@@ -197,10 +197,10 @@ def _result_columns(engine: Engine, grounded: Grounded) -> dict[str, Any]:
     }
 
 
-def _unique_key(model: type, name: str) -> tuple[str, ...]:
+def _unique_key(model: type[Base], name: str) -> tuple[str, ...]:
     """The columns of a model's named unique constraint: the result key of DESIGN.md."""
-    for constraint in model.__table__.constraints:  # type: ignore[attr-defined]
-        if constraint.name == name:
+    for constraint in Base.metadata.tables[model.__tablename__].constraints:
+        if isinstance(constraint, UniqueConstraint) and constraint.name == name:
             return tuple(column.name for column in constraint.columns)
     raise LookupError(f"{model.__name__} has no constraint {name}")
 

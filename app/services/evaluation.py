@@ -189,7 +189,7 @@ def _score_sroie(folder, stem, pages: list[Page], results, schema, report: Repor
         if holders:
             tally.groundable += 1
             match = ground(expected, [page.words])
-            tally.grounded += bool(match) and all(
+            tally.grounded += match is not None and all(
                 any(_inside(box, holder) >= MIN_INSIDE for holder in holders) for box in match.boxes
             )
 
@@ -260,7 +260,7 @@ def _score_icdar(pdf: Path, pages: list[Page], report: Report) -> None:
             tally.correct += _comparable(read) == _comparable(text)
             tally.groundable += 1
             match = ground(text, [page.words], near=box)
-            tally.grounded += bool(match) and all(
+            tally.grounded += match is not None and all(
                 _inside(b, box) >= MIN_INSIDE for b in match.boxes
             )
 

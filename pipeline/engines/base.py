@@ -8,8 +8,9 @@ engine; an engine may still return boxes of its own (e.g. Florence-2 regions).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from pipeline.types import Box, Page
@@ -42,7 +43,7 @@ class Answer:
     question: Question
     text: str
     confidence: float | None = None
-    boxes: list[Box] = field(default_factory=list)
+    boxes: list[Box] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class FieldValue:
     text: str
     page: int | None
     confidence: float | None = None
-    boxes: list[Box] = field(default_factory=list)
+    boxes: list[Box] = dataclasses.field(default_factory=list)
 
 
 @runtime_checkable

@@ -115,7 +115,7 @@ def find_field(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
 
 
 def _keyed_hits(spec: FieldSpec, lines: list[list[Line]]) -> list[tuple[int, KeyHit]]:
-    hits = []
+    hits: list[tuple[int, KeyHit]] = []
     for page_number, page_lines in enumerate(lines):
         for label in spec.labels:
             hits.extend((page_number, hit) for hit in find_keys(page_lines, label))
