@@ -52,11 +52,14 @@ def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
 
 
 def _company_line(header: list[Line]) -> tuple[Line, float] | None:
+    """The first header line with a company suffix; else the first wordy line that is not a
+    document title or contact detail ("TAX INVOICE", "TEL: ...")."""
     for line in header:
         if COMPANY_SUFFIX.search(line.text):
             return line, 0.8
     for line in header:
-        if sum(char.isalpha() for char in line.text) >= 4:
+        wordy = sum(char.isalpha() for char in line.text) >= 4
+        if wordy and not ADDRESS_STOP.search(line.text):
             return line, 0.4
     return None
 

@@ -134,3 +134,21 @@ def test_without_a_readable_key_the_total_is_the_largest_amount_but_change() -> 
     page = _page_of_lines("LATTE RM4.90", "BUN RM8.60", "IUIAL RM13.50", "CHANGE RM86.50")
     [total] = ExtractiveEngine().extract([page], [load_schema("receipt").field("total").spec()])
     assert total.text == "RM13.50" and total.confidence < 0.5
+
+
+def test_seller_and_address_skip_titles_registration_and_contacts() -> None:
+    page = _page_of_lines(
+        "TAX INVOICE A05143",
+        "NORTHWIND PIZZA",
+        "(123456-X)",
+        "30, Jln Kebudayaan 7,",
+        "81300 Skudai, Johor",
+        "TEL: 07-5551234",
+        "Date: 08/05/18",
+    )
+    schema = load_schema("receipt")
+    company, address = ExtractiveEngine().extract(
+        [page], [schema.field("company").spec(), schema.field("address").spec()]
+    )
+    assert company.text == "NORTHWIND PIZZA"
+    assert address.text == "30, Jln Kebudayaan 7, 81300 Skudai, Johor"
