@@ -20,6 +20,7 @@ from typing import Any
 from transformers import LlamaConfig, Phi3Config, PretrainedConfig
 
 from model.florence2_keys import FLORENCE2_LARGE_ORIGINAL_CONFIG
+from model.image_processing import ResizeMode
 
 # model_type in config.json -> (LLM config class, architecture name, chat template name).
 BACKBONES: dict[str, tuple[type[PretrainedConfig], str, str]] = {
@@ -169,7 +170,7 @@ class FlorenceVLConfig:
         return BACKBONES[self.model_type][1]
 
     @property
-    def resize_mode(self) -> str:
+    def resize_mode(self) -> ResizeMode:
         """`pad` (SFT checkpoints: pad to square with the mean colour) or `stretch`."""
         return "pad" if self.image_aspect_ratio == "pad" else "stretch"
 

@@ -28,7 +28,7 @@ from transformers import (
 
 from model.florence2_tokenizer import NUM_LOCATION_BINS, tokenize_prompts
 from model.image_processing import ResizeMode, square_padding
-from model.vision_tower import embed_prompt_tokens
+from model.vision_tower import embed_prompt_tokens, florence2_text_config
 
 logger = logging.getLogger(__name__)
 
@@ -105,11 +105,13 @@ class TaskResult:
 def task_prompt(task: str, text: str | None = None) -> str:
     """The natural-language prompt Florence-2 was trained on for ``task`` (and its input text)."""
     spec = _task(task)
-    if spec.needs_text and not text:
+    if not spec.needs_text:
+        if text:
+            raise ValueError(f"task {task} takes no text, got {text!r}")
+        return spec.prompt
+    if not text:
         raise ValueError(f"task {task} needs text, got {text!r}")
-    if not spec.needs_text and text:
-        raise ValueError(f"task {task} takes no text, got {text!r}")
-    return spec.prompt.format(input=text.strip()) if spec.needs_text else spec.prompt
+    return spec.prompt.format(input=text.strip())
 
 
 def parse_locations(
@@ -136,7 +138,8 @@ def parse_locations(
     to_unit = _unit_mapping(image_size, resize_mode)
     group_size = _LOCATIONS_PER_ITEM[spec.output]
     items: list[Located] = []
-    label, bins, position = "", [], 0
+    label, position = "", 0
+    bins: list[int] = []
     for match in _LOCATION.finditer(text):
         chunk = _MARKUP.sub("", text[position : match.start()]).strip()
         position = match.end()
@@ -183,7 +186,7 @@ def run_task(
     holds ``max_position_embeddings`` tokens including its start token, hence at most 1023 new.
     """
     prompt = task_prompt(task, text)
-    text_config = florence2.config.text_config
+    text_config = florence2_text_config(florence2.config)
     limit = text_config.max_position_embeddings - 1
     if not 0 < max_new_tokens <= limit:
         raise ValueError(

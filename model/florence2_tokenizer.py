@@ -14,14 +14,17 @@ import logging
 import socket
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlparse
 
 import huggingface_hub
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from torch import Tensor
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 logger = logging.getLogger(__name__)
+
+_Tokenizer = TypeVar("_Tokenizer", bound=PreTrainedTokenizerBase)
 
 # BART's special tokens, ids 0..3.
 BART_SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
@@ -88,7 +91,7 @@ def build_offline_florence2_tokenizer(
     return _with_florence2_tokens(fast)
 
 
-def load_florence2_tokenizer(id_or_path: str | Path) -> PreTrainedTokenizerFast:
+def load_florence2_tokenizer(id_or_path: str | Path) -> PreTrainedTokenizerBase:
     """Load a Florence-2 tokenizer from a local directory, the hub cache or the hub.
 
     Fails at once with a clear OSError when the files are neither local nor cached and the hub
@@ -116,7 +119,7 @@ def load_florence2_tokenizer(id_or_path: str | Path) -> PreTrainedTokenizerFast:
 
 
 def tokenize_prompts(
-    tokenizer: PreTrainedTokenizerFast, prompts: Sequence[str]
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]
 ) -> tuple[Tensor, Tensor]:
     """Prompts -> ((P, L) ids, (P, L) mask): ``<s> prompt </s>``, right-padded to the longest."""
     if not prompts:
@@ -136,7 +139,7 @@ def tokenize_prompts(
     return input_ids, attention_mask
 
 
-def _with_florence2_tokens(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
+def _with_florence2_tokens(tokenizer: _Tokenizer) -> _Tokenizer:
     """Add Florence-2's tokens as the original processor does, unless the files have them."""
     vocab = tokenizer.get_vocab()
     missing = [token for token in FLORENCE2_ADDED_TOKENS if token not in vocab]

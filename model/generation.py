@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, cast
 
 import torch
 from PIL import Image
@@ -40,6 +41,19 @@ class GenerationSettings:
     top_p: float = 1.0
     seed: int = 0
     use_cache: bool = True
+
+
+class _DecodingOptions(TypedDict):
+    """The keyword arguments `_generate` passes to every `generate` call."""
+
+    stop_token_ids: list[int]
+    pad_token_id: int
+    max_new_tokens: int
+    do_sample: bool
+    temperature: float
+    top_p: float
+    generator: torch.Generator | None
+    use_cache: bool
 
 
 @dataclass(frozen=True)
@@ -84,7 +98,7 @@ class FlorenceVL:
 
     @property
     def device(self) -> torch.device:
-        return self.model.projector.encoder_mlp[0].weight.device
+        return self.model.projector.input_layer.weight.device
 
     @classmethod
     def from_pretrained(
@@ -131,7 +145,7 @@ class FlorenceVL:
         pixel_values = preprocess_images(
             list(images), size=self.config.image_size, resize_mode=self.config.resize_mode
         )
-        dtype = self.model.projector.encoder_mlp[0].weight.dtype
+        dtype = self.model.projector.input_layer.weight.dtype
         return pixel_values.to(device=self.device, dtype=dtype)
 
     def prompt_parts(self, question: str) -> tuple[list[int], list[int]]:
@@ -176,7 +190,7 @@ class FlorenceVL:
         if bad:
             raise ValueError(f"requests name images {bad}, but {len(images)} images were given")
         used = sorted({i for i, _ in requests})
-        features = {}
+        features: dict[int, torch.Tensor] = {}
         for start in range(0, len(used), batch_size):
             chunk = used[start : start + batch_size]
             pixel_values = self.preprocess([images[i] for i in chunk])
@@ -200,7 +214,7 @@ class FlorenceVL:
         settings: GenerationSettings,
         generator: torch.Generator | None,
     ) -> GenerationOutput:
-        options = dict(
+        options = _DecodingOptions(
             stop_token_ids=self.stop_token_ids,
             pad_token_id=self.pad_token_id,
             max_new_tokens=settings.max_new_tokens,
@@ -257,7 +271,8 @@ class FlorenceVL:
         ):
             ids = sequence[:length]
             text_ids = [t for t in ids if t not in self.stop_token_ids]
-            text = self.llm_tokenizer.decode(text_ids, skip_special_tokens=True).strip()
+            # One id list decodes to one string; decode's str | list[str] also covers batches.
+            text = cast(str, self.llm_tokenizer.decode(text_ids, skip_special_tokens=True)).strip()
             confidence = float(probs[:length].mean()) if length else 0.0
             answers.append(GeneratedAnswer(text=text, token_ids=tuple(ids), confidence=confidence))
         return answers

@@ -88,7 +88,7 @@ class FlorenceVLForConditionalGeneration(nn.Module):
                 low_level = low_level[:, 1:]  # the pooled token comes first
             prompt_features = low_level.new_empty(*low_level.shape[:1], 0, *low_level.shape[1:])
         fused = self.fusion(low_level, prompt_features)  # (B, T, D)
-        return self.projector(fused.to(self.projector.encoder_mlp[0].weight.dtype))
+        return self.projector(fused.to(self.projector.input_layer.weight.dtype))
 
     def get_placeholder_mask(
         self, input_ids: torch.Tensor, image_features: torch.Tensor

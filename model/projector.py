@@ -7,6 +7,8 @@ nested `Sequential`s reproduce the checkpoint's key names
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -22,6 +24,12 @@ class FlorenceVLProjector(nn.Module):
             nn.Sequential(nn.GELU(), nn.Linear(hidden, hidden)),
             nn.Sequential(nn.GELU(), nn.Linear(hidden, hidden)),
         )
+
+    @property
+    def input_layer(self) -> nn.Linear:
+        """The first Linear; its weight gives the projector's device and dtype."""
+        # Built in __init__ above; Sequential indexing is typed as any nn.Module.
+        return cast(nn.Linear, self.encoder_mlp[0])
 
     def forward(self, fused_features: torch.Tensor) -> torch.Tensor:
         return self.encoder_mlp(fused_features)  # (B, N, D) -> (B, N, H)

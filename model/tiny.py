@@ -120,6 +120,7 @@ def tiny_config(
         # far from ties, which keeps batched-vs-single comparisons meaningful.
         initializer_range=0.2,
     )
+    text_config: Phi3Config | LlamaConfig
     if backbone == "phi3":
         text_config = Phi3Config(num_key_value_heads=4, **common)
     else:  # grouped-query attention, as in Llama-3.1-8B

@@ -23,7 +23,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from transformers import Florence2Config, Florence2ForConditionalGeneration
+from transformers import (
+    BartConfig,
+    Florence2Config,
+    Florence2ForConditionalGeneration,
+    Florence2VisionConfig,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +47,38 @@ def embed_prompt_tokens(florence2: Florence2ForConditionalGeneration, input_ids:
     The original looks prompts up in the raw shared embedding; the native table module would
     also multiply by ``embed_scale`` (1.0 for Florence-2, whose ``scale_embedding`` is False).
     """
-    return F.embedding(input_ids, florence2.get_input_embeddings().weight)
+    embeddings = florence2.get_input_embeddings()  # typed as any nn.Module
+    if not isinstance(embeddings, nn.Embedding):
+        raise TypeError(
+            f"expected Florence-2's shared nn.Embedding, got {type(embeddings).__name__}"
+        )
+    return F.embedding(input_ids, embeddings.weight)
+
+
+def florence2_text_config(config: Florence2Config) -> BartConfig:
+    """Florence-2's BART config. ``Florence2Config`` types its sub-configs as
+    ``dict | PreTrainedConfig | None``; after its ``__post_init__`` this one is a ``BartConfig``."""
+    text_config = config.text_config
+    if not isinstance(text_config, BartConfig):
+        raise TypeError(f"expected a BartConfig text_config, got {type(text_config).__name__}")
+    return text_config
+
+
+def florence2_vision_config(config: Florence2Config) -> Florence2VisionConfig:
+    """Florence-2's DaViT config, narrowed from ``dict | PreTrainedConfig | None`` as above."""
+    vision_config = config.vision_config
+    if not isinstance(vision_config, Florence2VisionConfig):
+        raise TypeError(
+            f"expected a Florence2VisionConfig vision_config, got {type(vision_config).__name__}"
+        )
+    return vision_config
+
+
+def _required(value: int | None, name: str) -> int:
+    """A BartConfig field that transformers types as optional but Florence-2 always sets."""
+    if value is None:
+        raise ValueError(f"Florence-2's text config has no {name}")
+    return value
 
 
 @dataclass
@@ -70,6 +106,11 @@ class FlorenceVisionTower(nn.Module):
             reproduces that; True masks padding out, which changes V' for padded prompts.
     """
 
+    # Non-persistent buffers, registered in __init__; declared so their type is Tensor rather
+    # than nn.Module.__getattr__'s Tensor | Module.
+    prompt_input_ids: Tensor
+    prompt_attention_mask: Tensor
+
     def __init__(
         self,
         config: Florence2Config,
@@ -78,7 +119,8 @@ class FlorenceVisionTower(nn.Module):
         mask_prompt_padding: bool = False,
     ) -> None:
         super().__init__()
-        projection_dim, d_model = config.vision_config.projection_dim, config.text_config.d_model
+        projection_dim = florence2_vision_config(config).projection_dim
+        d_model = florence2_text_config(config).d_model
         if projection_dim != d_model:
             raise ValueError(
                 f"image features feed the BART encoder: vision projection_dim ({projection_dim}) "
@@ -96,7 +138,7 @@ class FlorenceVisionTower(nn.Module):
     @property
     def hidden_size(self) -> int:
         """Channels C of V and of each V'_p (Florence-2's projection dim = BART d_model)."""
-        return self.config.text_config.d_model
+        return _required(florence2_text_config(self.config).d_model, "d_model")
 
     def set_prompts(
         self,
@@ -117,7 +159,10 @@ class FlorenceVisionTower(nn.Module):
                 f"got {len(names)} prompt names {tuple(names)} for {input_ids.shape[0]} prompts"
             )
         if attention_mask is None:
-            attention_mask = (input_ids != self.config.text_config.pad_token_id).long()
+            pad_token_id = _required(
+                florence2_text_config(self.config).pad_token_id, "pad_token_id"
+            )
+            attention_mask = (input_ids != pad_token_id).long()
         if attention_mask.shape != input_ids.shape:
             raise ValueError(
                 f"prompt attention_mask shape {tuple(attention_mask.shape)} != "
@@ -177,9 +222,10 @@ class FlorenceVisionTower(nn.Module):
         prompt_ids = prompt_ids[None].expand(batch_size, -1)  # (B, L)
         prompt_embeds = self._embed_prompts(prompt_ids, image_features.dtype)  # (B, L, C)
         inputs_embeds = torch.cat([image_features, prompt_embeds], dim=1)  # (B, N + L, C)
+        start_token_id = florence2_text_config(self.config).decoder_start_token_id
         decoder_input_ids = torch.full(
             (batch_size, 1),
-            self.config.text_config.decoder_start_token_id,
+            _required(start_token_id, "decoder_start_token_id"),
             device=inputs_embeds.device,
         )
         outputs = self.florence2.model.language_model(
