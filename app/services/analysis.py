@@ -23,7 +23,7 @@ from sqlalchemy.orm import sessionmaker
 from app.config import Settings
 from app.db.models import Answer, Base, Document, DocumentStatus, FieldResult
 from app.db.upsert import upsert
-from pipeline.engines.base import Engine, FieldSpec, Question
+from pipeline.engines.base import Engine, FieldSpec, FieldValue, Question
 from pipeline.fields.normalize import normalize
 from pipeline.fields.schemas import FieldSchema
 from pipeline.grounding import ground
@@ -68,11 +68,12 @@ def ground_text(
     text: str, pages: Sequence[Page], engine_confidence: float | None, near: Box | None
 ) -> Grounded:
     """Boxes for `text` on the pages, and the combined confidence (see module doc)."""
-    match = ground(text, [page.words for page in pages], near=near) if text.strip() else None
-    if match is None:
-        base = engine_confidence if engine_confidence is not None else 1.0
-        return Grounded([], base * UNGROUNDED_PENALTY if text.strip() else 0.0)
+    if not text.strip():
+        return Grounded([], 0.0)
     base = engine_confidence if engine_confidence is not None else 1.0
+    match = ground(text, [page.words for page in pages], near=near)
+    if match is None:
+        return Grounded([], base * UNGROUNDED_PENALTY)
     return Grounded(match.boxes, base * match.score)
 
 
@@ -137,7 +138,12 @@ def extract(
 
 
 def _field_values(
-    document_id: int, schema: str, spec: FieldSpec, value: Any, pages: list[Page], engine: Engine
+    document_id: int,
+    schema: str,
+    spec: FieldSpec,
+    value: FieldValue,
+    pages: list[Page],
+    engine: Engine,
 ) -> dict[str, Any]:
     text = value.text.strip()
     page_pages = [pages[value.page]] if value.page is not None else pages
