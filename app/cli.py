@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.orm import sessionmaker
 
 from app.config import EngineName, Settings, get_settings
 from app.db import open_database
@@ -25,6 +26,7 @@ from app.services.documents import DocumentNotFoundError, get_document, list_doc
 from app.services.evaluation import evaluate
 from app.services.export import export_documents, write_export
 from app.services.ingest import IngestResult, IngestStatus, collect_paths, ingest_path
+from pipeline.engines.base import Engine
 from pipeline.errors import DocfuseError
 from pipeline.fields.schemas import load_schema
 
@@ -71,7 +73,9 @@ def ingest(
         raise typer.Exit(2)
 
 
-def _ingest_with_progress(files: list[Path], sessions, settings: Settings) -> list[IngestResult]:  # type: ignore[no-untyped-def]
+def _ingest_with_progress(
+    files: list[Path], sessions: sessionmaker, settings: Settings
+) -> list[IngestResult]:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -217,7 +221,7 @@ def demo() -> None:
     console.print(f"export of {len(exported)} documents written to {output}")
 
 
-def _engine(settings: Settings, engine: EngineName | None):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings, engine: EngineName | None) -> Engine:
     if engine is not None:
         settings = settings.model_copy(update={"engine": engine})
     choice = choose_engine(settings)
@@ -225,7 +229,7 @@ def _engine(settings: Settings, engine: EngineName | None):  # type: ignore[no-u
     return build_engine(settings, choice)
 
 
-def _document_id(sessions, ref: str) -> int:  # type: ignore[no-untyped-def]
+def _document_id(sessions: sessionmaker, ref: str) -> int:
     with sessions() as session:
         try:
             return get_document(session=session, ref=ref).id

@@ -12,6 +12,9 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.db.models import DocumentStatus
+from pipeline.types import TextSource
+
 SCHEMA_VERSION: Final = 1
 
 Coordinates = tuple[float, float, float, float]
@@ -39,7 +42,7 @@ class DocumentInfo(_Model):
     file_type: str | None = Field(description="pdf, png, jpeg or tiff, from magic bytes.")
     size_bytes: int
     page_count: int
-    status: Literal["pending", "processing", "ready", "failed"]
+    status: DocumentStatus
     error: str | None = Field(description="Why the document failed, when it did.")
     source: str = Field(description="How it came in: cli, upload, folder.")
     created_at: datetime
@@ -51,7 +54,7 @@ class PageOut(_Model):
     width: int = Field(description="Rendered width in pixels.")
     height: int = Field(description="Rendered height in pixels.")
     dpi: int | None = Field(description="Render DPI for PDF pages; the image's own, if any.")
-    text_source: Literal["pdf", "ocr"]
+    text_source: TextSource
     words: list[WordOut] | None = Field(None, description="Omitted with --no-words.")
 
 

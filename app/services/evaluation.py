@@ -28,15 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import pymupdf
+from sqlalchemy.orm import sessionmaker
 
 from app.config import Settings
 from app.db import open_database
-from app.db.models import Document
+from app.db.models import Document, FieldResult
 from app.engines import EngineChoice, build_engine
 from app.services.analysis import extract, load_pages
 from app.services.ingest import IngestStatus, ingest_path
 from pipeline.fields.normalize import normalize
-from pipeline.fields.schemas import load_schema
+from pipeline.fields.schemas import FieldSchema, load_schema
 from pipeline.grounding import ground
 from pipeline.ocr_metrics import (
     GroundTruthLine,
@@ -133,7 +134,9 @@ def evaluate(
     return report
 
 
-def _timed_ingest(settings: Settings, sessions, path: Path, report: Report) -> Document | None:  # type: ignore[no-untyped-def]
+def _ingest_or_note_failure(
+    settings: Settings, sessions: sessionmaker, path: Path, report: Report
+) -> Document | None:
     result = ingest_path(sessions=sessions, settings=settings, path=path, source="eval")
     if result.status is IngestStatus.FAILED:
         report.failures.append(f"{path.name}: {result.reason}")
@@ -144,7 +147,14 @@ def _timed_ingest(settings: Settings, sessions, path: Path, report: Report) -> D
         return document
 
 
-def _evaluate_sroie(folder, settings, choice, report, progress, limit) -> None:  # type: ignore[no-untyped-def]
+def _evaluate_sroie(
+    folder: Path,
+    settings: Settings,
+    choice: EngineChoice,
+    report: Report,
+    progress: Progress | None,
+    limit: int | None,
+) -> None:
     images = sorted((folder / "images").glob("*.jpg"))[:limit]
     if not images:
         raise ValueError(f"{folder}: no images/*.jpg, is this a SROIE-style folder?")
@@ -154,7 +164,7 @@ def _evaluate_sroie(folder, settings, choice, report, progress, limit) -> None: 
     report.fields = {definition.name: Tally() for definition in schema.fields}
     started = time.perf_counter()
     for done, image in enumerate(images, start=1):
-        document = _timed_ingest(settings, sessions, image, report)
+        document = _ingest_or_note_failure(settings, sessions, image, report)
         if document is not None:
             results = extract(
                 sessions=sessions,
@@ -172,7 +182,14 @@ def _evaluate_sroie(folder, settings, choice, report, progress, limit) -> None: 
     report.seconds = time.perf_counter() - started
 
 
-def _score_sroie(folder, stem, pages: list[Page], results, schema, report: Report) -> None:  # type: ignore[no-untyped-def]
+def _score_sroie(
+    folder: Path,
+    stem: str,
+    pages: list[Page],
+    results: dict[str, FieldResult],
+    schema: FieldSchema,
+    report: Report,
+) -> None:
     gold = json.loads((folder / "keys" / f"{stem}.json").read_text(encoding="utf-8"))
     page = pages[0]
     gt_lines = load_sroie_lines(folder / "boxes" / f"{stem}.csv", page.width, page.height)
@@ -226,7 +243,14 @@ def _inside(box: Box, outer: Box) -> float:
     return width * height / area if area > 0 else 0.0
 
 
-def _evaluate_icdar(folder, settings, choice, report, progress, limit) -> None:  # type: ignore[no-untyped-def]
+def _evaluate_icdar(
+    folder: Path,
+    settings: Settings,
+    choice: EngineChoice,
+    report: Report,
+    progress: Progress | None,
+    limit: int | None,
+) -> None:
     pdfs = sorted(folder.glob("*.pdf"))[:limit]
     if not pdfs:
         raise ValueError(f"{folder}: no *.pdf, is this an ICDAR-2013-style folder?")
@@ -234,7 +258,7 @@ def _evaluate_icdar(folder, settings, choice, report, progress, limit) -> None: 
     report.fields = {"cell": Tally()}
     started = time.perf_counter()
     for done, pdf in enumerate(pdfs, start=1):
-        document = _timed_ingest(settings, sessions, pdf, report)
+        document = _ingest_or_note_failure(settings, sessions, pdf, report)
         if document is not None:
             pages = load_pages(settings, document)
             report.pages += len(pages)

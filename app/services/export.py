@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from app.db.models import Answer, Document, FieldResult, Page
+from app.db.models import Answer, Document, DocumentStatus, FieldResult, Page
 from app.schemas import (
     AnswerOut,
     BoxOut,
@@ -23,6 +23,7 @@ from app.schemas import (
     Provenance,
     WordOut,
 )
+from pipeline.types import TextSource
 
 
 def export_documents(
@@ -83,7 +84,7 @@ def _export_document(
             file_type=document.file_type,
             size_bytes=document.size_bytes,
             page_count=document.page_count,
-            status=document.status,  # type: ignore[arg-type]
+            status=DocumentStatus(document.status),
             error=document.error,
             source=document.source,
             created_at=_utc(document.created_at),
@@ -108,7 +109,7 @@ def _export_page(page: Page, include_words: bool) -> PageOut:
         width=page.width,
         height=page.height,
         dpi=page.dpi,
-        text_source=page.text_source,  # type: ignore[arg-type]
+        text_source=TextSource(page.text_source),
         words=words,
     )
 

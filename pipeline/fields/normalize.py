@@ -128,8 +128,8 @@ def _date_from_match(parts: dict[str, str | None], day_first: bool) -> date | No
     if year < 100:
         year += 2000 if year < 70 else 1900
     day = int(parts["d"] or 0)
-    if parts.get("mon"):
-        month = MONTHS[parts["mon"].lower()]  # type: ignore[union-attr]
+    if mon := parts.get("mon"):
+        month = MONTHS[mon.lower()]
     else:
         month = int(parts["m"] or 0)
         if parts.get("day_month_order") and not day_first:

@@ -1,7 +1,7 @@
 """Alembic environment: migrates the URL (or open connection) handed over by app.db.migrate."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 from app.db.models import Base
 
@@ -33,7 +33,7 @@ def run_migrations_online() -> None:
         _run(connection)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     # Batch mode lets later migrations alter tables on SQLite, which has no ALTER COLUMN.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
