@@ -112,6 +112,18 @@ def _rate(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+Scorer = Callable[[Path, Document, list[Page], Report], None]
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """A labelled folder in one format: its documents, the fields scored, and the scorer."""
+
+    files: list[Path]
+    fields: list[str]
+    score: Scorer
+
+
 def evaluate(
     folder: Path,
     fmt: str,
@@ -122,15 +134,28 @@ def evaluate(
     limit: int | None = None,
 ) -> Report:
     """Run the pipeline over `folder` (layout `fmt`) in a throwaway data dir and score it."""
-    runners = {"sroie": _evaluate_sroie, "icdar2013": _evaluate_icdar}
-    if fmt not in runners:
-        raise ValueError(f"unknown format {fmt!r}; use one of {sorted(runners)}")
+    formats = {"sroie": _sroie, "icdar2013": _icdar}
+    if fmt not in formats:
+        raise ValueError(f"unknown format {fmt!r}; use one of {sorted(formats)}")
     with tempfile.TemporaryDirectory(prefix="docfuse-eval-") as scratch:
         private = Settings.model_validate(
             settings.model_dump() | {"data_dir": Path(scratch), "database_url": ""}
         )
-        report = Report(engine=choice.name)
-        runners[fmt](folder, private, choice, report, progress, limit)
+        sessions = open_database(private)
+        labelled = formats[fmt](folder, private, choice, sessions)
+        report = Report(engine=choice.name, fields={name: Tally() for name in labelled.fields})
+        files = labelled.files[:limit]
+        started = time.perf_counter()
+        for done, path in enumerate(files, start=1):
+            document = _ingest_or_note_failure(private, sessions, path, report)
+            if document is not None:
+                pages = load_pages(private, document)
+                labelled.score(path, document, pages, report)
+                report.pages += len(pages)
+            report.documents += 1
+            if progress:
+                progress(done, len(files))
+        report.seconds = time.perf_counter() - started
     return report
 
 
@@ -147,39 +172,27 @@ def _ingest_or_note_failure(
         return document
 
 
-def _evaluate_sroie(
-    folder: Path,
-    settings: Settings,
-    choice: EngineChoice,
-    report: Report,
-    progress: Progress | None,
-    limit: int | None,
-) -> None:
-    images = sorted((folder / "images").glob("*.jpg"))[:limit]
+def _sroie(
+    folder: Path, settings: Settings, choice: EngineChoice, sessions: sessionmaker
+) -> LabelledSet:
+    """Receipts: extract the `receipt` schema, score it against `keys/` and `boxes/`."""
+    images = sorted((folder / "images").glob("*.jpg"))
     if not images:
         raise ValueError(f"{folder}: no images/*.jpg, is this a SROIE-style folder?")
-    sessions = open_database(settings)
     engine = build_engine(settings, choice)
     schema = load_schema("receipt")
-    report.fields = {definition.name: Tally() for definition in schema.fields}
-    started = time.perf_counter()
-    for done, image in enumerate(images, start=1):
-        document = _ingest_or_note_failure(settings, sessions, image, report)
-        if document is not None:
-            results = extract(
-                sessions=sessions,
-                settings=settings,
-                engine=engine,
-                document_id=document.id,
-                schema=schema,
-            )
-            pages = load_pages(settings, document)
-            _score_sroie(folder, image.stem, pages, {r.name: r for r in results}, schema, report)
-            report.pages += len(pages)
-        report.documents += 1
-        if progress:
-            progress(done, len(images))
-    report.seconds = time.perf_counter() - started
+
+    def score(image: Path, document: Document, pages: list[Page], report: Report) -> None:
+        results = extract(
+            sessions=sessions,
+            settings=settings,
+            engine=engine,
+            document_id=document.id,
+            schema=schema,
+        )
+        _score_sroie(folder, image.stem, pages, {r.name: r for r in results}, schema, report)
+
+    return LabelledSet(images, [definition.name for definition in schema.fields], score)
 
 
 def _score_sroie(
@@ -243,33 +256,17 @@ def _inside(box: Box, outer: Box) -> float:
     return width * height / area if area > 0 else 0.0
 
 
-def _evaluate_icdar(
-    folder: Path,
-    settings: Settings,
-    choice: EngineChoice,
-    report: Report,
-    progress: Progress | None,
-    limit: int | None,
-) -> None:
-    pdfs = sorted(folder.glob("*.pdf"))[:limit]
+def _icdar(
+    folder: Path, settings: Settings, choice: EngineChoice, sessions: sessionmaker
+) -> LabelledSet:
+    """Born-digital tables: score the words and grounding of every labelled cell."""
+    pdfs = sorted(folder.glob("*.pdf"))
     if not pdfs:
         raise ValueError(f"{folder}: no *.pdf, is this an ICDAR-2013-style folder?")
-    sessions = open_database(settings)
-    report.fields = {"cell": Tally()}
-    started = time.perf_counter()
-    for done, pdf in enumerate(pdfs, start=1):
-        document = _ingest_or_note_failure(settings, sessions, pdf, report)
-        if document is not None:
-            pages = load_pages(settings, document)
-            report.pages += len(pages)
-            _score_icdar(pdf, pages, report)
-        report.documents += 1
-        if progress:
-            progress(done, len(pdfs))
-    report.seconds = time.perf_counter() - started
+    return LabelledSet(pdfs, ["cell"], _score_icdar)
 
 
-def _score_icdar(pdf: Path, pages: list[Page], report: Report) -> None:
+def _score_icdar(pdf: Path, _document: Document, pages: list[Page], report: Report) -> None:
     cells = list(_icdar_cells(pdf))
     tally = report.fields["cell"]
     for page in pages:
