@@ -21,13 +21,14 @@ from sqlalchemy import UniqueConstraint, select
 from sqlalchemy.orm import sessionmaker
 
 from app.config import Settings
+from app.db.json_columns import decode_words, encode_boxes
 from app.db.models import Answer, Base, Document, DocumentStatus, FieldResult
 from app.db.upsert import upsert
 from pipeline.engines.base import Engine, FieldSpec, FieldValue, Question
 from pipeline.fields.normalize import normalize
 from pipeline.fields.schemas import FieldSchema
 from pipeline.grounding import ground
-from pipeline.types import Box, Page, TextSource, Word
+from pipeline.types import Box, Page, TextSource
 
 UNGROUNDED_PENALTY = 0.5
 
@@ -55,10 +56,7 @@ def load_pages(settings: Settings, document: Document) -> list[Page]:
             image=Image.open(settings.data_dir / row.image_path),
             dpi=row.dpi,
             text_source=TextSource(row.text_source),
-            words=[
-                Word(text, Box(row.index, x0, y0, x1, y1), confidence)
-                for text, x0, y0, x1, y1, confidence in row.words
-            ],
+            words=decode_words(row.words, row.index),
         )
         for row in document.pages
     ]
@@ -199,7 +197,7 @@ def _result_columns(engine: Engine, grounded: Grounded) -> dict[str, Any]:
         "model_revision": engine.model_revision,
         "prompt_version": engine.prompt_version,
         "confidence": grounded.confidence,
-        "boxes": [[box.page, *box.as_list()] for box in grounded.boxes],
+        "boxes": encode_boxes(grounded.boxes),
     }
 
 

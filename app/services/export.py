@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from app.db.json_columns import decode_boxes, decode_words
 from app.db.models import Answer, Document, DocumentStatus, FieldResult, Page
 from app.schemas import (
     AnswerOut,
@@ -23,7 +24,7 @@ from app.schemas import (
     Provenance,
     WordOut,
 )
-from pipeline.types import TextSource
+from pipeline.types import Box, TextSource
 
 
 def export_documents(
@@ -101,8 +102,8 @@ def _export_page(page: Page, include_words: bool) -> PageOut:
     words = None
     if include_words:
         words = [
-            WordOut(text=text, box=(x0, y0, x1, y1), confidence=confidence)
-            for text, x0, y0, x1, y1, confidence in page.words
+            WordOut(text=word.text, box=_coordinates(word.box), confidence=word.confidence)
+            for word in decode_words(page.words, page.index)
         ]
     return PageOut(
         index=page.index,
@@ -114,8 +115,12 @@ def _export_page(page: Page, include_words: bool) -> PageOut:
     )
 
 
+def _coordinates(box: Box) -> tuple[float, float, float, float]:
+    return (box.x0, box.y0, box.x1, box.y1)
+
+
 def _boxes(rows: list[Any]) -> list[BoxOut]:
-    return [BoxOut(page=page, box=(x0, y0, x1, y1)) for page, x0, y0, x1, y1 in rows]
+    return [BoxOut(page=box.page, box=_coordinates(box)) for box in decode_boxes(rows)]
 
 
 def _result(row: Answer | FieldResult) -> dict[str, Any]:

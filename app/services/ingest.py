@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.db.json_columns import encode_words
 from app.db.models import Document, DocumentStatus, JobStatus, Page
 from app.db.upsert import insert_if_absent
 from app.services import storage
@@ -164,7 +165,6 @@ def _render_pages(
 def _page_row(page: PipelinePage, sha256: str, settings: Settings) -> Page:
     relpath = storage.page_image_relpath(sha256, page.index)
     storage.save_page_image(settings.data_dir, relpath, page.image)
-    words = [[word.text, *word.box.as_list(), word.confidence] for word in page.words]
     return Page(
         index=page.index,
         width=page.width,
@@ -172,7 +172,7 @@ def _page_row(page: PipelinePage, sha256: str, settings: Settings) -> Page:
         dpi=page.dpi,
         text_source=str(page.text_source),
         image_path=relpath,
-        words=words,
+        words=encode_words(page.words),
     )
 
 
