@@ -50,11 +50,12 @@ class ExtractiveEngine:
         return [_to_field_value(spec, find_field(spec, lines)) for spec in fields]
 
     def answer(self, pages: Sequence[Page], questions: Sequence[Question]) -> list[Answer]:
-        by_index = {page.index: page for page in pages}
+        """Answer each question from its page's lines (grouped once per page, not per question)."""
+        asked = {question.page for question in questions}
+        lines_of = {page.index: _page_lines([page]) for page in pages if page.index in asked}
         answers = []
         for question in questions:
-            lines = _page_lines([by_index[question.page]])
-            found = self._answer_one(question.text, lines)
+            found = self._answer_one(question.text, lines_of[question.page])
             if found is None:
                 answers.append(Answer(question, "", 0.0))
             else:
