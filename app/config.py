@@ -40,11 +40,50 @@ class Settings(BaseSettings):
     model: str = Field("jiuhai/florence-vl-3b-sft", description="Hub id or local checkpoint.")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
     fusion_profile: str = Field("document", description="DBFusion gains; 'default' = paper.")
+    # The queue (app.services.jobs, workers/). Short values are for tests; see the README.
+    heartbeat_interval_s: float = Field(
+        10.0, gt=0, description="How often running work writes its heartbeat."
+    )
+    stale_after_s: float = Field(
+        60.0, gt=0, description="A running job or worker silent this long is gone."
+    )
+    reconcile_interval_s: float = Field(
+        30.0, gt=0, description="How often each worker repairs interrupted or lost jobs."
+    )
+    resend_after_s: float = Field(
+        30.0, ge=0, description="A queued job whose message is missing this long is sent again."
+    )
+    max_attempts: int = Field(3, ge=1, description="Attempts before interrupted work fails.")
+    task_soft_time_limit_s: int = Field(3600, ge=1, description="A task is asked to stop.")
+    task_time_limit_s: int = Field(3900, ge=1, description="A task is killed.")
+    visibility_timeout_s: int = Field(
+        7200, ge=1, description="Redis redelivers an unacknowledged task after this long."
+    )
+    analyze_batch_pages: int = Field(8, ge=1, description="Pages per analysis engine batch.")
+    analyze_batch_wait_s: float = Field(
+        0.5, ge=0, description="How long an analysis waits for more pages to fill a batch."
+    )
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'docfuse.db').resolve()}"
+        return self
+
+    @model_validator(mode="after")
+    def _consistent_limits(self) -> Settings:
+        """Timings that contradict each other would lose or duplicate work: refuse them."""
+        if self.stale_after_s <= 2 * self.heartbeat_interval_s:
+            raise ValueError(
+                f"stale_after_s ({self.stale_after_s}) must exceed twice "
+                f"heartbeat_interval_s ({self.heartbeat_interval_s})"
+            )
+        if not self.task_soft_time_limit_s < self.task_time_limit_s < self.visibility_timeout_s:
+            raise ValueError(
+                "need task_soft_time_limit_s < task_time_limit_s < visibility_timeout_s, got "
+                f"{self.task_soft_time_limit_s}, {self.task_time_limit_s}, "
+                f"{self.visibility_timeout_s}"
+            )
         return self
 
     @property

@@ -7,7 +7,7 @@ Run from the repository root:  .venv/bin/python bench/ingest.py
 * scanned: the 30 SROIE receipts (decode + OCR), once, after a warm-up page that builds the
   OCR engine and loads its models (printed on its own: a worker pays it once per process);
 * OCR quality over the same receipts: character error rate and word recall
-  (`pipeline.ocr_metrics`), per receipt averaged, plus the worst receipt.
+  (`app.evaluation.ocr_metrics`), per receipt averaged, plus the worst receipt.
 
 Figures go to stdout with the machine they were measured on; docs/ingest.md records a run.
 """
@@ -28,7 +28,7 @@ import pymupdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.ocr_metrics import character_error_rate, load_sroie_lines, word_recall  # noqa: E402
+from app.evaluation.ocr_metrics import character_error_rate, load_sroie_lines, word_recall  # noqa: E402
 from pipeline.pages import PageOptions, open_document  # noqa: E402
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "FlorenceVL": "model.generation",
+    "FlorenceVLGenerator": "model.generation",
     "GenerationSettings": "model.generation",
     "GeneratedAnswer": "model.generation",
     "FlorenceVLConfig": "model.config",

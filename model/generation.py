@@ -1,4 +1,4 @@
-"""`FlorenceVL`: the runnable model, from page images and questions to answers.
+"""`FlorenceVLGenerator`: the runnable model, from page images and questions to answers.
 
 Holds the network, both tokenizers and the chat template, and does the batching around
 `FlorenceVLForConditionalGeneration.generate`: each image's features are computed ONCE and
@@ -65,7 +65,7 @@ class GeneratedAnswer:
     confidence: float
 
 
-class FlorenceVL:
+class FlorenceVLGenerator:
     """Florence-VL with its tokenizers; see `docs/model.md`."""
 
     def __init__(
@@ -110,7 +110,7 @@ class FlorenceVL:
         fusion: FusionConfig | None = None,
         gain_profile: str | None = None,
         attn_implementation: str = "sdpa",
-    ) -> FlorenceVL:
+    ) -> FlorenceVLGenerator:
         """Load a released-layout checkpoint (local directory or hub id) and its tokenizers.
 
         The LLM tokenizer comes from the checkpoint directory; the Florence-2 tokenizer from its

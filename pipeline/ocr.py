@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
-def get_engine() -> Any:
+def ocr_engine() -> Any:
     """The process-wide RapidOCR engine, built on first use."""
     from rapidocr import RapidOCR  # imported here: it pulls in cv2 and onnxruntime
 
@@ -32,7 +32,7 @@ def get_engine() -> Any:
 
 def ocr_image(image: Image.Image, page_index: int) -> list[Word]:
     """Recognise the words on an RGB page image; boxes normalised to the image."""
-    result = get_engine()(image, return_word_box=True)
+    result = ocr_engine()(image, return_word_box=True)
     if not result.txts:
         return []
     words: list[Word] = []

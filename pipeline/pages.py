@@ -2,8 +2,10 @@
 
 `open_document` does every check that can be done up front (type by magic bytes, empty,
 corrupt, truncated, encrypted, zero pages, pixel size of every page against the cap) so a
-bad document fails before any work is queued. `OpenedDocument.pages()` then renders and
-reads one page at a time, so memory stays bounded however long the PDF is.
+bad document fails before any work is queued. `OpenedDocument.pages()` then reads one page
+at a time, so memory stays bounded however long the PDF is. A page with a usable text layer
+is not rendered unless its `image` is asked for (while the document is open); later,
+`render_pdf_page` renders one page of the stored bytes on demand.
 
 Where a page's words come from (`Page.text_source`):
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 
 import pymupdf
@@ -58,6 +61,7 @@ class OpenedDocument:
         self.file_type = file_type
         self.options = options
         self._source = source
+        self._closed = False
         if isinstance(source, pymupdf.Document):
             self.page_count = source.page_count
         else:
@@ -72,6 +76,7 @@ class OpenedDocument:
                 yield self._image_page(self._source, index)
 
     def close(self) -> None:
+        self._closed = True
         self._source.close()
 
     def __enter__(self) -> OpenedDocument:
@@ -87,22 +92,33 @@ class OpenedDocument:
 
     def _pdf_page(self, pdf: pymupdf.Document, index: int) -> Page:
         pdf_page = rasterize.load_pdf_page(pdf, index)
-        image = rasterize.render_pdf_page(pdf_page, self.options.dpi)
+        dpi = self.options.dpi
         words, coverage = _read_text_layer(pdf_page, index)
         if text_layer.has_usable_text_layer(words, coverage):
-            return Page(index, image, self.options.dpi, TextSource.PDF, words)
+            width, height = rasterize.pixel_size(pdf_page.rect, dpi)
+            render = partial(self._render_later, pdf_page, index, dpi)
+            return Page(index, width, height, dpi, TextSource.PDF, words, loader=render)
         logger.debug(
             "page %d: text layer not usable (%d words, image covers %.0f%%); OCR",
             index + 1,
             len(words),
             coverage * 100,
         )
-        return Page(index, image, self.options.dpi, TextSource.OCR, self._ocr(image, index))
+        image = rasterize.render_pdf_page(pdf_page, dpi)
+        return Page.from_image(index, image, dpi, TextSource.OCR, self._ocr(image, index))
+
+    def _render_later(self, pdf_page: pymupdf.Page, index: int, dpi: int) -> Image.Image:
+        if self._closed:
+            raise ValueError(
+                f"page {index + 1}: its image was asked for after the document "
+                "was closed (use pipeline.pages.render_pdf_page on the stored bytes)"
+            )
+        return rasterize.render_pdf_page(pdf_page, dpi)
 
     def _image_page(self, source: Image.Image, index: int) -> Page:
         image = rasterize.decode_frame(source, index)
         dpi = rasterize.image_dpi(source)
-        return Page(index, image, dpi, TextSource.OCR, self._ocr(image, index))
+        return Page.from_image(index, image, dpi, TextSource.OCR, self._ocr(image, index))
 
     def _ocr(self, image: Image.Image, index: int) -> list[Word]:
         return ocr.ocr_image(image, index) if self.options.ocr else []
@@ -132,3 +148,10 @@ def open_document(data: bytes, options: PageOptions = PageOptions()) -> OpenedDo
         return OpenedDocument(file_type, options, pdf)
     image = rasterize.open_image(data, file_type, options.max_page_pixels)
     return OpenedDocument(file_type, options, image)
+
+
+def render_pdf_page(data: bytes, index: int, dpi: int) -> Image.Image:
+    """Render page `index` (0-based) of a PDF given as bytes: the on-demand image of a page
+    whose words came from its text layer."""
+    with rasterize.open_pdf(data) as pdf:
+        return rasterize.render_pdf_page(rasterize.load_pdf_page(pdf, index), dpi)

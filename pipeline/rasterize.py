@@ -76,12 +76,11 @@ def open_pdf(data: bytes) -> pymupdf.Document:
 
 
 def pixel_size(rect: pymupdf.Rect, dpi: int) -> tuple[int, int]:
-    """Width and height in pixels of a page rectangle (in points) rendered at `dpi`."""
-    # Multiply before dividing so whole-number sizes stay exact (14400 pt at 150 DPI is
-    # 30000 px, not 30001), and round away float noise before rounding up.
-    width = rect.width * dpi / POINTS_PER_INCH
-    height = rect.height * dpi / POINTS_PER_INCH
-    return math.ceil(round(width, 6)), math.ceil(round(height, 6))
+    """Width and height in pixels of a page rectangle (in points) rendered at `dpi`: the
+    size `render_pdf_page` gives, computed without rendering (MuPDF's own rounding)."""
+    zoom = dpi / POINTS_PER_INCH
+    pixels = (rect * pymupdf.Matrix(zoom, zoom)).irect
+    return pixels.width, pixels.height
 
 
 def check_pdf_page_sizes(doc: pymupdf.Document, dpi: int, max_pixels: int) -> None:

@@ -6,6 +6,7 @@ top-left, always paired with the index of the page they belong to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -77,20 +78,45 @@ class Word:
     confidence: float | None = None
 
 
+ImageLoader = Callable[[], Image.Image]
+
+
 @dataclass(slots=True)
 class Page:
-    """One rendered page: its image, pixel size, render DPI and the words found on it."""
+    """One page: its pixel size at `dpi`, the words found on it, and its RGB image.
+
+    The image is produced on first use by `loader` (and kept): a born-digital page's words
+    come from its text layer, so it is rendered only when something needs pixels (a model,
+    a viewer), never during ingest.
+    """
 
     index: int
-    image: Image.Image
+    width: int
+    height: int
     dpi: int | None
     text_source: TextSource
     words: list[Word] = field(default_factory=list)
+    loader: ImageLoader | None = field(default=None, repr=False, compare=False)
+    _image: Image.Image | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_image(
+        cls,
+        index: int,
+        image: Image.Image,
+        dpi: int | None,
+        text_source: TextSource,
+        words: list[Word] | None = None,
+    ) -> Page:
+        """A page whose image is already in memory."""
+        page = cls(index, image.width, image.height, dpi, text_source, words or [])
+        page._image = image
+        return page
 
     @property
-    def width(self) -> int:
-        return self.image.width
-
-    @property
-    def height(self) -> int:
-        return self.image.height
+    def image(self) -> Image.Image:
+        if self._image is None:
+            if self.loader is None:
+                raise ValueError(f"page {self.index + 1} has no image and nothing to render it")
+            self._image = self.loader()
+        return self._image

@@ -46,9 +46,9 @@ def postgres_database() -> Iterator[str]:
         pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not usable: {error}")
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     yield url
-    from app.db.session import get_engine
+    from app.db.session import database_engine
 
-    get_engine(url).dispose()
+    database_engine(url).dispose()
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()

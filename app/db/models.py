@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed models: documents, pages, jobs, answers and fields.
+"""SQLAlchemy 2 typed models: documents, pages, jobs, workers, answers and fields.
 
 Identity follows DESIGN.md: a document is the sha256 of its bytes; an answer is keyed by
 (document, page, question, engine, model revision, prompt version) and a field by
@@ -13,7 +13,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -49,7 +59,7 @@ class Timestamped:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Document(Timestamped, Base):
+class DocumentRecord(Timestamped, Base):
     __tablename__ = "documents"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,21 +73,21 @@ class Document(Timestamped, Base):
     page_count: Mapped[int] = mapped_column(default=0)
     dpi: Mapped[int | None]
 
-    pages: Mapped[list[Page]] = relationship(
-        back_populates="document", cascade="all, delete-orphan", order_by="Page.index"
+    pages: Mapped[list[PageRecord]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", order_by="PageRecord.index"
     )
-    answers: Mapped[list[Answer]] = relationship(
-        back_populates="document", cascade="all, delete-orphan", order_by="Answer.id"
+    answers: Mapped[list[AnswerRecord]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", order_by="AnswerRecord.id"
     )
-    fields: Mapped[list[FieldResult]] = relationship(
-        back_populates="document", cascade="all, delete-orphan", order_by="FieldResult.id"
+    fields: Mapped[list[FieldRecord]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", order_by="FieldRecord.id"
     )
-    jobs: Mapped[list[Job]] = relationship(
-        back_populates="document", cascade="all, delete-orphan", order_by="Job.id"
+    jobs: Mapped[list[JobRecord]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", order_by="JobRecord.id"
     )
 
 
-class Page(Base):
+class PageRecord(Base):
     __tablename__ = "pages"
     __table_args__ = (UniqueConstraint("document_id", "index", name="uq_page_document_index"),)
 
@@ -88,26 +98,92 @@ class Page(Base):
     height: Mapped[int]
     dpi: Mapped[int | None]
     text_source: Mapped[str] = mapped_column(String(8))
-    image_path: Mapped[str] = mapped_column(String(1024))
+    # Stored only for pages read by OCR; text-layer pages are rendered on demand.
+    image_path: Mapped[str | None] = mapped_column(String(1024))
     # [[text, x0, y0, x1, y1, confidence | null], ...] with normalised coordinates.
     words: Mapped[list[Any]] = mapped_column(default=list)
 
-    document: Mapped[Document] = relationship(back_populates="pages")
+    document: Mapped[DocumentRecord] = relationship(back_populates="pages")
 
 
-class Job(Timestamped, Base):
+class JobKind(StrEnum):
+    INGEST = "ingest"
+    ANALYZE = "analyze"
+
+
+ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class JobRecord(Timestamped, Base):
+    """One attempt at a unit of work (see app.services.jobs for the state machine).
+
+    A retried job is a new row (`attempt` + 1, `retry_of` the interrupted one), so every
+    attempt keeps its own worker, timings and outcome; a follow-up names its `parent_id`.
+    At most one ingest job per document is active (queued or running): the partial unique
+    index is how a document is claimed.
+    """
+
     __tablename__ = "jobs"
+    __table_args__ = (
+        Index(
+            "uq_jobs_active_ingest",
+            "document_id",
+            unique=True,
+            sqlite_where=text("kind = 'ingest' AND status IN ('queued', 'running')"),
+            postgresql_where=text("kind = 'ingest' AND status IN ('queued', 'running')"),
+        ),
+        Index("ix_jobs_status_kind", "status", "kind"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED, index=True)
-    progress: Mapped[float] = mapped_column(default=0.0)
-    message: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
+    attempt: Mapped[int] = mapped_column(default=1)
+    retry_of: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL", name="fk_jobs_retry_of")
+    )
+    # The job that queued this one as its follow-up (an ingest job's analysis).
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL", name="fk_jobs_parent_id")
+    )
+    # Questions, schema and follow-up work; see app.services.jobs.JobPayload.
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The answering engine asked for (analyze jobs); None means the worker's own.
+    engine: Mapped[str | None] = mapped_column(String(32))
     task_id: Mapped[str | None] = mapped_column(String(64))
+    worker: Mapped[str | None] = mapped_column(String(255))
+    pages_done: Mapped[int] = mapped_column(default=0)
+    pages_total: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
-    document: Mapped[Document] = relationship(back_populates="jobs")
+    document: Mapped[DocumentRecord] = relationship(back_populates="jobs")
+
+
+class WorkerRecord(Base):
+    """A live (or recently live) worker process: which queues it reads, which engine answers.
+
+    Workers upsert their row when they start and refresh `heartbeat_at` while they run; a row
+    whose heartbeat is older than the staleness limit is a worker that is gone.
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    queues: Mapped[str] = mapped_column(String(255))
+    concurrency: Mapped[int]
+    engine: Mapped[str] = mapped_column(String(32))
+    engine_reason: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(512))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ResultKey:
@@ -122,7 +198,7 @@ class ResultKey:
     boxes: Mapped[list[Any]] = mapped_column(default=list)
 
 
-class Answer(Timestamped, ResultKey, Base):
+class AnswerRecord(Timestamped, ResultKey, Base):
     __tablename__ = "answers"
     __table_args__ = (
         UniqueConstraint(
@@ -144,10 +220,10 @@ class Answer(Timestamped, ResultKey, Base):
     question_sha256: Mapped[str] = mapped_column(String(64))
     answer: Mapped[str] = mapped_column(Text)
 
-    document: Mapped[Document] = relationship(back_populates="answers")
+    document: Mapped[DocumentRecord] = relationship(back_populates="answers")
 
 
-class FieldResult(Timestamped, ResultKey, Base):
+class FieldRecord(Timestamped, ResultKey, Base):
     __tablename__ = "fields"
     __table_args__ = (
         UniqueConstraint(
@@ -170,4 +246,4 @@ class FieldResult(Timestamped, ResultKey, Base):
     raw_text: Mapped[str | None] = mapped_column(Text)
     page_index: Mapped[int | None]
 
-    document: Mapped[Document] = relationship(back_populates="fields")
+    document: Mapped[DocumentRecord] = relationship(back_populates="fields")

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import ColumnElement, TextClause
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.db.models import Base, utcnow
+from app.db.models import Base, Timestamped, utcnow
 
 
 def _insert(
@@ -27,6 +28,8 @@ def _insert(
         statement = postgresql.insert(model)
     else:
         raise NotImplementedError(f"upserts support sqlite and postgresql, not {dialect}")
+    if not issubclass(model, Timestamped):
+        return statement.values(**values)
     now = utcnow()
     return statement.values(**values, created_at=now, updated_at=now)
 
@@ -35,14 +38,23 @@ def upsert(session: Session, model: type[Base], values: dict[str, Any], key: Seq
     """Insert `values`, or update the row with the same `key` columns."""
     statement = _insert(session, model, values)
     updates = {c: statement.excluded[c] for c in values if c not in key}
-    updates["updated_at"] = statement.excluded.updated_at
+    if issubclass(model, Timestamped):
+        updates["updated_at"] = statement.excluded.updated_at
     session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=updates))
 
 
 def insert_if_absent(
-    session: Session, model: type[Base], values: dict[str, Any], key: Sequence[str]
-) -> bool:
-    """Insert `values` unless a row with the same `key` exists; True when inserted."""
-    statement = _insert(session, model, values).on_conflict_do_nothing(index_elements=list(key))
+    session: Session,
+    model: type[Base],
+    values: dict[str, Any],
+    key: Sequence[str],
+    where: ColumnElement[bool] | TextClause | None = None,
+) -> int | None:
+    """Insert `values` unless a row with the same `key` exists (among the rows matching the
+    partial unique index's `where`, if any); returns the new row's id, or None."""
+    statement = _insert(session, model, values).on_conflict_do_nothing(
+        index_elements=list(key), index_where=where
+    )
     # RETURNING, not rowcount: drivers differ on rowcount for INSERT ... ON CONFLICT.
-    return session.execute(statement.returning(*model.__table__.primary_key)).first() is not None
+    row = session.execute(statement.returning(*model.__table__.primary_key)).first()
+    return None if row is None else int(row[0])

@@ -1,203 +1,317 @@
-"""The ask and extract use cases: engine answers, grounded on the page, upserted.
+"""The analysis use case: questions and field schemas answered by an engine, then stored.
 
-Grounding is independent of the engine: the answer text is looked up in the page's words
-and the boxes of the match are stored. Confidence = engine confidence x match score (the
-match score alone when the engine gives none); an answer whose text cannot be found on the
-page keeps its text, gets no box, and its confidence is halved, so it sorts below any
-grounded answer. Results are keyed as DESIGN.md says, so running the same question or
-schema again updates the stored row instead of adding one.
+`submit_analysis` queues an `analyze` job for a ready document. `run_analysis_jobs` is the
+long-running part (it opens its own sessions): it claims the job and, to give a GPU full
+batches, up to `analyze_batch_pages` pages more of other queued analyses; loads their pages
+and closes its session; runs ONE engine batch (pipeline.analysis grounds and scores it);
+then, per job, upserts the results and marks it DONE in one transaction, provided the job
+is still RUNNING (a cancelled job leaves nothing). No database session is held while the
+engine runs. Results are keyed as DESIGN.md says, so a repeated analysis updates rows.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
 from sqlalchemy import UniqueConstraint, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db.json_columns import decode_words, encode_boxes
-from app.db.models import Answer, Base, Document, DocumentStatus, FieldResult
+from app.db.json_columns import encode_boxes
+from app.db.models import (
+    AnswerRecord,
+    Base,
+    DocumentRecord,
+    DocumentStatus,
+    FieldRecord,
+    JobKind,
+    JobRecord,
+    JobStatus,
+)
 from app.db.upsert import upsert
-from pipeline.engines.base import Engine, FieldSpec, FieldValue, Question
-from pipeline.fields.normalize import normalize
-from pipeline.fields.schemas import FieldSchema
-from pipeline.grounding import ground
-from pipeline.types import Box, Page, TextSource
+from app.errors import BadInputError, DocfuseError, NotFoundError
+from app.read_models import JobInfo, answer_out, field_out, job_info
+from app.schemas import AnswerOut, FieldOut
+from app.services.heartbeat import Heartbeat
+from app.services.jobs import claim, complete, enqueue
+from app.services.pages import load_pages, require_ready
+from app.services.payloads import AnalysisRequest
+from pipeline.analysis import DocumentResults, DocumentWork, analyze_documents, page_questions
+from pipeline.engines.base import Engine
 
-UNGROUNDED_PENALTY = 0.5
+logger = logging.getLogger(__name__)
+
+EngineProvider = Callable[[str | None], Engine]
+"""Gives the engine for a job's `engine` (None: the configured one), kept per process."""
+
+CANDIDATES_PER_CLAIM = 64
+CLAIM_POLL_S = 0.05
 
 
-class DocumentNotReadyError(ValueError):
-    """Questions need a document whose pages were rendered."""
+def submit_analysis(*, session: Session, document_id: int, request: AnalysisRequest) -> JobInfo:
+    """Queue an `analyze` job (committed); the caller dispatches it."""
+    document = session.get(DocumentRecord, document_id)
+    if document is None:
+        raise NotFoundError(f"no document with id {document_id}")
+    check_request(document, request)
+    job_id = enqueue(
+        session,
+        document_id=document_id,
+        kind=JobKind.ANALYZE,
+        payload=request.to_json(),
+        engine=request.engine,
+    )
+    session.commit()
+    return job_info(session.get_one(JobRecord, job_id))
+
+
+def check_request(document: DocumentRecord, request: AnalysisRequest) -> None:
+    """Refuse what cannot be answered, before it is queued."""
+    require_ready(document)
+    if request.empty:
+        raise BadInputError("nothing to do: give a question or a field schema")
+    for question in request.questions:
+        if question.page is not None and question.page >= document.page_count:
+            raise BadInputError(
+                f"document {document.id} has no page {question.page} "
+                f"(pages 0..{document.page_count - 1})"
+            )
 
 
 @dataclass(frozen=True)
-class Grounded:
-    boxes: list[Box]
-    confidence: float | None
+class JobResults:
+    """The stored answers and fields an analysis job asked for (the latest of each)."""
+
+    job: JobInfo
+    answers: list[AnswerOut]
+    fields: list[FieldOut]
 
 
-def load_pages(settings: Settings, document: Document) -> list[Page]:
-    """The document's pages as the pipeline sees them (images open lazily)."""
-    if document.status != DocumentStatus.READY:
-        raise DocumentNotReadyError(
-            f"document {document.id} is {document.status}"
-            + (f": {document.error}" if document.error else "")
-        )
-    return [
-        Page(
-            index=row.index,
-            image=Image.open(settings.data_dir / row.image_path),
-            dpi=row.dpi,
-            text_source=TextSource(row.text_source),
-            words=decode_words(row.words, row.index),
-        )
-        for row in document.pages
+def job_results(*, session: Session, job_id: int) -> JobResults:
+    job = session.get(JobRecord, job_id)
+    if job is None:
+        raise NotFoundError(f"no job with id {job_id}")
+    request = AnalysisRequest.model_validate(job.payload)
+    answers = [
+        answer_out(row)
+        for question in request.questions
+        if (row := _latest_answer(session, job.document_id, question.text)) is not None
     ]
+    fields = []
+    if request.field_schema is not None:
+        schema = request.field_schema
+        rows = _latest_fields(session, job.document_id, schema.name)
+        fields = [field_out(rows[d.name]) for d in schema.fields if d.name in rows]
+    return JobResults(job_info(job), answers, fields)
 
 
-def ground_text(
-    text: str, pages: Sequence[Page], engine_confidence: float | None, near: Box | None
-) -> Grounded:
-    """Boxes for `text` on the pages, and the combined confidence (see module doc)."""
-    if not text.strip():
-        return Grounded([], 0.0)
-    base = engine_confidence if engine_confidence is not None else 1.0
-    match = ground(text, [page.words for page in pages], near=near)
-    if match is None:
-        return Grounded([], base * UNGROUNDED_PENALTY)
-    return Grounded(match.boxes, base * match.score)
+def _latest_answer(session: Session, document_id: int, question: str) -> AnswerRecord | None:
+    return session.scalars(
+        select(AnswerRecord)
+        .where(
+            AnswerRecord.document_id == document_id,
+            AnswerRecord.question_sha256 == question_sha256(question),
+        )
+        .order_by(AnswerRecord.updated_at.desc(), AnswerRecord.id.desc())
+        .limit(1)
+    ).first()
 
 
-def ask(
+def _latest_fields(session: Session, document_id: int, schema: str) -> dict[str, FieldRecord]:
+    rows = session.scalars(
+        select(FieldRecord)
+        .where(FieldRecord.document_id == document_id, FieldRecord.schema_name == schema)
+        .order_by(FieldRecord.updated_at, FieldRecord.id)
+    ).all()
+    return {row.name: row for row in rows}  # later rows win
+
+
+def question_sha256(question: str) -> str:
+    return hashlib.sha256(question.strip().encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@dataclass
+class _Claimed:
+    job_id: int
+    document_id: int
+    schema_name: str = ""
+    work: DocumentWork | None = None
+    error: str | None = None
+    results: DocumentResults | None = None
+
+
+def run_analysis_jobs(
     *,
     sessions: sessionmaker,
     settings: Settings,
-    engine: Engine,
-    document_id: int,
-    question: str,
-    page: int | None = None,
-) -> Answer:
-    """Ask one question about a page (or every page, keeping the best answer); stored."""
+    job_id: int,
+    runner: str,
+    engines: EngineProvider,
+    batch_wait_s: float | None = None,
+) -> list[int]:
+    """Run job `job_id` and whatever other queued analyses fit its batch (long-running:
+    opens its own sessions). Returns follow-up jobs to dispatch (none, today)."""
+    wait_s = settings.analyze_batch_wait_s if batch_wait_s is None else batch_wait_s
+    engine_name, claimed_ids = _claim_batch(sessions, settings, job_id, runner, wait_s)
+    if not claimed_ids:
+        return []
+    with Heartbeat(sessions, claimed_ids, settings.heartbeat_interval_s) as heartbeat:
+        claimed = _load(sessions, settings, claimed_ids)
+        engine = engines(engine_name)
+        _run_batch(engine, [c for c in claimed if c.work is not None])
+        for item in claimed:
+            if not heartbeat.lost(item.job_id):
+                _store(sessions, engine, item)
+    return []
+
+
+def _claim_batch(
+    sessions: sessionmaker, settings: Settings, job_id: int, runner: str, wait_s: float
+) -> tuple[str | None, list[int]]:
+    """Claim the job itself, then other queued analyses for the same engine while the page
+    budget allows, waiting up to `wait_s` for the batch to fill."""
     with sessions() as session:
-        document = session.get_one(Document, document_id)
-        pages = load_pages(settings, document)
-        if page is not None and not 0 <= page < len(pages):
-            raise ValueError(f"document {document_id} has no page {page} (0..{len(pages) - 1})")
-        targets = [p for p in pages if page is None or p.index == page]
-        answers = engine.answer(pages, [Question(p.index, question) for p in targets])
-        scored = []
-        for answer in answers:
-            page_of = [pages[answer.question.page]]
-            near = answer.boxes[0] if answer.boxes else None
-            scored.append((answer, ground_text(answer.text, page_of, answer.confidence, near)))
-        best, grounded = max(scored, key=lambda item: (bool(item[0].text), item[1].confidence or 0))
-        values = {
-            "document_id": document_id,
-            "page_index": best.question.page,
-            "question": question,
-            "question_sha256": hashlib.sha256(question.strip().encode()).hexdigest(),
-            "answer": best.text,
-            **_result_columns(engine, grounded),
-        }
-        upsert(session, Answer, values, ANSWER_KEY)
+        if not claim(session, [job_id], runner):
+            session.rollback()
+            return None, []
         session.commit()
-        return session.scalars(select(Answer).filter_by(**_key(values, ANSWER_KEY))).one()
+        job = session.get_one(JobRecord, job_id)
+        engine_name, budget = job.engine, settings.analyze_batch_pages - job.document.page_count
+    claimed = [job_id]
+    deadline = time.monotonic() + wait_s
+    while budget > 0:
+        more, budget = _claim_more(sessions, runner, engine_name, budget, claimed)
+        claimed.extend(more)
+        if budget <= 0 or time.monotonic() >= deadline:
+            break
+        time.sleep(CLAIM_POLL_S)
+    return engine_name, claimed
 
 
-def extract(
-    *,
-    sessions: sessionmaker,
-    settings: Settings,
-    engine: Engine,
-    document_id: int,
-    schema: FieldSchema,
-) -> list[FieldResult]:
-    """Extract every field of `schema` from the document; stored, in schema order."""
+def _claim_more(
+    sessions: sessionmaker, runner: str, engine: str | None, budget: int, taken: list[int]
+) -> tuple[list[int], int]:
     with sessions() as session:
-        document = session.get_one(Document, document_id)
-        pages = load_pages(settings, document)
-        specs = [definition.spec() for definition in schema.fields]
-        rows = []
-        for spec, value in zip(specs, engine.extract(pages, specs), strict=True):
-            rows.append(_field_values(document_id, schema.name, spec, value, pages, engine))
-        for values in rows:
-            upsert(session, FieldResult, values, FIELD_KEY)
+        candidates = session.execute(
+            select(JobRecord.id, DocumentRecord.page_count)
+            .join(DocumentRecord, JobRecord.document_id == DocumentRecord.id)
+            .where(
+                JobRecord.kind == JobKind.ANALYZE,
+                JobRecord.status == JobStatus.QUEUED,
+                JobRecord.engine.is_not_distinct_from(engine),
+                DocumentRecord.status == DocumentStatus.READY,
+                JobRecord.id.not_in(taken),
+            )
+            .order_by(JobRecord.id)
+            .limit(CANDIDATES_PER_CLAIM)
+        ).all()
+        pages_of, picked = dict(candidates), []
+        for candidate, pages in candidates:
+            if pages <= budget:
+                picked.append(candidate)
+                budget -= pages
+        got = claim(session, picked, runner)
         session.commit()
-        return [
-            session.scalars(select(FieldResult).filter_by(**_key(v, FIELD_KEY))).one() for v in rows
-        ]
+    return got, budget + sum(pages_of[i] for i in picked if i not in got)
 
 
-def _field_values(
-    document_id: int,
-    schema: str,
-    spec: FieldSpec,
-    value: FieldValue,
-    pages: list[Page],
-    engine: Engine,
-) -> dict[str, Any]:
-    text = value.text.strip()
-    page_pages = [pages[value.page]] if value.page is not None else pages
-    near = value.boxes[0] if value.boxes else None
-    rows = _rows(text)
-    if rows is not None:
-        grounded = _ground_rows(rows, page_pages, value.confidence)
-    else:
-        grounded = ground_text(text, page_pages, value.confidence, near)
-    page = grounded.boxes[0].page if grounded.boxes else value.page
-    return {
-        "document_id": document_id,
-        "schema_name": schema,
-        "name": spec.name,
-        "type": spec.type,
-        "value": normalize(spec.type, text) if text else None,
-        "raw_text": text or None,
-        "page_index": page,
-        **_result_columns(engine, grounded),
-    }
+def _load(sessions: sessionmaker, settings: Settings, job_ids: Sequence[int]) -> list[_Claimed]:
+    """Each claimed job's pages and request; a job that cannot run gets its reason."""
+    claimed = []
+    with sessions() as session:
+        for job_id in job_ids:
+            job = session.get_one(JobRecord, job_id)
+            item = _Claimed(job_id, job.document_id)
+            try:
+                request = AnalysisRequest.model_validate(job.payload)
+                item.schema_name = request.field_schema.name if request.field_schema else ""
+                item.work = request.work(load_pages(settings, job.document))
+                page_questions(item.work)  # refuses a page the document lacks, up front
+            except DocfuseError as error:
+                item.work, item.error = None, str(error)
+            claimed.append(item)
+    return claimed
 
 
-def _rows(text: str) -> list[dict[str, Any]] | None:
-    """A repeated field's value: a JSON list of row objects (line items), else None."""
-    if not text.startswith("["):
-        return None
+def _run_batch(engine: Engine, items: list[_Claimed]) -> None:
+    """One engine batch; if it fails, each document alone, so one bad document fails
+    alone and the others still get their results."""
+    if not items:
+        return
     try:
-        rows = json.loads(text)
-    except ValueError:
-        return None
-    return rows if isinstance(rows, list) and all(isinstance(r, dict) for r in rows) else None
+        results = analyze_documents(engine, [item.work for item in items if item.work])
+    except Exception as error:  # a batch failure is retried document by document
+        if len(items) == 1:
+            items[0].error = _reason(error)
+            return
+        logger.warning("engine batch of %d documents failed (%s); one by one", len(items), error)
+        for item in items:
+            _run_batch(engine, [item])
+        return
+    for item, result in zip(items, results, strict=True):
+        item.results = result
 
 
-def _ground_rows(
-    rows: list[dict[str, Any]], pages: Sequence[Page], engine_confidence: float | None
-) -> Grounded:
-    """Each row grounded by its description: one box per row found; confidence scaled by
-    the share of rows found."""
-    boxes, found = [], 0
-    for row in rows:
-        grounded = ground_text(str(row.get("description") or ""), pages, None, None)
-        if grounded.boxes:
-            boxes.extend(grounded.boxes)
-            found += 1
-    base = engine_confidence if engine_confidence is not None else 1.0
-    return Grounded(boxes, base * found / len(rows) if rows else 0.0)
+def _reason(error: Exception) -> str:
+    if isinstance(error, DocfuseError):
+        return str(error)
+    logger.error("analysis failed", exc_info=error)
+    return f"internal error ({type(error).__name__}): {error}"
 
 
-def _result_columns(engine: Engine, grounded: Grounded) -> dict[str, Any]:
+def _store(sessions: sessionmaker, engine: Engine, item: _Claimed) -> None:
+    with sessions() as session:
+        if item.results is None:
+            complete(session, item.job_id, JobStatus.FAILED, item.error or "no result")
+            session.commit()
+            return
+        answers, fields = item.results.answers, item.results.fields
+        found = sum(1 for field in fields if field.value)
+        summary = f"{len(answers)} answers, {len(fields)} fields ({found} found)"
+        if not complete(session, item.job_id, JobStatus.DONE, summary):
+            session.rollback()  # cancelled or given up meanwhile: keep nothing
+            return
+        for answer in answers:
+            values = {
+                "document_id": item.document_id,
+                "page_index": answer.page,
+                "question": answer.question,
+                "question_sha256": question_sha256(answer.question),
+                "answer": answer.text,
+                **_result_columns(engine, answer.boxes, answer.confidence),
+            }
+            upsert(session, AnswerRecord, values, ANSWER_KEY)
+        for field in fields:
+            values = {
+                "document_id": item.document_id,
+                "schema_name": item.schema_name,
+                "name": field.name,
+                "type": field.type,
+                "value": field.value,
+                "raw_text": field.raw_text,
+                "page_index": field.page,
+                **_result_columns(engine, field.boxes, field.confidence),
+            }
+            upsert(session, FieldRecord, values, FIELD_KEY)
+        session.commit()
+
+
+def _result_columns(engine: Engine, boxes: list, confidence: float) -> dict[str, Any]:
     return {
         "engine": engine.name,
         "model": engine.model_name,
         "model_revision": engine.model_revision,
         "prompt_version": engine.prompt_version,
-        "confidence": grounded.confidence,
-        "boxes": encode_boxes(grounded.boxes),
+        "confidence": confidence,
+        "boxes": encode_boxes(boxes),
     }
 
 
@@ -209,9 +323,5 @@ def _unique_key(model: type[Base], name: str) -> tuple[str, ...]:
     raise LookupError(f"{model.__name__} has no constraint {name}")
 
 
-ANSWER_KEY = _unique_key(Answer, "uq_answer_key")
-FIELD_KEY = _unique_key(FieldResult, "uq_field_key")
-
-
-def _key(values: dict[str, Any], key: Sequence[str]) -> dict[str, Any]:
-    return {column: values[column] for column in key}
+ANSWER_KEY = _unique_key(AnswerRecord, "uq_answer_key")
+FIELD_KEY = _unique_key(FieldRecord, "uq_field_key")

@@ -1,38 +1,91 @@
-"""Reading documents back: listing and lookup by id or sha256 prefix."""
+"""Documents: listing, lookup by id or sha256 prefix, and deletion with everything derived."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Document
+from app.config import Settings
+from app.db.models import ACTIVE_JOB_STATUSES, DocumentRecord, JobRecord, JobStatus, utcnow
+from app.errors import BadInputError, NotFoundError
+from app.read_models import document_info
+from app.schemas import DocumentInfo
+from app.services import storage
+
+MAX_ID = 2**63 - 1  # the largest id any supported database stores
+ID = re.compile(r"[0-9]{1,19}")
+SHA256_PREFIX = re.compile(r"[0-9a-f]{6,64}")
 
 
-class DocumentNotFoundError(LookupError):
-    """No document matches the reference a user gave."""
-
-
-def list_documents(*, session: Session, status: str | None = None) -> Sequence[Document]:
-    query = select(Document).order_by(Document.id)
+def list_documents(*, session: Session, status: str | None = None) -> list[DocumentInfo]:
+    query = select(DocumentRecord).order_by(DocumentRecord.id)
     if status is not None:
-        query = query.where(Document.status == status)
-    return session.scalars(query).all()
+        query = query.where(DocumentRecord.status == status)
+    return [document_info(document) for document in session.scalars(query)]
 
 
-def get_document(*, session: Session, ref: str | int) -> Document:
-    """A document by numeric id, or by a unique sha256 prefix of at least 6 characters."""
+def get_document(*, session: Session, ref: str | int) -> DocumentInfo:
+    return document_info(find_document(session, ref))
+
+
+def find_document(session: Session, ref: str | int) -> DocumentRecord:
+    """A document by numeric id, or by a unique sha256 prefix of 6 to 64 hex digits."""
     text = str(ref).strip().lower()
-    if text.isdigit():
-        document = session.get(Document, int(text))
+    if ID.fullmatch(text):
+        document = session.get(DocumentRecord, int(text)) if int(text) <= MAX_ID else None
         if document is None:
-            raise DocumentNotFoundError(f"no document with id {text}")
+            raise NotFoundError(f"no document with id {text}")
         return document
-    if len(text) < 6:
-        raise DocumentNotFoundError(f"'{ref}' is neither an id nor a sha256 prefix (6+ chars)")
-    matches = session.scalars(select(Document).where(Document.sha256.startswith(text))).all()
+    if not SHA256_PREFIX.fullmatch(text):
+        raise BadInputError(
+            f"{str(ref)!r} is neither a document id (digits) nor a sha256 prefix "
+            "(6 to 64 hex digits)"
+        )
+    matches = session.scalars(
+        select(DocumentRecord).where(DocumentRecord.sha256.startswith(text, autoescape=True))
+    ).all()
     if len(matches) != 1:
         found = "no document" if not matches else f"{len(matches)} documents"
-        raise DocumentNotFoundError(f"{found} with sha256 starting '{text}'")
+        raise NotFoundError(f"{found} with sha256 starting '{text}'")
     return matches[0]
+
+
+@dataclass(frozen=True)
+class Deletion:
+    documents: list[DocumentInfo]
+    revoke: list[str]  # task ids of queued jobs that were cancelled with them
+
+
+def delete_documents(
+    *, session: Session, settings: Settings, document_ids: Sequence[int]
+) -> Deletion:
+    """Delete documents with their pages, results, jobs, original and page images.
+
+    Active jobs are cancelled first, in the same transaction, so a worker still running one
+    finds it gone and writes nothing. Files go after the commit: a crash in between leaves
+    files without rows (harmless, rewritten on the next ingest), never rows without files.
+    """
+    documents = [session.get(DocumentRecord, document_id) for document_id in document_ids]
+    missing = [i for i, d in zip(document_ids, documents, strict=True) if d is None]
+    if missing:
+        raise NotFoundError(f"no document with id {', '.join(map(str, missing))}")
+    present = [document for document in documents if document is not None]
+    revoke = session.scalars(
+        update(JobRecord)
+        .where(JobRecord.document_id.in_(document_ids), JobRecord.status.in_(ACTIVE_JOB_STATUSES))
+        .values(status=JobStatus.CANCELLED, message="document deleted", finished_at=utcnow())
+        .returning(JobRecord.task_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    deleted = [document_info(document) for document in present]
+    for document in present:
+        session.delete(document)
+    session.commit()
+    for info in deleted:
+        storage.original_path(settings.data_dir, info.sha256).unlink(missing_ok=True)
+        storage.remove_page_images(settings.data_dir, info.sha256)
+    return Deletion(deleted, [task_id for task_id in revoke if task_id])

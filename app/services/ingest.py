@@ -1,20 +1,25 @@
-"""The ingest use case: hash, dedupe, store the original, then pages and words.
+"""The ingest use case: submit files (hash, dedupe, store, queue), then process them.
 
-Ingest is two steps so that the UI and the workers can split them: `register_document`
-records the file (identity = sha256) and stores its bytes; `process_document` renders the
-pages and extracts words, then writes every page and the final status in ONE transaction.
-A document is therefore either ready with all its pages, or failed with a reason and no
-pages: never half-written. Any error inside one document is recorded on that document and
-never propagates to the batch.
+Ingest is two steps so that the CLI, the watcher and the UI hand work to the workers:
+
+- `submit_file` / `submit_bytes` record the file (identity = sha256), store its bytes under
+  the data dir and queue an `ingest` job, all before anything is parsed. A document already
+  ready is `known`; one with an active ingest job is `busy` (the partial unique index on
+  jobs lets only one submission win, across processes); a failed one is retried.
+- `run_ingest_job` (long-running: it opens its own sessions) claims the job, reads every
+  page (text layer, or OCR for scans; born-digital pages store no image), and writes the
+  pages, the document's final status, the job's outcome and any follow-up analysis job in
+  ONE transaction, only if the job is still RUNNING. A document is therefore ready with all
+  its pages or failed with a reason and none, never half-written, whatever interrupts it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy import delete, select
@@ -22,14 +27,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db.json_columns import encode_words
-from app.db.models import Document, DocumentStatus, JobStatus, Page
+from app.db.models import DocumentRecord, DocumentStatus, JobKind, JobRecord, JobStatus, PageRecord
 from app.db.upsert import insert_if_absent
+from app.errors import BadInputError
+from app.read_models import Submission, SubmitOutcome
 from app.services import storage
-from app.services.jobs import JobTracker
-from pipeline.errors import BadInputError, TooLargeError
+from app.services.heartbeat import Heartbeat
+from app.services.jobs import ProgressWriter, active_ingest_job, claim, complete, enqueue
+from app.services.payloads import IngestPayload
+from pipeline.errors import TooLargeError
 from pipeline.filetypes import FileType, detect_file_type
 from pipeline.pages import PageOptions, open_document
-from pipeline.types import Page as PipelinePage
+from pipeline.types import Page, TextSource
 
 logger = logging.getLogger(__name__)
 
@@ -37,21 +46,6 @@ PageProgress = Callable[[int, int], None]
 """Called with (pages done, page count) while a document is processed."""
 
 DOCUMENT_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"}
-
-
-class IngestStatus(StrEnum):
-    NEW = "new"
-    KNOWN = "known"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    path: str
-    status: IngestStatus
-    document_id: int | None
-    page_count: int = 0
-    reason: str | None = None
 
 
 def collect_paths(paths: Iterable[Path], *, recursive: bool) -> list[Path]:
@@ -84,10 +78,89 @@ def _looks_like_document(path: Path) -> bool:
     return True
 
 
+# ---------------------------------------------------------------------------- submit
+
+
+def submit_file(
+    *,
+    sessions: sessionmaker,
+    settings: Settings,
+    path: Path,
+    payload: IngestPayload,
+    source: str = "cli",
+) -> Submission:
+    """Read a file (regular files only, never more than the size limit) and submit it."""
+    try:
+        data = read_document_file(path, settings.max_upload_bytes)
+    except (OSError, BadInputError) as error:
+        return Submission(source=str(path), outcome=SubmitOutcome.REFUSED, reason=_reason(error))
+    with sessions() as session:
+        submission = submit_bytes(
+            session=session,
+            settings=settings,
+            data=data,
+            filename=path.name,
+            payload=payload,
+            source=source,
+        )
+    return submission.model_copy(update={"source": str(path)})
+
+
+def submit_bytes(
+    *,
+    session: Session,
+    settings: Settings,
+    data: bytes,
+    filename: str,
+    payload: IngestPayload,
+    source: str,
+) -> Submission:
+    """Register the bytes as a document and queue what it needs (committed); the caller
+    dispatches the returned job."""
+    if len(data) > settings.max_upload_bytes:
+        reason = _too_large(len(data), settings.max_upload_bytes)
+        return Submission(source=filename, outcome=SubmitOutcome.REFUSED, reason=reason)
+    document = register_document(
+        session=session, settings=settings, data=data, filename=filename, source=source
+    )
+    if document.status == DocumentStatus.READY:
+        job_id = None
+        if payload.then is not None and not payload.then.empty:
+            then = payload.then
+            job_id = enqueue(
+                session,
+                document_id=document.id,
+                kind=JobKind.ANALYZE,
+                payload=then.to_json(),
+                engine=then.engine,
+            )
+        session.commit()
+        return Submission(
+            source=filename, outcome=SubmitOutcome.KNOWN, document_id=document.id, job_id=job_id
+        )
+    job_id = enqueue(
+        session, document_id=document.id, kind=JobKind.INGEST, payload=payload.to_json()
+    )
+    if job_id is None:
+        session.rollback()
+        active = active_ingest_job(session, document.id)
+        return Submission(
+            source=filename,
+            outcome=SubmitOutcome.BUSY,
+            document_id=document.id,
+            job_id=active.id if active else None,
+        )
+    document.status, document.error = DocumentStatus.PENDING, None
+    session.commit()
+    return Submission(
+        source=filename, outcome=SubmitOutcome.QUEUED, document_id=document.id, job_id=job_id
+    )
+
+
 def register_document(
     *, session: Session, settings: Settings, data: bytes, filename: str, source: str
-) -> tuple[Document, bool]:
-    """Record the file and store its bytes; returns (document, is_new). Commits.
+) -> DocumentRecord:
+    """Record the file and store its bytes (not committed).
 
     The original is written first (content-addressed, so a second writer rewrites the same
     bytes) and the row is inserted unless its sha256 is already there: two processes
@@ -105,145 +178,42 @@ def register_document(
         "status": DocumentStatus.PENDING,
         "page_count": 0,
     }
-    is_new = insert_if_absent(session, Document, values, ["sha256"])
-    session.commit()
-    return session.scalars(select(Document).where(Document.sha256 == sha256)).one(), is_new
+    insert_if_absent(session, DocumentRecord, values, ["sha256"])
+    return session.scalars(select(DocumentRecord).where(DocumentRecord.sha256 == sha256)).one()
 
 
-def process_document(
-    *,
-    sessions: sessionmaker,
-    settings: Settings,
-    document_id: int,
-    on_page: PageProgress | None = None,
-) -> Document:
-    """Render pages and words for a registered document; safe to run again (it replaces).
-    Progress and outcome are recorded on an `ingest` job."""
-    with sessions() as session:
-        document = session.get_one(Document, document_id)
-        document.status = DocumentStatus.PROCESSING
-        session.commit()
-        sha256 = document.sha256
-    job = JobTracker(sessions, document_id, "ingest")
+def read_document_file(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file, refusing FIFOs, devices and anything over `limit`.
 
-    def progress(done: int, total: int) -> None:
-        job.progress(done, total)
-        if on_page is not None:
-            on_page(done, total)
-
-    try:
-        data = storage.original_path(settings.data_dir, sha256).read_bytes()
-        file_type, pages = _render_pages(data, sha256, settings, progress)
-    except BadInputError as error:
-        reason = str(error)
-    except Exception as error:  # a bug or resource fault must not stop the batch either
-        logger.exception("unexpected error while processing document %s", document_id)
-        reason = f"internal error: {error!r}"
-    else:
-        document = _mark_ready(sessions, settings, document_id, file_type, pages)
-        job.finish(JobStatus.DONE, f"{len(pages)} pages")
-        return document
-    document = _mark_failed(sessions, settings, document_id, reason)
-    job.finish(JobStatus.FAILED, reason)
-    return document
+    The file is opened without blocking (a FIFO with no writer would hang) and judged by
+    the opened descriptor, and at most `limit` + 1 bytes are read whatever `stat` said.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(mode):
+            raise BadInputError(f"not a regular file ({_file_kind(mode)}): only files are read")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise TooLargeError(_too_large(None, limit))
+    return data
 
 
-def _render_pages(
-    data: bytes, sha256: str, settings: Settings, on_page: PageProgress
-) -> tuple[FileType, list[Page]]:
-    options = PageOptions(
-        dpi=settings.dpi, max_page_pixels=settings.max_page_pixels, ocr=settings.ocr
-    )
-    rows: list[Page] = []
-    with open_document(data, options) as opened:
-        for page in opened.pages():
-            rows.append(_page_row(page, sha256, settings))
-            on_page(len(rows), opened.page_count)
-        return opened.file_type, rows
+def _file_kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "not a file")
 
 
-def _page_row(page: PipelinePage, sha256: str, settings: Settings) -> Page:
-    relpath = storage.page_image_relpath(sha256, page.index)
-    storage.save_page_image(settings.data_dir, relpath, page.image)
-    return Page(
-        index=page.index,
-        width=page.width,
-        height=page.height,
-        dpi=page.dpi,
-        text_source=str(page.text_source),
-        image_path=relpath,
-        words=encode_words(page.words),
-    )
-
-
-def _mark_ready(
-    sessions: sessionmaker,
-    settings: Settings,
-    document_id: int,
-    file_type: FileType,
-    pages: list[Page],
-) -> Document:
-    with sessions() as session, session.begin():
-        document = session.get_one(Document, document_id)
-        session.execute(delete(Page).where(Page.document_id == document_id))
-        for page in pages:
-            page.document_id = document_id
-        session.add_all(pages)
-        document.file_type = str(file_type)
-        document.page_count = len(pages)
-        document.dpi = settings.dpi if file_type is FileType.PDF else None
-        document.status = DocumentStatus.READY
-        document.error = None
-    return document
-
-
-def _mark_failed(
-    sessions: sessionmaker, settings: Settings, document_id: int, reason: str
-) -> Document:
-    with sessions() as session, session.begin():
-        document = session.get_one(Document, document_id)
-        session.execute(delete(Page).where(Page.document_id == document_id))
-        document.status = DocumentStatus.FAILED
-        document.error = reason
-        document.page_count = 0
-        sha256 = document.sha256
-    storage.remove_page_images(settings.data_dir, sha256)
-    logger.warning("document %s failed: %s", document_id, reason)
-    return document
-
-
-def ingest_path(
-    *,
-    sessions: sessionmaker,
-    settings: Settings,
-    path: Path,
-    source: str = "cli",
-    on_page: PageProgress | None = None,
-) -> IngestResult:
-    """Ingest one file end to end. Ready duplicates are `known`; failed ones are retried."""
-    try:
-        data = _read_within_limit(path, settings.max_upload_bytes)
-    except (OSError, BadInputError) as error:
-        return IngestResult(str(path), IngestStatus.FAILED, None, reason=_reason(error))
-    with sessions() as session:
-        document, is_new = register_document(
-            session=session, settings=settings, data=data, filename=path.name, source=source
-        )
-    if not is_new and document.status == DocumentStatus.READY:
-        return IngestResult(str(path), IngestStatus.KNOWN, document.id, document.page_count)
-    document = process_document(
-        sessions=sessions, settings=settings, document_id=document.id, on_page=on_page
-    )
-    if document.status == DocumentStatus.FAILED:
-        return IngestResult(str(path), IngestStatus.FAILED, document.id, reason=document.error)
-    return IngestResult(str(path), IngestStatus.NEW, document.id, document.page_count)
-
-
-def _read_within_limit(path: Path, limit: int) -> bytes:
-    size = path.stat().st_size
-    if size > limit:
-        raise TooLargeError(f"file too large: {size:,} bytes, the limit is {limit:,}")
-    return path.read_bytes()
+def _too_large(size: int | None, limit: int) -> str:
+    actual = f"{size:,} bytes" if size is not None else f"over {limit:,} bytes"
+    return f"file too large: {actual}, the limit is {limit:,} (DOCFUSE_MAX_UPLOAD_BYTES)"
 
 
 def _reason(error: Exception) -> str:
@@ -254,3 +224,168 @@ def _reason(error: Exception) -> str:
     if isinstance(error, OSError):
         return f"cannot read the file: {error.strerror or error}"
     return str(error)
+
+
+# ------------------------------------------------------------------------------- run
+
+
+class _Stopped(Exception):
+    """The job was cancelled or given up while it ran: stop, keep nothing."""
+
+
+def run_ingest_job(
+    *,
+    sessions: sessionmaker,
+    settings: Settings,
+    job_id: int,
+    runner: str,
+    on_page: PageProgress | None = None,
+) -> list[int]:
+    """Process the document of ingest job `job_id` (long-running: opens its own sessions).
+    Returns the follow-up jobs to dispatch. Does nothing if the job is no longer queued."""
+    with sessions() as session:
+        if not claim(session, [job_id], runner):
+            session.rollback()
+            return []
+        job = session.get_one(JobRecord, job_id)
+        document = job.document
+        payload = IngestPayload.model_validate(job.payload)
+        if document.status == DocumentStatus.READY:  # a duplicate submission: pages exist
+            session.commit()
+            return _finish(sessions, settings, job_id, payload, None)
+        document.status = DocumentStatus.PROCESSING
+        session.commit()
+        sha256 = document.sha256
+    options = PageOptions(
+        dpi=payload.dpi or settings.dpi, max_page_pixels=settings.max_page_pixels, ocr=settings.ocr
+    )
+    progress = ProgressWriter(sessions, job_id)
+    try:
+        with Heartbeat(sessions, [job_id], settings.heartbeat_interval_s) as heartbeat:
+
+            def on_progress(done: int, total: int) -> None:
+                if heartbeat.lost(job_id):
+                    raise _Stopped
+                progress(done, total)
+                if on_page is not None:
+                    on_page(done, total)
+
+            outcome = _read_pages(settings, sha256, job_id, options, on_progress)
+    except _Stopped:
+        storage.remove_page_images(settings.data_dir, sha256, attempt=job_id)
+        return []
+    return _finish(sessions, settings, job_id, payload, outcome)
+
+
+def _read_pages(
+    settings: Settings, sha256: str, job_id: int, options: PageOptions, on_page: PageProgress
+) -> tuple[FileType, list[PageRecord]] | str:
+    """The document's page rows, or the reason it failed (bad input or internal error)."""
+    try:
+        data = storage.original_path(settings.data_dir, sha256).read_bytes()
+        rows: list[PageRecord] = []
+        with open_document(data, options) as opened:
+            for page in opened.pages():
+                rows.append(_page_row(page, sha256, job_id, settings))
+                on_page(len(rows), opened.page_count)
+            return opened.file_type, rows
+    except BadInputError as error:
+        return str(error)
+    except FileNotFoundError:
+        return "the stored original is missing (deleted while queued?)"
+    except Exception as error:  # a bug or resource fault must not stop the batch either
+        logger.exception("unexpected error while processing document %s", sha256[:12])
+        return f"internal error ({type(error).__name__}): {error}"
+
+
+def _page_row(page: Page, sha256: str, job_id: int, settings: Settings) -> PageRecord:
+    """A page row. Only pages read by OCR keep their image (app.services.pages renders the
+    others); it is stored under this attempt's folder, so an attempt that turns out to be
+    superseded removes its own images and never another attempt's."""
+    relpath = None
+    if page.text_source is TextSource.OCR:
+        relpath = storage.page_image_relpath(sha256, page.index, attempt=job_id)
+        storage.save_page_image(settings.data_dir, relpath, page.image)
+    return PageRecord(
+        index=page.index,
+        width=page.width,
+        height=page.height,
+        dpi=page.dpi,
+        text_source=str(page.text_source),
+        image_path=relpath,
+        words=encode_words(page.words),
+    )
+
+
+Outcome = tuple[FileType, list[PageRecord]] | str | None
+"""Pages read, the reason the document failed, or None: it was ready already."""
+
+
+def _finish(
+    sessions: sessionmaker,
+    settings: Settings,
+    job_id: int,
+    payload: IngestPayload,
+    outcome: Outcome,
+) -> list[int]:
+    """Write the outcome with the job's completion, in one transaction, if the job is still
+    running; otherwise keep nothing. Returns the follow-up jobs to dispatch."""
+    failed = isinstance(outcome, str)
+    with sessions() as session:
+        job = session.get_one(JobRecord, job_id)
+        document, sha256 = job.document, job.document.sha256
+        message = outcome if isinstance(outcome, str) else _summary(outcome)
+        if not complete(session, job_id, JobStatus.FAILED if failed else JobStatus.DONE, message):
+            session.rollback()
+            storage.remove_page_images(settings.data_dir, sha256, attempt=job_id)
+            return []
+        if isinstance(outcome, str):
+            session.execute(delete(PageRecord).where(PageRecord.document_id == document.id))
+            document.status, document.error, document.page_count = (
+                DocumentStatus.FAILED,
+                outcome,
+                0,
+            )
+        elif outcome is not None:
+            _replace_pages(session, document, *outcome)
+        followups = [] if failed else _queue_follow_up(session, job, payload)
+        session.commit()
+    if failed:
+        storage.remove_page_images(settings.data_dir, sha256, attempt=job_id)
+        logger.warning("document %s failed: %s", document.id, outcome)
+    return followups
+
+
+def _summary(outcome: Outcome) -> str:
+    if outcome is None:
+        return "already ready"
+    return f"{len(outcome[1])} pages"
+
+
+def _replace_pages(
+    session: Session, document: DocumentRecord, file_type: FileType, pages: list[PageRecord]
+) -> None:
+    session.execute(delete(PageRecord).where(PageRecord.document_id == document.id))
+    for page in pages:
+        page.document_id = document.id
+    session.add_all(pages)
+    document.file_type = str(file_type)
+    document.page_count = len(pages)
+    document.dpi = pages[0].dpi if file_type is FileType.PDF and pages else None
+    document.status = DocumentStatus.READY
+    document.error = None
+
+
+def _queue_follow_up(session: Session, job: JobRecord, payload: IngestPayload) -> list[int]:
+    then = payload.then
+    if then is None or then.empty:
+        return []
+    job_id = enqueue(
+        session,
+        document_id=job.document_id,
+        kind=JobKind.ANALYZE,
+        payload=then.to_json(),
+        engine=then.engine,
+        parent_id=job.id,
+    )
+    return [job_id] if job_id is not None else []

@@ -19,8 +19,11 @@ def original_path(data_dir: Path, sha256: str) -> Path:
     return data_dir / "originals" / sha256[:2] / sha256
 
 
-def page_image_relpath(sha256: str, index: int) -> str:
-    return f"pages/{sha256}/{index:05d}.png"
+def page_image_relpath(sha256: str, index: int, *, attempt: int | None = None) -> str:
+    """Where a page image lives: under the ingest attempt (job id) that read the page, or
+    under `view/` for a rendering made on demand for a viewer."""
+    folder = "view" if attempt is None else f"job-{attempt}"
+    return f"pages/{sha256}/{folder}/{index:05d}.png"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -49,5 +52,7 @@ def save_page_image(data_dir: Path, relpath: str, image: Image.Image) -> None:
         raise
 
 
-def remove_page_images(data_dir: Path, sha256: str) -> None:
-    shutil.rmtree(data_dir / "pages" / sha256, ignore_errors=True)
+def remove_page_images(data_dir: Path, sha256: str, *, attempt: int | None = None) -> None:
+    """Remove a document's page images: all of them, or those of one ingest attempt."""
+    folder = data_dir / "pages" / sha256
+    shutil.rmtree(folder if attempt is None else folder / f"job-{attempt}", ignore_errors=True)

@@ -57,6 +57,24 @@ class FieldValue:
     boxes: list[Box] = dataclasses.field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class EngineRequest:
+    """One document's share of an engine batch: its pages, the questions about them (each
+    naming its page) and the fields to find anywhere in the document."""
+
+    pages: Sequence[Page]
+    questions: Sequence[Question] = ()
+    fields: Sequence[FieldSpec] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOutput:
+    """What an engine returns for one `EngineRequest`, in the request's order."""
+
+    answers: list[Answer]
+    fields: list[FieldValue]
+
+
 @runtime_checkable
 class Engine(Protocol):
     """What every engine implements. `name`, `model_revision` and `prompt_version` key stored
@@ -74,3 +92,15 @@ class Engine(Protocol):
     def extract(self, pages: Sequence[Page], fields: Sequence[FieldSpec]) -> list[FieldValue]:
         """Find a value for each field (in order) anywhere in the document's pages."""
         ...
+
+    def analyze(self, requests: Sequence[EngineRequest]) -> list[EngineOutput]:
+        """Serve a batch of documents at once (the unit a GPU worker runs). This default
+        serves them one by one; an engine that gains from batching across documents (a
+        model on a GPU) overrides it."""
+        return [
+            EngineOutput(
+                self.answer(request.pages, request.questions) if request.questions else [],
+                self.extract(request.pages, request.fields) if request.fields else [],
+            )
+            for request in requests
+        ]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
-from pipeline.engines.base import Answer, FieldSpec, FieldValue, Question
+from pipeline.engines.base import Answer, Engine, FieldSpec, FieldValue, Question
 from pipeline.engines.keyvalue import Found, KeyHit, find_keys, norm_token, page_of
 from pipeline.engines.layout_rules import LAYOUT_RULES
 from pipeline.fields.normalize import find_amounts, find_dates
@@ -32,7 +32,7 @@ WH_WORDS = re.compile(
 )
 
 
-class ExtractiveEngine:
+class ExtractiveEngine(Engine):
     name = "extractive"
     model_revision = "rules-1"
     prompt_version = "1"

@@ -12,9 +12,23 @@ import importlib.util
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.engines.base import Answer, FieldSpec, FieldValue, Question
+from PIL import Image
+
+from pipeline.engines.base import (
+    Answer,
+    Engine,
+    EngineOutput,
+    EngineRequest,
+    FieldSpec,
+    FieldValue,
+    Question,
+)
 from pipeline.types import Page
+
+if TYPE_CHECKING:
+    from model.generation import GeneratedAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +37,7 @@ TINY_RANDOM_REVISION = "tiny-random"
 _DTYPES = ("bfloat16", "float16", "float32")
 
 
-class FlorenceVLEngine:
+class FlorenceVLEngine(Engine):
     """Answers questions and extracts fields by asking Florence-VL about each page.
 
     Args:
@@ -50,10 +64,10 @@ class FlorenceVLEngine:
         max_new_tokens: int = 64,
         batch_size: int = 8,
     ) -> None:
-        from model.generation import FlorenceVL
+        from model.generation import FlorenceVLGenerator
 
         self._configure(device, dtype, max_new_tokens, batch_size)
-        self.vlm = FlorenceVL.from_pretrained(
+        self.vlm = FlorenceVLGenerator.from_pretrained(
             model_id_or_path,
             device=self.device,
             dtype=_torch_dtype(self.dtype),
@@ -85,7 +99,7 @@ class FlorenceVLEngine:
         """The same code with a tiny random model and offline tokenizers, for tests and smoke
         runs only. Its answers are meaningless; `model_revision` says "tiny-random"."""
         from model.config import FusionConfig
-        from model.generation import FlorenceVL
+        from model.generation import FlorenceVLGenerator
         from model.tiny import build_tiny_random
 
         engine = cls.__new__(cls)
@@ -93,7 +107,7 @@ class FlorenceVLEngine:
         gains = FusionConfig().with_profile(fusion_profile).gains
         model, tokenizers = build_tiny_random(backbone, seed, gains=gains)
         model.to(device=engine.device, dtype=_torch_dtype(engine.dtype))
-        engine.vlm = FlorenceVL(model, tokenizers.llm, tokenizers.florence2)
+        engine.vlm = FlorenceVLGenerator(model, tokenizers.llm, tokenizers.florence2)
         engine.model_name = engine.model_revision = TINY_RANDOM_REVISION
         logger.warning("florence-vl engine runs a tiny RANDOM model: its answers are meaningless")
         return engine
@@ -112,51 +126,74 @@ class FlorenceVLEngine:
 
     def answer(self, pages: Sequence[Page], questions: Sequence[Question]) -> list[Answer]:
         """Answer each question about the page it names; one model call for the whole batch."""
-        images, positions = self._images(pages, {q.page for q in questions})
-        results = self.vlm.answer(
-            images,
-            [(positions[q.page], q.text) for q in questions],
-            settings=self.settings,
-            batch_size=self.batch_size,
-        )
-        return [
-            Answer(question=q, text=r.text, confidence=r.confidence)
-            for q, r in zip(questions, results, strict=True)
-        ]
+        return self.analyze([EngineRequest(pages, questions)])[0].answers
 
     def extract(self, pages: Sequence[Page], fields: Sequence[FieldSpec]) -> list[FieldValue]:
         """Ask each field's question on every page and keep the most confident non-empty answer."""
-        questions = [
-            Question(page=page.index, text=field_question(spec))
-            for spec in fields
-            for page in pages
-        ]
-        answers = self.answer(pages, questions)
-        values = []
-        for i, spec in enumerate(fields):
-            candidates = [a for a in answers[i * len(pages) : (i + 1) * len(pages)] if a.text]
-            if not candidates:
-                values.append(FieldValue(field=spec, text="", page=None))
-                continue
-            best = max(candidates, key=lambda a: a.confidence or 0.0)
-            values.append(
-                FieldValue(
-                    field=spec, text=best.text, page=best.question.page, confidence=best.confidence
-                )
-            )
-        return values
+        return self.analyze([EngineRequest(pages, fields=fields)])[0].fields
 
-    @staticmethod
-    def _images(pages: Sequence[Page], wanted: set[int]) -> tuple[list, dict[int, int]]:
-        """RGB images of the wanted pages and each page index's position among them."""
-        by_index = {page.index: page for page in pages}
+    def analyze(self, requests: Sequence[EngineRequest]) -> list[EngineOutput]:
+        """Every question and field question of every document in ONE model call, so the
+        vision tower and the LLM see full batches however small each document is."""
+        batch = _PromptBatch()
+        for request in requests:
+            batch.add(request)
+        results = self.vlm.answer(
+            batch.images, batch.prompts, settings=self.settings, batch_size=self.batch_size
+        )
+        return batch.split(results)
+
+
+class _PromptBatch:
+    """Flattens documents' questions into (image position, prompt) pairs and back."""
+
+    def __init__(self) -> None:
+        self.images: list[Image.Image] = []
+        self.prompts: list[tuple[int, str]] = []
+        self._requests: list[EngineRequest] = []
+
+    def add(self, request: EngineRequest) -> None:
+        by_index = {page.index: page for page in request.pages}
+        wanted = {question.page for question in request.questions}
+        if request.fields:
+            wanted |= set(by_index)
         absent = sorted(wanted - set(by_index))
         if absent:
             raise ValueError(f"questions name pages {absent}, not among pages {sorted(by_index)}")
-        order = sorted(wanted)
-        return [by_index[i].image.convert("RGB") for i in order], {
-            i: n for n, i in enumerate(order)
-        }
+        position = {}
+        for index in sorted(wanted):
+            position[index] = len(self.images)
+            self.images.append(by_index[index].image.convert("RGB"))
+        self.prompts.extend((position[q.page], q.text) for q in request.questions)
+        for spec in request.fields:
+            self.prompts.extend((position[i], field_question(spec)) for i in sorted(by_index))
+        self._requests.append(request)
+
+    def split(self, results: Sequence[GeneratedAnswer]) -> list[EngineOutput]:
+        outputs, cursor = [], 0
+        for request in self._requests:
+            asked = results[cursor : cursor + len(request.questions)]
+            answers = [
+                Answer(question=q, text=r.text, confidence=r.confidence)
+                for q, r in zip(request.questions, asked, strict=True)
+            ]
+            cursor += len(request.questions)
+            pages = sorted(page.index for page in request.pages)
+            fields = []
+            for spec in request.fields:
+                fields.append(_best_page(spec, pages, results[cursor : cursor + len(pages)]))
+                cursor += len(pages)
+            outputs.append(EngineOutput(answers, fields))
+        return outputs
+
+
+def _best_page(spec: FieldSpec, pages: list[int], results: Sequence[GeneratedAnswer]) -> FieldValue:
+    """The most confident non-empty answer among one field's answers, one per page."""
+    candidates = [(page, r) for page, r in zip(pages, results, strict=True) if r.text]
+    if not candidates:
+        return FieldValue(field=spec, text="", page=None)
+    page, best = max(candidates, key=lambda item: item[1].confidence)
+    return FieldValue(field=spec, text=best.text, page=page, confidence=best.confidence)
 
 
 def field_question(spec: FieldSpec) -> str:

@@ -22,12 +22,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.engines.base import FieldSpec
-from pipeline.errors import DocfuseError
+from pipeline.errors import BadInputError
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 
 
-class SchemaError(DocfuseError):
+class SchemaError(BadInputError):
     """A field schema file is missing or invalid."""
 
 

@@ -53,7 +53,11 @@ def test_ingest_list_export_schema(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_export_of_unknown_document_says_so(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["export", "42"])
-    assert result.exit_code == 1 and "no document with id 42" in result.output
+    assert result.exit_code == 3 and "no document with id 42" in result.output
+    for bad in ("²", "10^23", "____________", "%%%%%%"):
+        refused = runner.invoke(cli, ["export", bad])
+        assert refused.exit_code == 2 and "neither a document id" in refused.output, bad
+        assert refused.exception is None or isinstance(refused.exception, SystemExit)
 
 
 def test_extract_and_ask_print_grounded_results(runner: CliRunner, tmp_path: Path) -> None:
@@ -71,9 +75,11 @@ def test_extract_and_ask_print_grounded_results(runner: CliRunner, tmp_path: Pat
     bad = tmp_path / "schema.yaml"
     bad.write_text("name: x\nfields: []\n")
     refused = runner.invoke(cli, ["extract", "1", "--schema", str(bad)])
-    assert refused.exit_code == 1 and "schema.yaml: invalid field schema" in refused.output
+    assert refused.exit_code == 2 and "schema.yaml: invalid field schema" in refused.output
     missing_page = runner.invoke(cli, ["ask", "1", "Total?", "--page", "5"])
-    assert missing_page.exit_code == 1 and "has no page 5" in missing_page.output
+    assert missing_page.exit_code == 2 and "has no page 5" in missing_page.output
+    nothing = runner.invoke(cli, ["ask", "1", "What is the weather?"])
+    assert nothing.exit_code == 3 and "no answer found" in nothing.output
 
 
 def test_unknown_engines_are_refused_with_the_choices(

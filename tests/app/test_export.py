@@ -11,18 +11,17 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db import open_database
-from app.db.models import Answer, Document, FieldResult
+from app.db.models import AnswerRecord, DocumentRecord, FieldRecord
 from app.schemas import export_json_schema
 from app.services.export import export_documents, write_export
-from app.services.ingest import ingest_path
 from tests import badfiles
+from tests.app.helpers import ingest
 from tests.conftest import ICDAR_DIR
 
 
 def _ingest_two(settings: Settings, tmp_path: Path) -> None:
-    sessions = open_database(settings)
     for path in (ICDAR_DIR / "eu-004.pdf", badfiles.make_encrypted_pdf(tmp_path)):
-        ingest_path(sessions=sessions, settings=settings, path=path)
+        ingest(settings, path)
 
 
 def test_export_validates_and_carries_pages_words_and_failures(
@@ -69,7 +68,9 @@ def test_answers_and_fields_are_exported_with_boxes(settings: Settings, tmp_path
     _ingest_two(settings, tmp_path)
     sessions = open_database(settings)
     with sessions() as session:
-        document = session.scalars(select(Document).where(Document.status == "ready")).one()
+        document = session.scalars(
+            select(DocumentRecord).where(DocumentRecord.status == "ready")
+        ).one()
         key = {
             "engine": "extractive",
             "model": "rules",
@@ -77,7 +78,7 @@ def test_answers_and_fields_are_exported_with_boxes(settings: Settings, tmp_path
             "prompt_version": "1",
         }
         session.add(
-            Answer(
+            AnswerRecord(
                 document_id=document.id,
                 page_index=0,
                 question="What is the title?",
@@ -89,7 +90,7 @@ def test_answers_and_fields_are_exported_with_boxes(settings: Settings, tmp_path
             )
         )
         session.add(
-            FieldResult(
+            FieldRecord(
                 document_id=document.id,
                 schema_name="invoice",
                 name="total",

@@ -9,14 +9,14 @@ from sqlalchemy import inspect
 from app.config import Settings
 from app.db.migrate import upgrade
 from app.db.models import Base
-from app.db.session import get_engine
+from app.db.session import database_engine
 
 
 def test_migrations_match_models_and_are_idempotent(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True)
     upgrade(settings.database_url)
     upgrade(settings.database_url)  # a second run is a no-op
-    engine = get_engine(settings.database_url)
+    engine = database_engine(settings.database_url)
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []

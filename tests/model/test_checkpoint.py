@@ -22,7 +22,7 @@ from model.checkpoint import (
     to_released_state_dict,
 )
 from model.config import FlorenceVLConfig
-from model.generation import FlorenceVL, GenerationSettings
+from model.generation import FlorenceVLGenerator, GenerationSettings
 from tests.model.vlm_fixtures import DATA_DIR, QUESTIONS, page_images, tiny_florence_vl
 
 TOWER = "model.vision_tower.vision_tower."
@@ -69,7 +69,7 @@ def test_round_trip_is_exact(backbone: str, tmp_path: Path) -> None:
     )
     assert len(json.loads((tmp_path / INDEX_NAME).read_text())["weight_map"]) > 0
     assert len(list(tmp_path.glob("model-*.safetensors"))) > 1
-    loaded = FlorenceVL.from_pretrained(tmp_path)
+    loaded = FlorenceVLGenerator.from_pretrained(tmp_path)
 
     assert loaded.config.to_dict() == original.config.to_dict()
     before, after = original.model.state_dict(), loaded.model.state_dict()

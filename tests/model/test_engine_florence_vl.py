@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from model.tiny import save_tiny_random
-from pipeline.engines.base import Engine, FieldSpec, Question
+from pipeline.engines.base import Engine, EngineRequest, FieldSpec, Question
 from pipeline.engines.florence_vl import (
     FlorenceVLEngine,
     attention_implementation,
@@ -34,7 +34,7 @@ def pages() -> list[Page]:
     assert len(paths) == 2, f"SROIE page images missing under {DATA_DIR}"
     # Non-consecutive page indices: answers must keep the index, not a list position.
     return [
-        Page(index=index, image=Image.open(path), dpi=None, text_source=TextSource.OCR)
+        Page.from_image(index, Image.open(path), None, TextSource.OCR)
         for index, path in zip((3, 7), paths, strict=True)
     ]
 
@@ -70,6 +70,35 @@ def test_extract_keeps_best_page(engine: FlorenceVLEngine, pages: list[Page]) ->
         assert (value.page is None) == (value.text == "")
     assert field_question(fields[0]) == "What is the total amount?"
     assert field_question(fields[1]) == "When was it?"
+
+
+def test_documents_share_one_model_call_and_match_one_by_one(
+    engine: FlorenceVLEngine, pages: list[Page], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GPU worker's batch: two documents' questions and fields go through one call."""
+    first = EngineRequest([pages[0]], [Question(3, "Total?")], [FieldSpec("date")])
+    second = EngineRequest([pages[1]], [Question(7, "Company?")], [FieldSpec("total")])
+    alone = [engine.analyze([request])[0] for request in (first, second)]
+    prompts_per_call = []
+    original = engine.vlm.answer
+
+    def counting(images, prompts, **options):  # type: ignore[no-untyped-def]
+        prompts_per_call.append(len(prompts))
+        return original(images, prompts, **options)
+
+    monkeypatch.setattr(engine.vlm, "answer", counting)
+    together = engine.analyze([first, second])
+    assert prompts_per_call == [4]
+    for batched, single in zip(together, alone, strict=True):
+        assert [(a.question, a.text) for a in batched.answers] == [
+            (a.question, a.text) for a in single.answers
+        ]
+        assert [(f.field, f.text, f.page) for f in batched.fields] == [
+            (f.field, f.text, f.page) for f in single.fields
+        ]
+        confidences = [a.confidence for a in batched.answers + batched.fields]
+        expected = [a.confidence for a in single.answers + single.fields]
+        assert confidences == pytest.approx(expected, abs=1e-4)
 
 
 def test_engine_loads_a_released_layout_directory(tmp_path: Path, pages: list[Page]) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from model.generation import FlorenceVL, GenerationSettings
+from model.generation import FlorenceVLGenerator, GenerationSettings
 from model.modeling_florence_vl import GenerationOutput
 from tests.model.vlm_fixtures import QUESTIONS, page_images, tiny_florence_vl
 
@@ -16,7 +16,7 @@ REQUESTS = [(0, QUESTIONS[0]), (1, QUESTIONS[1]), (0, QUESTIONS[2]), (1, QUESTIO
 
 
 @pytest.fixture(scope="module", params=["phi3", "llama"])
-def vl(request) -> FlorenceVL:
+def vl(request) -> FlorenceVLGenerator:
     return tiny_florence_vl(request.param)
 
 
@@ -36,7 +36,7 @@ class Prepared:
 
 
 @pytest.fixture(scope="module")
-def prepared(vl: FlorenceVL, pages) -> Prepared:
+def prepared(vl: FlorenceVLGenerator, pages) -> Prepared:
     prompts = [vl.prompt_ids(question) for _, question in REQUESTS]
     input_ids, attention_mask = vl.batch_prompts(prompts)
     with torch.inference_mode():
@@ -45,7 +45,7 @@ def prepared(vl: FlorenceVL, pages) -> Prepared:
     return Prepared(prompts, input_ids, attention_mask, image_features)
 
 
-def generate(vl: FlorenceVL, input_ids, attention_mask, image_features, **options):
+def generate(vl: FlorenceVLGenerator, input_ids, attention_mask, image_features, **options):
     options = {"max_new_tokens": 6, "stop_token_ids": vl.stop_token_ids, **options}
     return vl.model.generate(
         input_ids,
@@ -62,7 +62,7 @@ def rows(output: GenerationOutput) -> list[list[int]]:
     ]
 
 
-def test_prompts_are_left_padded(vl: FlorenceVL, prepared: Prepared) -> None:
+def test_prompts_are_left_padded(vl: FlorenceVLGenerator, prepared: Prepared) -> None:
     lengths = prepared.attention_mask.sum(1).tolist()
     assert len(set(lengths)) > 1  # the prompts really differ in length
     assert (prepared.attention_mask[:, -1] == 1).all()  # every row ends at the same column
@@ -72,7 +72,7 @@ def test_prompts_are_left_padded(vl: FlorenceVL, prepared: Prepared) -> None:
     )
 
 
-def test_batched_equals_one_by_one(vl: FlorenceVL, prepared: Prepared) -> None:
+def test_batched_equals_one_by_one(vl: FlorenceVLGenerator, prepared: Prepared) -> None:
     batched = generate(vl, prepared.input_ids, prepared.attention_mask, prepared.image_features)
     for r, prompt in enumerate(prepared.prompts):
         input_ids, attention_mask = vl.batch_prompts([prompt])
@@ -82,7 +82,7 @@ def test_batched_equals_one_by_one(vl: FlorenceVL, prepared: Prepared) -> None:
         torch.testing.assert_close(single.token_probs[0, :n], batched.token_probs[r, :n])
 
 
-def test_kv_cache_equals_no_cache(vl: FlorenceVL, prepared: Prepared) -> None:
+def test_kv_cache_equals_no_cache(vl: FlorenceVLGenerator, prepared: Prepared) -> None:
     args = (prepared.input_ids, prepared.attention_mask, prepared.image_features)
     cached = generate(vl, *args, use_cache=True)
     uncached = generate(vl, *args, use_cache=False)
@@ -90,7 +90,7 @@ def test_kv_cache_equals_no_cache(vl: FlorenceVL, prepared: Prepared) -> None:
     torch.testing.assert_close(cached.token_probs, uncached.token_probs)
 
 
-def test_sampling_with_seed_is_reproducible(vl: FlorenceVL, prepared: Prepared) -> None:
+def test_sampling_with_seed_is_reproducible(vl: FlorenceVLGenerator, prepared: Prepared) -> None:
     args = (prepared.input_ids, prepared.attention_mask, prepared.image_features)
 
     def sample(seed: int) -> list[list[int]]:
@@ -104,7 +104,7 @@ def test_sampling_with_seed_is_reproducible(vl: FlorenceVL, prepared: Prepared) 
     assert first != rows(generate(vl, *args, max_new_tokens=8))  # not greedy in disguise
 
 
-def test_generation_stops_at_stop_token(vl: FlorenceVL, prepared: Prepared) -> None:
+def test_generation_stops_at_stop_token(vl: FlorenceVLGenerator, prepared: Prepared) -> None:
     args = (prepared.input_ids, prepared.attention_mask, prepared.image_features)
     free = generate(vl, *args, stop_token_ids=[-1], max_new_tokens=8)  # no real stop token
     assert free.lengths.tolist() == [8] * len(REQUESTS)
@@ -119,7 +119,7 @@ def test_generation_stops_at_stop_token(vl: FlorenceVL, prepared: Prepared) -> N
     assert int(stopped.lengths[0]) <= 3
 
 
-def test_mismatched_placeholder_count_raises(vl: FlorenceVL, prepared: Prepared) -> None:
+def test_mismatched_placeholder_count_raises(vl: FlorenceVLGenerator, prepared: Prepared) -> None:
     tokens = vl.config.image_tokens
     input_ids, _ = vl.batch_prompts([prepared.prompts[0] * 2])  # two placeholders in one prompt
     with (
@@ -129,7 +129,7 @@ def test_mismatched_placeholder_count_raises(vl: FlorenceVL, prepared: Prepared)
         vl.model(input_ids, image_features=prepared.image_features[:1])
 
 
-def test_answer_shared_prefix_equals_full_prompts(vl: FlorenceVL, pages) -> None:
+def test_answer_shared_prefix_equals_full_prompts(vl: FlorenceVLGenerator, pages) -> None:
     """The cached path (a page's prefix prefilled once, padding between prefix and question)
     gives what full prompts recomputed at every step give."""
     shared = vl.answer(pages, REQUESTS, settings=GenerationSettings(6), batch_size=4)
@@ -139,7 +139,7 @@ def test_answer_shared_prefix_equals_full_prompts(vl: FlorenceVL, pages) -> None
         assert a.confidence == pytest.approx(b.confidence, abs=1e-5)
 
 
-def test_answer_batched_equals_one_by_one_in_request_order(vl: FlorenceVL, pages) -> None:
+def test_answer_batched_equals_one_by_one_in_request_order(vl: FlorenceVLGenerator, pages) -> None:
     batched = vl.answer(pages, REQUESTS, settings=GenerationSettings(6), batch_size=4)
     single = vl.answer(pages, REQUESTS[::-1], settings=GenerationSettings(6), batch_size=1)
     assert [a.token_ids for a in batched] == [a.token_ids for a in single[::-1]]
@@ -147,7 +147,7 @@ def test_answer_batched_equals_one_by_one_in_request_order(vl: FlorenceVL, pages
 
 
 def test_vision_features_computed_once_per_page(
-    vl: FlorenceVL, pages, monkeypatch: pytest.MonkeyPatch
+    vl: FlorenceVLGenerator, pages, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[int] = []
     tower = vl.model.vision_tower
@@ -164,7 +164,7 @@ def test_vision_features_computed_once_per_page(
     assert all(0.0 < a.confidence <= 1.0 and isinstance(a.text, str) for a in answers)
 
 
-def test_prompt_follows_the_training_template(vl: FlorenceVL) -> None:
+def test_prompt_follows_the_training_template(vl: FlorenceVLGenerator) -> None:
     text = vl.template.prompt("What is the total?")
     if vl.template.name == "phi3":
         assert text == (
@@ -185,6 +185,6 @@ def test_prompt_follows_the_training_template(vl: FlorenceVL) -> None:
     assert sep in vl.stop_token_ids and vl.llm_tokenizer.eos_token_id in vl.stop_token_ids
 
 
-def test_answer_names_bad_image_index(vl: FlorenceVL, pages) -> None:
+def test_answer_names_bad_image_index(vl: FlorenceVLGenerator, pages) -> None:
     with pytest.raises(ValueError, match=r"\[5\].*2 images"):
         vl.answer(pages, [(5, "What?")])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from model.generation import FlorenceVL
+from model.generation import FlorenceVLGenerator
 from model.tiny import build_tiny_random
 from tests.conftest import SHARED_DATA as DATA_DIR
 
@@ -15,9 +15,9 @@ QUESTIONS = (
 )
 
 
-def tiny_florence_vl(backbone: str = "phi3", seed: int = 0, **fusion) -> FlorenceVL:
+def tiny_florence_vl(backbone: str = "phi3", seed: int = 0, **fusion) -> FlorenceVLGenerator:
     model, tokenizers = build_tiny_random(backbone, seed, **fusion)
-    return FlorenceVL(model, tokenizers.llm, tokenizers.florence2)
+    return FlorenceVLGenerator(model, tokenizers.llm, tokenizers.florence2)
 
 
 def page_images(count: int) -> list[Image.Image]:

@@ -112,7 +112,7 @@ def _page_of_lines(*rows: str) -> Page:
         for column, token in enumerate(row.split()):
             x0 = 0.05 + column * 0.12
             words.append(Word(token, Box(0, x0, y0, x0 + 0.1, y0 + 0.02)))
-    return Page(0, Image.new("RGB", (10, 10)), None, TextSource.OCR, words)
+    return Page.from_image(0, Image.new("RGB", (10, 10)), None, TextSource.OCR, words)
 
 
 def test_total_prefers_the_final_amount_and_skips_other_totals() -> None:

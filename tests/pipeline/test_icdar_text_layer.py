@@ -13,7 +13,7 @@ from pathlib import Path
 import pymupdf
 from rapidfuzz import fuzz
 
-from pipeline.ocr_metrics import GroundTruthLine, assign_words_to_lines, reading_order
+from app.evaluation.ocr_metrics import GroundTruthLine, assign_words_to_lines, reading_order
 from pipeline.pages import open_document
 from pipeline.types import Box, TextSource
 

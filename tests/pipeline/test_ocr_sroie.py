@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.ocr_metrics import character_error_rate, load_sroie_lines, word_recall
+from app.evaluation.ocr_metrics import character_error_rate, load_sroie_lines, word_recall
 from pipeline.pages import open_document
 from pipeline.types import TextSource
 

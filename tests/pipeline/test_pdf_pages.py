@@ -8,7 +8,7 @@ import numpy as np
 import pymupdf
 import pytest
 
-from pipeline.pages import PageOptions, open_document
+from pipeline.pages import PageOptions, open_document, render_pdf_page
 from pipeline.text_layer import has_usable_text_layer
 from pipeline.types import Box, Page, TextSource, Word
 from tests import badfiles
@@ -17,10 +17,22 @@ DEFAULTS = PageOptions()
 
 
 def only_page(path: Path, options: PageOptions = DEFAULTS) -> Page:
+    """The document's one page, its image rendered while the document is open."""
     with open_document(path.read_bytes(), options) as document:
         pages = list(document.pages())
-    assert len(pages) == 1
+        assert len(pages) == 1
+        pages[0].image  # noqa: B018 - text-layer pages render on first use
     return pages[0]
+
+
+def test_text_layer_pages_are_rendered_only_on_demand(tmp_path: Path) -> None:
+    data = badfiles.make_born_digital_pdf(tmp_path).read_bytes()
+    with open_document(data, DEFAULTS) as document:
+        (page,) = document.pages()
+        assert page._image is None and (page.width, page.height) == (1240, 1755)
+    with pytest.raises(ValueError, match="page 1: its image was asked for after"):
+        page.image  # noqa: B018
+    assert render_pdf_page(data, 0, 150).size == (page.width, page.height)
 
 
 def test_born_digital_page_takes_words_from_the_text_layer(tmp_path: Path) -> None:
@@ -70,7 +82,9 @@ def test_word_box_check_detects_misplaced_boxes(tmp_path: Path) -> None:
         Word(text, Box.from_pixels(0, x0, y0, x1, y1, width, height))
         for x0, y0, x1, y1, text, *_ in pdf_page.get_text("words")
     ]
-    stray, empty = ink_outside_word_boxes(Page(0, page.image, 150, TextSource.PDF, unrotated))
+    stray, empty = ink_outside_word_boxes(
+        Page.from_image(0, page.image, 150, TextSource.PDF, unrotated)
+    )
     assert stray > 1000 and empty == len(unrotated)
 
 

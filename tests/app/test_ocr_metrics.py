@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.ocr_metrics import (
+from app.evaluation.ocr_metrics import (
     character_error_rate,
     load_sroie_lines,
     reading_order,

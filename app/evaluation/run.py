@@ -28,18 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import pymupdf
-from sqlalchemy.orm import sessionmaker
 
+from app.answer_engines import EngineChoice
 from app.config import Settings
 from app.db import open_database
-from app.db.models import Document, FieldResult
-from app.engines import EngineChoice, build_engine
-from app.services.analysis import extract, load_pages
-from app.services.ingest import IngestStatus, ingest_path
-from pipeline.fields.normalize import normalize
-from pipeline.fields.schemas import FieldSchema, load_schema
-from pipeline.grounding import ground
-from pipeline.ocr_metrics import (
+from app.db.models import DocumentRecord, DocumentStatus
+from app.dispatch import Dispatcher
+from app.evaluation.ocr_metrics import (
     GroundTruthLine,
     assign_words_to_lines,
     character_error_rate,
@@ -48,6 +43,14 @@ from pipeline.ocr_metrics import (
     reading_order,
     word_recall,
 )
+from app.schemas import FieldOut
+from app.services.analysis import job_results, submit_analysis
+from app.services.ingest import submit_file
+from app.services.pages import load_pages
+from app.services.payloads import AnalysisRequest, IngestPayload
+from pipeline.fields.normalize import normalize
+from pipeline.fields.schemas import FieldSchema, load_schema
+from pipeline.grounding import ground
 from pipeline.types import Box, Page
 
 Progress = Callable[[int, int], None]
@@ -112,7 +115,7 @@ def _rate(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-Scorer = Callable[[Path, Document, list[Page], Report], None]
+Scorer = Callable[[Path, int, list[Page], Report], None]
 
 
 @dataclass(frozen=True)
@@ -139,18 +142,19 @@ def evaluate(
         raise ValueError(f"unknown format {fmt!r}; use one of {sorted(formats)}")
     with tempfile.TemporaryDirectory(prefix="docfuse-eval-") as scratch:
         private = Settings.model_validate(
-            settings.model_dump() | {"data_dir": Path(scratch), "database_url": ""}
+            settings.model_dump()
+            | {"data_dir": Path(scratch), "database_url": "", "broker_url": ""}
         )
-        sessions = open_database(private)
-        labelled = formats[fmt](folder, private, choice, sessions)
+        run = _InProcess(private, choice)
+        labelled = formats[fmt](folder, run)
         report = Report(engine=choice.name, fields={name: Tally() for name in labelled.fields})
         files = labelled.files[:limit]
         started = time.perf_counter()
         for done, path in enumerate(files, start=1):
-            document = _ingest_or_note_failure(private, sessions, path, report)
+            document = run.ingest(path, report)
             if document is not None:
                 pages = load_pages(private, document)
-                labelled.score(path, document, pages, report)
+                labelled.score(path, document.id, pages, report)
                 report.pages += len(pages)
             report.documents += 1
             if progress:
@@ -159,37 +163,53 @@ def evaluate(
     return report
 
 
-def _ingest_or_note_failure(
-    settings: Settings, sessions: sessionmaker, path: Path, report: Report
-) -> Document | None:
-    result = ingest_path(sessions=sessions, settings=settings, path=path, source="eval")
-    if result.status is IngestStatus.FAILED:
-        report.failures.append(f"{path.name}: {result.reason}")
-        return None
-    with sessions() as session:
-        document = session.get_one(Document, result.document_id)
-        document.pages  # noqa: B018 - load the pages before the session closes
-        return document
+class _InProcess:
+    """The pipeline run in this process on a private database, as `docfuse` runs it."""
+
+    def __init__(self, settings: Settings, choice: EngineChoice) -> None:
+        self.settings = settings
+        self.engine = choice.name
+        self.sessions = open_database(settings)
+        self.dispatcher = Dispatcher(settings, self.sessions)
+
+    def ingest(self, path: Path, report: Report) -> DocumentRecord | None:
+        submission = submit_file(
+            sessions=self.sessions,
+            settings=self.settings,
+            path=path,
+            payload=IngestPayload(),
+            source="eval",
+        )
+        self.dispatcher.send([submission.job_id])
+        if submission.document_id is None:
+            report.failures.append(f"{path.name}: {submission.reason}")
+            return None
+        with self.sessions() as session:
+            document = session.get_one(DocumentRecord, submission.document_id)
+            if document.status != DocumentStatus.READY:
+                report.failures.append(f"{path.name}: {document.error}")
+                return None
+            document.pages  # noqa: B018 - load the pages before the session closes
+            return document
+
+    def extract(self, document_id: int, schema: FieldSchema) -> list[FieldOut]:
+        request = AnalysisRequest(field_schema=schema, engine=self.engine)
+        with self.sessions() as session:
+            job = submit_analysis(session=session, document_id=document_id, request=request)
+        self.dispatcher.send([job.id])
+        with self.sessions() as session:
+            return job_results(session=session, job_id=job.id).fields
 
 
-def _sroie(
-    folder: Path, settings: Settings, choice: EngineChoice, sessions: sessionmaker
-) -> LabelledSet:
+def _sroie(folder: Path, run: _InProcess) -> LabelledSet:
     """Receipts: extract the `receipt` schema, score it against `keys/` and `boxes/`."""
     images = sorted((folder / "images").glob("*.jpg"))
     if not images:
         raise ValueError(f"{folder}: no images/*.jpg, is this a SROIE-style folder?")
-    engine = build_engine(settings, choice)
     schema = load_schema("receipt")
 
-    def score(image: Path, document: Document, pages: list[Page], report: Report) -> None:
-        results = extract(
-            sessions=sessions,
-            settings=settings,
-            engine=engine,
-            document_id=document.id,
-            schema=schema,
-        )
+    def score(image: Path, document_id: int, pages: list[Page], report: Report) -> None:
+        results = run.extract(document_id, schema)
         _score_sroie(folder, image.stem, pages, {r.name: r for r in results}, schema, report)
 
     return LabelledSet(images, [definition.name for definition in schema.fields], score)
@@ -199,7 +219,7 @@ def _score_sroie(
     folder: Path,
     stem: str,
     pages: list[Page],
-    results: dict[str, FieldResult],
+    results: dict[str, FieldOut],
     schema: FieldSchema,
     report: Report,
 ) -> None:
@@ -256,9 +276,7 @@ def _inside(box: Box, outer: Box) -> float:
     return width * height / area if area > 0 else 0.0
 
 
-def _icdar(
-    folder: Path, settings: Settings, choice: EngineChoice, sessions: sessionmaker
-) -> LabelledSet:
+def _icdar(folder: Path, _run: _InProcess) -> LabelledSet:
     """Born-digital tables: score the words and grounding of every labelled cell."""
     pdfs = sorted(folder.glob("*.pdf"))
     if not pdfs:
@@ -266,7 +284,7 @@ def _icdar(
     return LabelledSet(pdfs, ["cell"], _score_icdar)
 
 
-def _score_icdar(pdf: Path, _document: Document, pages: list[Page], report: Report) -> None:
+def _score_icdar(pdf: Path, _document_id: int, pages: list[Page], report: Report) -> None:
     cells = list(_icdar_cells(pdf))
     tally = report.fields["cell"]
     for page in pages:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-from app.config import Settings
+from app.config import EngineName, Settings
 from pipeline.engines.base import Engine
 
 logger = logging.getLogger(__name__)
@@ -49,16 +50,30 @@ def local_checkpoint(model: str) -> Path | None:
     return Path(cached).parent if isinstance(cached, str) else None
 
 
+def engine_for(settings: Settings, name: str | None = None) -> Engine:
+    """The engine `name` (None: the configured one), built once per process and kept: a
+    worker loads its model on its first task, not on every task."""
+    if name is not None:
+        settings = settings.model_copy(update={"engine": EngineName(name)})
+    choice = choose_engine(settings)
+    return _kept_engine(choice.name, settings.model, settings.device, settings.fusion_profile)
+
+
 def build_engine(settings: Settings, choice: EngineChoice) -> Engine:
-    """Instantiate the chosen engine (model loading happens here, once per process)."""
-    if choice.name == "extractive":
+    """Instantiate the chosen engine (model loading happens here)."""
+    return _build(choice.name, settings.model, settings.device, settings.fusion_profile)
+
+
+def _build(name: str, model: str, device: str, fusion_profile: str) -> Engine:
+    if name == "extractive":
         from pipeline.engines.extractive import ExtractiveEngine
 
         return ExtractiveEngine()
     from pipeline.engines.florence_vl import FlorenceVLEngine
 
-    if choice.name == "tiny-random":
-        return FlorenceVLEngine.tiny_random(fusion_profile=settings.fusion_profile)
-    return FlorenceVLEngine(
-        settings.model, device=settings.device, fusion_profile=settings.fusion_profile
-    )
+    if name == "tiny-random":
+        return FlorenceVLEngine.tiny_random(fusion_profile=fusion_profile)
+    return FlorenceVLEngine(model, device=device, fusion_profile=fusion_profile)
+
+
+_kept_engine = lru_cache(maxsize=4)(_build)

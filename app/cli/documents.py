@@ -1,0 +1,89 @@
+"""`docfuse documents`, `export`, `schema` and `delete`: reading and removing documents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from app.cli.common import ExitCode, command, console, errors, esc, open_app
+from app.db.models import DocumentStatus
+from app.schemas import export_json_schema
+from app.services.documents import delete_documents, find_document, list_documents
+from app.services.export import export_documents, write_export
+
+DocIds = Annotated[list[str], typer.Argument(help="Document ids or sha256 prefixes.")]
+
+
+@command()
+def documents(
+    status: Annotated[
+        DocumentStatus | None, typer.Option(help="Only documents with this status.")
+    ] = None,
+) -> None:
+    """List documents with their status and page count."""
+    app = open_app()
+    table = Table("id", "status", "pages", "type", "filename", "sha256", "error")
+    with app.sessions() as session:
+        for doc in list_documents(session=session, status=status):
+            table.add_row(
+                str(doc.id),
+                doc.status,
+                str(doc.page_count),
+                doc.file_type or "-",
+                esc(doc.filename),
+                doc.sha256[:12],
+                esc(doc.error or ""),
+            )
+    console.print(table)
+
+
+@command()
+def export(
+    doc_ids: Annotated[
+        list[str] | None, typer.Argument(help="Document ids or sha256 prefixes.")
+    ] = None,
+    all_documents: Annotated[bool, typer.Option("--all", help="Export every document.")] = False,
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="A .json file, or a folder for one file per document."),
+    ] = Path("docfuse-export.json"),
+    words: Annotated[
+        bool, typer.Option("--words/--no-words", help="Include words and boxes.")
+    ] = True,
+) -> None:
+    """Write the export JSON (see `docfuse schema`)."""
+    if not doc_ids and not all_documents:
+        errors.print("name document ids, or pass --all")
+        raise typer.Exit(ExitCode.BAD_INPUT)
+    app = open_app()
+    with app.sessions() as session:
+        ids = None if all_documents else [find_document(session, r).id for r in doc_ids or []]
+        exported = export_documents(session=session, document_ids=ids, include_words=words)
+    per_document = output.is_dir() or output.suffix.lower() != ".json"
+    written = write_export(exported, output, per_document=per_document)
+    console.print(
+        f"exported {len(exported)} documents to {esc(output)}"
+        + (f" ({len(written)} files)" if per_document else "")
+    )
+
+
+@command()
+def schema() -> None:
+    """Print the JSON Schema of one exported document."""
+    typer.echo(json.dumps(export_json_schema(), indent=2))
+
+
+@command()
+def delete(doc_ids: DocIds) -> None:
+    """Delete documents with their pages, results, jobs, original and page images."""
+    app = open_app()
+    with app.sessions() as session:
+        ids = [find_document(session, ref).id for ref in doc_ids]
+        deletion = delete_documents(session=session, settings=app.settings, document_ids=ids)
+    app.dispatcher.revoke(deletion.revoke)
+    for document in deletion.documents:
+        console.print(f"deleted document {document.id} ({esc(document.filename)})")

@@ -1,0 +1,58 @@
+"""`docfuse eval`: the whole pipeline on a labelled folder, scored (a private data dir)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from app.answer_engines import choose_engine
+from app.cli.common import command, console, errors, esc, load_settings, progress_bar
+from app.cli.options import EngineOption
+from app.evaluation.run import evaluate
+
+
+@command("eval")
+def eval_command(
+    folder: Annotated[
+        Path, typer.Argument(help="A labelled folder.", exists=True, file_okay=False)
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="sroie or icdar2013.")] = "sroie",
+    engine: EngineOption = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Also print one JSON line.")] = False,
+) -> None:
+    """Run the whole pipeline on a labelled folder and score it."""
+    settings = load_settings(engine=engine)
+    choice = choose_engine(settings)
+    errors.print(f"engine: {choice.name} ({esc(choice.reason)})")
+    with progress_bar() as progress:
+        task = progress.add_task("documents", total=None)
+        report = evaluate(
+            folder,
+            fmt,
+            settings=settings,
+            choice=choice,
+            limit=limit,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        ).as_dict()
+    table = Table("field", "accuracy", "grounding", "n")
+    for name, scores in report["fields"].items():
+        table.add_row(name, _pct(scores["accuracy"]), _pct(scores["grounding"]), str(scores["n"]))
+    console.print(table)
+    console.print(
+        f"documents {report['documents']}, OCR CER {_pct(report['ocr']['cer'])}, "
+        f"word recall {_pct(report['ocr']['word_recall'])}, {report['pages_per_s']} pages/s, "
+        f"engine {report['engine']}"
+    )
+    for failure in report["failures"]:
+        console.print(f"[red]failed[/red] {esc(failure)}")
+    if as_json:
+        typer.echo(json.dumps(report))
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"

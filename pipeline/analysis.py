@@ -1,0 +1,191 @@
+"""From an engine's raw output to grounded, scored results: the confidence rules in one place.
+
+`analyze_documents` runs one engine batch over several documents (questions and fields of
+each) and returns what is stored. Grounding is independent of the engine: the answer text
+is looked up in the page's words and the boxes of the match are kept.
+
+Confidence rules:
+- grounded text: engine confidence x match score (the match score alone when the engine
+  gives none);
+- text that cannot be found on the page keeps its text, gets no box, and its confidence is
+  halved (`UNGROUNDED_PENALTY`), so it sorts below any grounded result;
+- no text: confidence 0;
+- a repeated field (a JSON list of rows, e.g. line items): each row grounded by its
+  description, confidence scaled by the share of rows found.
+A question asked of the whole document is asked of every page; the non-empty answer with
+the highest confidence wins.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.engines.base import (
+    Answer,
+    Engine,
+    EngineOutput,
+    EngineRequest,
+    FieldSpec,
+    FieldValue,
+    Question,
+)
+from pipeline.errors import BadInputError
+from pipeline.fields.normalize import normalize
+from pipeline.grounding import ground
+from pipeline.types import Box, Page
+
+UNGROUNDED_PENALTY = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class AskedQuestion:
+    """A question as a user asks it: about one page, or (page None) the whole document."""
+
+    text: str
+    page: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentWork:
+    """One document's pages and what to find in them."""
+
+    pages: Sequence[Page]
+    questions: Sequence[AskedQuestion] = ()
+    fields: Sequence[FieldSpec] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Grounded:
+    boxes: list[Box]
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredAnswer:
+    question: str
+    text: str
+    page: int
+    boxes: list[Box]
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredField:
+    name: str
+    type: str
+    value: str | None  # normalised: ISO date, plain decimal amount...
+    raw_text: str | None
+    page: int | None
+    boxes: list[Box]
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentResults:
+    answers: list[ScoredAnswer]
+    fields: list[ScoredField]
+
+
+def analyze_documents(engine: Engine, work: Sequence[DocumentWork]) -> list[DocumentResults]:
+    """One engine batch over every document in `work`; results in the same order."""
+    requests = [EngineRequest(w.pages, page_questions(w), w.fields) for w in work]
+    outputs = engine.analyze(requests)
+    return [_score(w, output) for w, output in zip(work, outputs, strict=True)]
+
+
+def page_questions(work: DocumentWork) -> list[Question]:
+    """Each asked question as the per-page questions an engine answers."""
+    indices = [page.index for page in work.pages]
+    questions: list[Question] = []
+    for asked in work.questions:
+        if asked.page is not None and asked.page not in indices:
+            raise BadInputError(
+                f"the document has no page {asked.page} (pages {min(indices)}..{max(indices)})"
+            )
+        targets = indices if asked.page is None else [asked.page]
+        questions.extend(Question(index, asked.text) for index in targets)
+    return questions
+
+
+def ground_text(
+    text: str, pages: Sequence[Page], engine_confidence: float | None, near: Box | None
+) -> Grounded:
+    """Boxes for `text` on the pages, and the combined confidence (see module doc)."""
+    if not text.strip():
+        return Grounded([], 0.0)
+    base = engine_confidence if engine_confidence is not None else 1.0
+    match = ground(text, [page.words for page in pages], near=near)
+    if match is None:
+        return Grounded([], base * UNGROUNDED_PENALTY)
+    return Grounded(match.boxes, base * match.score)
+
+
+def _score(work: DocumentWork, output: EngineOutput) -> DocumentResults:
+    by_index = {page.index: page for page in work.pages}
+    answers = iter(output.answers)
+    scored = []
+    for asked in work.questions:
+        count = len(by_index) if asked.page is None else 1
+        per_page = [_score_answer(next(answers), by_index) for _ in range(count)]
+        best = max(per_page, key=lambda answer: (bool(answer.text), answer.confidence))
+        scored.append(best)
+    fields = [_score_field(value, work.pages, by_index) for value in output.fields]
+    return DocumentResults(scored, fields)
+
+
+def _score_answer(answer: Answer, by_index: dict[int, Page]) -> ScoredAnswer:
+    page = answer.question.page
+    near = answer.boxes[0] if answer.boxes else None
+    grounded = ground_text(answer.text, [by_index[page]], answer.confidence, near)
+    text = answer.question.text
+    return ScoredAnswer(text, answer.text, page, grounded.boxes, grounded.confidence)
+
+
+def _score_field(
+    value: FieldValue, pages: Sequence[Page], by_index: dict[int, Page]
+) -> ScoredField:
+    text = value.text.strip()
+    searched = [by_index[value.page]] if value.page is not None else list(pages)
+    rows = _rows(text)
+    if rows is not None:
+        grounded = _ground_rows(rows, searched, value.confidence)
+    else:
+        near = value.boxes[0] if value.boxes else None
+        grounded = ground_text(text, searched, value.confidence, near)
+    spec = value.field
+    return ScoredField(
+        name=spec.name,
+        type=spec.type,
+        value=normalize(spec.type, text) if text else None,
+        raw_text=text or None,
+        page=grounded.boxes[0].page if grounded.boxes else value.page,
+        boxes=grounded.boxes,
+        confidence=grounded.confidence,
+    )
+
+
+def _rows(text: str) -> list[dict[str, Any]] | None:
+    """A repeated field's value: a JSON list of row objects (line items), else None."""
+    if not text.startswith("["):
+        return None
+    try:
+        rows = json.loads(text)
+    except ValueError:
+        return None
+    return rows if isinstance(rows, list) and all(isinstance(r, dict) for r in rows) else None
+
+
+def _ground_rows(
+    rows: list[dict[str, Any]], pages: Sequence[Page], engine_confidence: float | None
+) -> Grounded:
+    boxes, found = [], 0
+    for row in rows:
+        grounded = ground_text(str(row.get("description") or ""), pages, None, None)
+        if grounded.boxes:
+            boxes.extend(grounded.boxes)
+            found += 1
+    base = engine_confidence if engine_confidence is not None else 1.0
+    return Grounded(boxes, base * found / len(rows) if rows else 0.0)

@@ -1,0 +1,64 @@
+"""Driving the services as the CLI does, in-process: submit, dispatch, read back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.config import Settings
+from app.db import open_database
+from app.db.models import DocumentRecord
+from app.dispatch import Dispatcher
+from app.read_models import Submission
+from app.schemas import DocumentInfo
+from app.services.analysis import JobResults, job_results, submit_analysis
+from app.services.documents import get_document
+from app.services.ingest import submit_file
+from app.services.pages import load_pages
+from app.services.payloads import AnalysisRequest, IngestPayload
+from pipeline.types import Page
+
+
+@dataclass(frozen=True)
+class Ingested:
+    submission: Submission
+    document: DocumentInfo | None
+
+    @property
+    def document_id(self) -> int:
+        assert self.document is not None, self.submission.reason
+        return self.document.id
+
+    @property
+    def reason(self) -> str | None:
+        return self.document.error if self.document else self.submission.reason
+
+
+def ingest(
+    settings: Settings, path: Path, *, then: AnalysisRequest | None = None, dpi: int | None = None
+) -> Ingested:
+    """Submit a file and run its jobs here, as `docfuse ingest` does without a broker."""
+    sessions = open_database(settings)
+    submission = submit_file(
+        sessions=sessions, settings=settings, path=path, payload=IngestPayload(dpi=dpi, then=then)
+    )
+    Dispatcher(settings, sessions).send([submission.job_id])
+    if submission.document_id is None:
+        return Ingested(submission, None)
+    with sessions() as session:
+        return Ingested(submission, get_document(session=session, ref=submission.document_id))
+
+
+def analyze(settings: Settings, document_id: int, request: AnalysisRequest) -> JobResults:
+    """Queue an analysis and run it here; the stored results it asked for."""
+    sessions = open_database(settings)
+    with sessions() as session:
+        job = submit_analysis(session=session, document_id=document_id, request=request)
+    Dispatcher(settings, sessions).send([job.id])
+    with sessions() as session:
+        return job_results(session=session, job_id=job.id)
+
+
+def pages_of(settings: Settings, document_id: int) -> list[Page]:
+    with open_database(settings)() as session:
+        return load_pages(settings, session.get_one(DocumentRecord, document_id))
