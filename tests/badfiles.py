@@ -59,6 +59,16 @@ def make_born_digital_pdf(directory: Path, lines: tuple[str, ...] = BORN_DIGITAL
     return _write(directory / "born_digital.pdf", text_page_pdf(lines))
 
 
+def make_multipage_pdf(directory: Path, pages: int, *, name: str = "pages.pdf") -> Path:
+    """A born-digital PDF of `pages` pages, each saying which page it is (and its file)."""
+    doc = pymupdf.open()
+    for number in range(pages):
+        page = doc.new_page(width=A4_POINTS[0], height=A4_POINTS[1])
+        page.insert_text((72, 100), f"{name} page {number + 1} of {pages}", fontsize=14)
+        page.insert_text((72, 130), "Invoice total due 12.50 EUR", fontsize=14)
+    return _write(directory / name, doc.tobytes())
+
+
 def make_rotated_pdf(directory: Path, rotation: int = 90) -> Path:
     """A born-digital PDF whose page carries /Rotate `rotation`."""
     return _write(

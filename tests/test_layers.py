@@ -13,19 +13,22 @@ FORBIDDEN = {
     "model": {"app", "pipeline", "workers", "ui", "sqlalchemy", "celery", "streamlit"},
     "pipeline": {"app", "workers", "ui", "sqlalchemy", "celery", "streamlit"},
     "app": {"workers", "ui", "streamlit"},
-    "ui": {"torch", "transformers", "model"},
+    "workers": {"ui", "streamlit", "app.evaluation", "app.cli"},
+    "ui": {"torch", "transformers", "model", "celery", "kombu", "workers", "app.evaluation"},
 }
 
 
 def _imports(path: Path) -> set[str]:
+    """Every module a file imports, with each of its parents ("app.evaluation.run" also
+    counts as "app.evaluation" and "app")."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    names = set()
+    modules = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            modules.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
+            modules.add(node.module)
+    return {".".join(m.split(".")[: i + 1]) for m in modules for i in range(m.count(".") + 1)}
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
@@ -37,6 +40,16 @@ def test_package_imports_respect_the_layers(package: str) -> None:
         for path in modules
     }
     assert {path: names for path, names in breaches.items() if names} == {}
+
+
+def test_the_app_sends_tasks_by_name_only() -> None:
+    """The app reaches Celery through app/broker.py alone, never through workers/."""
+    users = sorted(
+        str(path.relative_to(REPO_ROOT))
+        for path in (REPO_ROOT / "app").rglob("*.py")
+        if "celery" in _imports(path)
+    )
+    assert users == ["app/broker.py"]
 
 
 def test_torch_is_imported_only_where_a_model_runs() -> None:

@@ -21,7 +21,6 @@ from app.services.jobs import job_tree
 from app.services.workers import list_workers, queues_without_workers
 
 POLL_S = 0.3
-NO_WORKER_GRACE_S = 15.0
 
 
 def run_jobs(
@@ -74,7 +73,9 @@ def _follow(app: App, roots: list[int], page_bar: _PageBar) -> list[JobInfo]:
         if all(job.finished for job in tree):
             return tree
         missing_since = (missing_since or time.monotonic()) if missing else None
-        if missing_since is not None and time.monotonic() - missing_since > NO_WORKER_GRACE_S:
+        # A starting worker registers at once; one silent for stale_after_s is gone.
+        grace = app.settings.stale_after_s
+        if missing_since is not None and time.monotonic() - missing_since > grace:
             errors.print(
                 f"no live worker reads queue {', '.join(missing)}: the work stays queued "
                 "(start one with `docfuse worker`, then follow it with `docfuse jobs`)"

@@ -289,6 +289,8 @@ def _read_pages(
                 rows.append(_page_row(page, sha256, job_id, settings))
                 on_page(len(rows), opened.page_count)
             return opened.file_type, rows
+    except _Stopped:
+        raise
     except BadInputError as error:
         return str(error)
     except FileNotFoundError:

@@ -1,0 +1,335 @@
+"""The job state machine in-process, on SQLite and PostgreSQL: claims, cancellation,
+recovery of interrupted and lost work, batching of analyses, Ctrl-C."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from app.config import Settings
+from app.db import open_database
+from app.db.models import AnswerRecord, DocumentRecord, JobKind, JobRecord, JobStatus, utcnow
+from app.dispatch import Dispatcher
+from app.errors import NotFoundError, StateError
+from app.read_models import as_utc
+from app.services.analysis import run_analysis_jobs, submit_analysis
+from app.services.heartbeat import Heartbeat
+from app.services.ingest import submit_file
+from app.services.jobs import cancel_job, claim, job_tree
+from app.services.payloads import AnalysisRequest, IngestPayload
+from app.services.recovery import inline_runner_name, recover
+from pipeline.engines.base import EngineOutput, EngineRequest
+from pipeline.engines.extractive import ExtractiveEngine
+from tests import badfiles
+from tests.app.helpers import ingest
+
+
+@pytest.fixture
+def fast(settings: Settings) -> Settings:
+    """Settings with heartbeats and staleness short enough for a test."""
+    return settings.model_copy(
+        update={"heartbeat_interval_s": 0.05, "stale_after_s": 0.5, "resend_after_s": 0.2}
+    )
+
+
+def _submit(settings: Settings, path: Path, then: AnalysisRequest | None = None) -> int:
+    submission = submit_file(
+        sessions=open_database(settings),
+        settings=settings,
+        path=path,
+        payload=IngestPayload(then=then),
+    )
+    assert submission.job_id is not None, submission
+    return submission.job_id
+
+
+def _job(settings: Settings, job_id: int) -> JobRecord:
+    with open_database(settings)() as session:
+        job = session.get_one(JobRecord, job_id)
+        job.document  # noqa: B018 - loaded while the session is open
+        return job
+
+
+def _age_heartbeat(settings: Settings, job_id: int, seconds: float) -> None:
+    with open_database(settings)() as session:
+        session.execute(
+            update(JobRecord)
+            .where(JobRecord.id == job_id)
+            .values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
+        )
+        session.commit()
+
+
+def test_a_job_is_claimed_once(settings: Settings, tmp_path: Path) -> None:
+    job_id = _submit(settings, badfiles.make_born_digital_pdf(tmp_path))
+    sessions = open_database(settings)
+    with sessions() as first, sessions() as second:
+        assert claim(first, [job_id], "worker-a") == [job_id]
+        first.commit()
+        assert claim(second, [job_id], "worker-b") == []
+    assert _job(settings, job_id).worker == "worker-a"
+    Dispatcher(settings, sessions).send([job_id])  # a second delivery does nothing
+    assert _job(settings, job_id).status == JobStatus.RUNNING
+
+
+def test_cancel_a_queued_ingest_fails_its_document(settings: Settings, tmp_path: Path) -> None:
+    path = badfiles.make_born_digital_pdf(tmp_path)
+    job_id = _submit(settings, path)
+    with open_database(settings)() as session:
+        info = cancel_job(session=session, job_id=job_id)
+        assert info.status == JobStatus.CANCELLED
+        with pytest.raises(StateError, match="is cancelled"):
+            cancel_job(session=session, job_id=job_id)
+        with pytest.raises(NotFoundError):
+            cancel_job(session=session, job_id=999)
+    Dispatcher(settings, open_database(settings)).send([job_id])  # its message still arrives
+    job = _job(settings, job_id)
+    assert job.status == JobStatus.CANCELLED and job.document.status == "failed"
+    assert f"cancelled (job {job_id})" in job.document.error
+    assert ingest(settings, path).document.status == "ready"  # submitting again retries
+
+
+def test_a_running_ingest_stops_at_the_next_page_when_cancelled(
+    fast: Settings, tmp_path: Path
+) -> None:
+    job_id = _submit(fast, badfiles.make_multipage_pdf(tmp_path, 30))
+    sessions = open_database(fast)
+    seen: list[int] = []
+
+    def cancel_on_page_three(_job: int, done: int, _total: int) -> None:
+        seen.append(done)
+        if done == 3:
+            with sessions() as session:
+                cancel_job(session=session, job_id=job_id)
+            time.sleep(0.3)  # let a heartbeat notice
+
+    Dispatcher(fast, sessions, on_page=cancel_on_page_three).send([job_id])
+    job = _job(fast, job_id)
+    assert job.status == JobStatus.CANCELLED and seen == [1, 2, 3]
+    with sessions() as session:
+        document = session.get_one(DocumentRecord, job.document_id)
+        assert document.status == "failed" and document.pages == []
+
+
+def test_heartbeat_refreshes_and_notices_a_cancelled_job(fast: Settings, tmp_path: Path) -> None:
+    job_id = _submit(fast, badfiles.make_born_digital_pdf(tmp_path))
+    sessions = open_database(fast)
+    with sessions() as session:
+        claim(session, [job_id], "worker")
+        session.commit()
+    _age_heartbeat(fast, job_id, 100)
+    with Heartbeat(sessions, [job_id], 0.05) as heartbeat:
+        heartbeat.beat()
+        assert utcnow() - as_utc(_job(fast, job_id).heartbeat_at) < timedelta(seconds=5)
+        with sessions() as session:
+            cancel_job(session=session, job_id=job_id)
+        heartbeat.beat()
+        assert heartbeat.lost(job_id)
+
+
+def test_interrupted_ingest_is_retried_then_given_up(fast: Settings, tmp_path: Path) -> None:
+    """A worker killed mid-ingest: its job goes stale, is failed and retried as a new
+    attempt; the last attempt's failure fails the document instead of looping."""
+    settings = fast.model_copy(update={"max_attempts": 2})
+    sessions = open_database(settings)
+    first = _submit(settings, badfiles.make_born_digital_pdf(tmp_path))
+    with sessions() as session:
+        claim(session, [first], "worker-that-dies")
+        session.commit()
+    _age_heartbeat(settings, first, 10)
+    with sessions() as session:
+        recovery = recover(session=session, settings=settings, waiting=set())
+    (second,) = recovery.retried
+    job = _job(settings, first)
+    assert job.status == JobStatus.FAILED and job.message.startswith("interrupted")
+    retry = _job(settings, second)
+    assert (retry.status, retry.attempt, retry.retry_of) == ("queued", 2, first)
+    assert retry.document.status == "pending"
+
+    with sessions() as session:
+        claim(session, [second], "worker-that-dies-again")
+        session.commit()
+    _age_heartbeat(settings, second, 10)
+    with sessions() as session:
+        again = recover(session=session, settings=settings, waiting=set())
+    assert again.retried == [] and again.gave_up == [second]
+    document = _job(settings, second).document
+    assert document.status == "failed" and "giving up" in document.error
+    with sessions() as session:
+        tree = job_tree(session=session, job_ids=[first])
+    assert [j.id for j in tree] == [first, second] and all(j.finished for j in tree)
+
+
+def test_a_fresh_heartbeat_is_left_alone(fast: Settings, tmp_path: Path) -> None:
+    job_id = _submit(fast, badfiles.make_born_digital_pdf(tmp_path))
+    with open_database(fast)() as session:
+        claim(session, [job_id], "live-worker")
+        session.commit()
+        assert recover(session=session, settings=fast, waiting=set()).retried == []
+    assert _job(fast, job_id).status == JobStatus.RUNNING
+
+
+def test_lost_messages_are_found(fast: Settings, tmp_path: Path) -> None:
+    sessions = open_database(fast)
+    job_id = _submit(fast, badfiles.make_born_digital_pdf(tmp_path))
+
+    def lost(waiting: set[str] | None) -> list[int]:
+        with sessions() as session:
+            return recover(session=session, settings=fast, waiting=waiting).resend
+
+    def sent(task_id: str, seconds_ago: float) -> None:
+        with sessions() as session:
+            session.execute(
+                update(JobRecord)
+                .where(JobRecord.id == job_id)
+                .values(task_id=task_id, sent_at=utcnow() - timedelta(seconds=seconds_ago))
+            )
+            session.commit()
+
+    sent("task-1", 0)
+    assert lost(set()) == []  # just sent: the message may still be on its way
+    sent("task-1", 5)
+    assert lost({"task-1"}) == []  # still waiting in the broker
+    assert lost(set()) == [job_id]  # the broker lost it (a restart without persistence)
+    sent(inline_runner_name(), 5)
+    assert lost(set()) == []  # this process will run it
+    exited = subprocess.Popen(["true"])
+    exited.wait()
+    sent(f"inline@{socket.gethostname()}:{exited.pid}", 0)
+    assert lost(None) == [job_id]  # its in-process runner died: run it again
+
+
+class SpyEngine(ExtractiveEngine):
+    """The extractive engine, recording how many documents each batch carried."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.fail_on = fail_on
+
+    def analyze(self, requests: Sequence[EngineRequest]) -> list[EngineOutput]:
+        self.batches.append(len(requests))
+        for request in requests:
+            words = " ".join(w.text for page in request.pages for w in page.words)
+            if self.fail_on and self.fail_on in words:
+                raise RuntimeError("this page breaks the engine")
+        return super().analyze(requests)
+
+
+def _ready_documents(settings: Settings, tmp_path: Path, count: int) -> list[int]:
+    ids = []
+    for number in range(count):
+        folder = tmp_path / f"doc{number}"
+        lines = (f"Document {number}", "Invoice total due 12.50 EUR")
+        ids.append(ingest(settings, badfiles.make_born_digital_pdf(folder, lines)).document_id)
+    return ids
+
+
+def _queue_analyses(settings: Settings, documents: list[int], engine: str | None = None) -> list:
+    request = AnalysisRequest.of(["What is the total?"], engine=engine)
+    with open_database(settings)() as session:
+        return [
+            submit_analysis(session=session, document_id=d, request=request).id for d in documents
+        ]
+
+
+def test_an_analysis_claims_more_queued_pages_for_one_engine_batch(
+    settings: Settings, tmp_path: Path
+) -> None:
+    budget = settings.model_copy(update={"analyze_batch_pages": 3})
+    documents = _ready_documents(budget, tmp_path, 5)
+    jobs = _queue_analyses(budget, documents[:4])
+    other_engine = _queue_analyses(budget, documents[4:], engine="tiny-random")
+    spy = SpyEngine()
+    run_analysis_jobs(
+        sessions=open_database(budget),
+        settings=budget,
+        job_id=jobs[0],
+        runner="gpu-worker",
+        engines=lambda _name: spy,
+        batch_wait_s=0,
+    )
+    assert spy.batches == [3]  # three one-page documents, one engine call
+    statuses = [_job(budget, job_id).status for job_id in jobs + other_engine]
+    assert statuses == ["done", "done", "done", "queued", "queued"]
+
+
+def test_a_document_that_breaks_the_engine_fails_alone(settings: Settings, tmp_path: Path) -> None:
+    documents = _ready_documents(settings, tmp_path, 3)
+    jobs = _queue_analyses(settings, documents)
+    spy = SpyEngine(fail_on="Document 1")
+    run_analysis_jobs(
+        sessions=open_database(settings),
+        settings=settings,
+        job_id=jobs[0],
+        runner="gpu-worker",
+        engines=lambda _name: spy,
+        batch_wait_s=0,
+    )
+    assert spy.batches == [3, 1, 1, 1]
+    first, broken, third = (_job(settings, job_id) for job_id in jobs)
+    assert (first.status, third.status) == ("done", "done")
+    assert broken.status == "failed" and "this page breaks the engine" in broken.message
+
+
+def test_a_cancelled_analysis_stores_nothing(settings: Settings, tmp_path: Path) -> None:
+    (document,) = _ready_documents(settings, tmp_path, 1)
+    (job_id,) = _queue_analyses(settings, [document])
+    sessions = open_database(settings)
+
+    class CancelledMeanwhile(SpyEngine):
+        def analyze(self, requests: Sequence[EngineRequest]) -> list[EngineOutput]:
+            with sessions() as session:
+                cancel_job(session=session, job_id=job_id)
+            return super().analyze(requests)
+
+    run_analysis_jobs(
+        sessions=sessions,
+        settings=settings,
+        job_id=job_id,
+        runner="gpu-worker",
+        engines=lambda _name: CancelledMeanwhile(),
+        batch_wait_s=0,
+    )
+    assert _job(settings, job_id).status == JobStatus.CANCELLED
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(AnswerRecord)) == 0
+
+
+def test_ctrl_c_closes_what_it_started_and_cancels_the_rest(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first = _submit(settings, badfiles.make_multipage_pdf(tmp_path, 5, name="a.pdf"))
+    second = _submit(settings, badfiles.make_multipage_pdf(tmp_path, 5, name="b.pdf"))
+
+    def interrupt(_job: int, done: int, _total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Dispatcher(settings, open_database(settings), on_page=interrupt).send([first, second])
+    started, waiting = _job(settings, first), _job(settings, second)
+    assert (started.status, waiting.status) == ("failed", "cancelled")
+    for job in (started, waiting):
+        assert job.document.status == "failed" and "interrupted" in job.document.error
+    assert ingest(settings, tmp_path / "a.pdf").document.status == "ready"
+
+
+def test_follow_ups_run_after_ingest_and_belong_to_its_tree(
+    settings: Settings, tmp_path: Path
+) -> None:
+    then = AnalysisRequest.of(["What is the total?"])
+    job_id = _submit(settings, badfiles.make_multipage_pdf(tmp_path, 2), then)
+    Dispatcher(settings, open_database(settings)).send([job_id])
+    with open_database(settings)() as session:
+        tree = job_tree(session=session, job_ids=[job_id])
+    assert [(j.kind, j.status) for j in tree] == [("ingest", "done"), ("analyze", "done")]
+    assert tree[1].parent_id == job_id and tree[1].questions == ["What is the total?"]
+    assert JobKind(tree[1].kind) is JobKind.ANALYZE
