@@ -3,7 +3,7 @@
 Each module registers its commands on the one Typer app in `app.cli.common`.
 """
 
-from app.cli import analysis, demo, documents, evaluation, ingest, jobs  # noqa: F401
+from app.cli import analysis, demo, documents, evaluation, ingest, jobs, watch  # noqa: F401
 from app.cli.common import cli, main
 
 __all__ = ["cli", "main"]

@@ -59,15 +59,28 @@ def submit_analysis(*, session: Session, document_id: int, request: AnalysisRequ
     if document is None:
         raise NotFoundError(f"no document with id {document_id}")
     check_request(document, request)
-    job_id = enqueue(
+    job_id = queue_analysis(session, document_id, request)
+    session.commit()
+    return job_info(session.get_one(JobRecord, job_id))
+
+
+def queue_analysis(
+    session: Session,
+    document_id: int,
+    request: AnalysisRequest | None,
+    parent_id: int | None = None,
+) -> int | None:
+    """Queue `request` for the document (not committed); None when nothing was asked."""
+    if request is None or request.empty:
+        return None
+    return enqueue(
         session,
         document_id=document_id,
         kind=JobKind.ANALYZE,
         payload=request.to_json(),
         engine=request.engine,
+        parent_id=parent_id,
     )
-    session.commit()
-    return job_info(session.get_one(JobRecord, job_id))
 
 
 def check_request(document: DocumentRecord, request: AnalysisRequest) -> None:

@@ -32,6 +32,7 @@ from app.db.upsert import insert_if_absent
 from app.errors import BadInputError
 from app.read_models import Submission, SubmitOutcome
 from app.services import storage
+from app.services.analysis import queue_analysis
 from app.services.heartbeat import Heartbeat
 from app.services.jobs import ProgressWriter, active_ingest_job, claim, complete, enqueue
 from app.services.payloads import IngestPayload
@@ -88,6 +89,7 @@ def submit_file(
     path: Path,
     payload: IngestPayload,
     source: str = "cli",
+    analyze_known: bool = True,
 ) -> Submission:
     """Read a file (regular files only, never more than the size limit) and submit it."""
     try:
@@ -102,6 +104,7 @@ def submit_file(
             filename=path.name,
             payload=payload,
             source=source,
+            analyze_known=analyze_known,
         )
     return submission.model_copy(update={"source": str(path)})
 
@@ -114,9 +117,11 @@ def submit_bytes(
     filename: str,
     payload: IngestPayload,
     source: str,
+    analyze_known: bool = True,
 ) -> Submission:
     """Register the bytes as a document and queue what it needs (committed); the caller
-    dispatches the returned job."""
+    dispatches the returned job. A document already ready is not read again; its analysis
+    (`payload.then`) is queued unless `analyze_known` is False."""
     if len(data) > settings.max_upload_bytes:
         reason = _too_large(len(data), settings.max_upload_bytes)
         return Submission(source=filename, outcome=SubmitOutcome.REFUSED, reason=reason)
@@ -124,16 +129,7 @@ def submit_bytes(
         session=session, settings=settings, data=data, filename=filename, source=source
     )
     if document.status == DocumentStatus.READY:
-        job_id = None
-        if payload.then is not None and not payload.then.empty:
-            then = payload.then
-            job_id = enqueue(
-                session,
-                document_id=document.id,
-                kind=JobKind.ANALYZE,
-                payload=then.to_json(),
-                engine=then.engine,
-            )
+        job_id = queue_analysis(session, document.id, payload.then) if analyze_known else None
         session.commit()
         return Submission(
             source=filename, outcome=SubmitOutcome.KNOWN, document_id=document.id, job_id=job_id
@@ -350,7 +346,10 @@ def _finish(
             )
         elif outcome is not None:
             _replace_pages(session, document, *outcome)
-        followups = [] if failed else _queue_follow_up(session, job, payload)
+        followup = (
+            None if failed else queue_analysis(session, job.document_id, payload.then, job.id)
+        )
+        followups = [followup] if followup is not None else []
         session.commit()
     if failed:
         storage.remove_page_images(settings.data_dir, sha256, attempt=job_id)
@@ -376,18 +375,3 @@ def _replace_pages(
     document.dpi = pages[0].dpi if file_type is FileType.PDF and pages else None
     document.status = DocumentStatus.READY
     document.error = None
-
-
-def _queue_follow_up(session: Session, job: JobRecord, payload: IngestPayload) -> list[int]:
-    then = payload.then
-    if then is None or then.empty:
-        return []
-    job_id = enqueue(
-        session,
-        document_id=job.document_id,
-        kind=JobKind.ANALYZE,
-        payload=then.to_json(),
-        engine=then.engine,
-        parent_id=job.id,
-    )
-    return [job_id] if job_id is not None else []

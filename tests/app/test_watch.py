@@ -1,0 +1,180 @@
+"""The watched folder: settled files only, each ingested once (across restarts too), filed
+into processed/ or failed/ with the reason beside it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.config import Settings
+from app.db import open_database
+from app.db.models import DocumentRecord, JobRecord
+from app.dispatch import Dispatcher
+from app.services.payloads import AnalysisRequest, IngestPayload
+from app.services.watch import FolderWatcher
+from tests import badfiles
+from tests.conftest import REPO_ROOT
+
+SETTLE_S = 0.4
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+@contextmanager
+def watching(
+    settings: Settings, inbox: Path, *, keep: bool = False, poll: bool = False
+) -> Iterator[list[tuple[str, str]]]:
+    """A watcher running in a thread for the block; yields what it reported."""
+    sessions = open_database(settings)
+    reported: list[tuple[str, str]] = []
+    watcher = FolderWatcher(
+        inbox=inbox,
+        settings=settings,
+        sessions=sessions,
+        dispatcher=Dispatcher(settings, sessions),
+        payload=IngestPayload(then=AnalysisRequest.of(["What is the total?"])),
+        keep=keep,
+        settle_s=SETTLE_S,
+        report=lambda outcome, path, _detail: reported.append((outcome, path.name)),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), kwargs={"poll": poll})
+    thread.start()
+    try:
+        yield reported
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def _count(settings: Settings, model: type) -> int:
+    with open_database(settings)() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def _pdf(folder: Path, name: str) -> Path:
+    """A small born-digital PDF called `name`, written outside the watched folder."""
+    lines = (f"Document {name}", "Total amount due 12.50 EUR")
+    path = badfiles.make_born_digital_pdf(folder / ".staging" / name, lines)
+    return path.rename(path.parent / name)
+
+
+@pytest.mark.parametrize("poll", [False, True], ids=["events", "polling"])
+def test_a_slowly_written_file_is_taken_once_complete(
+    settings: Settings, tmp_path: Path, poll: bool
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    data = _pdf(tmp_path, "slow").read_bytes()
+    with watching(settings, inbox, poll=poll) as reported:
+        target = inbox / "slow.pdf"
+        with target.open("wb") as handle:  # a copy over a slow network
+            for start in range(0, len(data), len(data) // 5 + 1):
+                handle.write(data[start : start + len(data) // 5 + 1])
+                handle.flush()
+                time.sleep(SETTLE_S / 2)
+        _wait(lambda: (inbox / "processed" / "slow.pdf").exists())
+    assert ("processed", "slow.pdf") in reported
+    with open_database(settings)() as session:
+        (document,) = session.scalars(select(DocumentRecord)).all()
+        assert document.status == "ready" and document.size_bytes == len(data)
+
+
+def test_two_hundred_files_dropped_at_once_are_each_ingested_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    staged = [_pdf(tmp_path, f"doc{number:03d}.pdf") for number in range(200)]
+    staged.append(badfiles.make_corrupt_pdf(tmp_path / ".staging" / "bad"))
+    assert len({path.name for path in staged}) == 201
+    (tmp_path / ".staging" / "notes.tmp").write_text("a download in progress")
+    with watching(settings, inbox):
+        for path in staged + [tmp_path / ".staging" / "notes.tmp"]:
+            os.rename(path, inbox / path.name)
+        _wait(lambda: len(list((inbox / "processed").glob("*.pdf"))) == 200, timeout=180)
+        _wait(lambda: (inbox / "failed" / "corrupt.pdf.error.txt").exists())
+    assert _count(settings, DocumentRecord) == 201
+    with open_database(settings)() as session:
+        kinds = session.execute(select(JobRecord.kind, func.count()).group_by(JobRecord.kind))
+        assert dict(kinds.all()) == {"ingest": 201, "analyze": 200}
+    reason = (inbox / "failed" / "corrupt.pdf.error.txt").read_text()
+    assert "damaged PDF" in reason
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["notes.tmp"]
+
+
+def test_each_file_is_ingested_once_across_restarts(settings: Settings, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for number in range(3):
+        os.rename(_pdf(tmp_path, f"kept{number}.pdf"), inbox / f"kept{number}.pdf")
+    os.rename(badfiles.make_encrypted_pdf(tmp_path / "enc"), inbox / "locked.pdf")
+    with watching(settings, inbox, keep=True) as first:
+        _wait(lambda: len(first) == 8)  # four taken, three processed, one failed
+    assert (inbox / "locked.pdf.error.txt").read_text().startswith("encrypted PDF")
+    jobs = _count(settings, JobRecord)
+    with watching(settings, inbox, keep=True) as second:
+        os.rename(_pdf(tmp_path, "late.pdf"), inbox / "late.pdf")
+        _wait(lambda: ("processed", "late.pdf") in second)
+    assert _count(settings, DocumentRecord) == 5
+    assert _count(settings, JobRecord) == jobs + 2  # the new file's ingest and analysis
+    taken_again = {name: outcome for outcome, name in second if outcome != "processed"}
+    assert taken_again == {"kept0.pdf": "known", "kept1.pdf": "known", "kept2.pdf": "known",
+                           "late.pdf": "queued"}  # fmt: skip
+    assert sorted(p.name for p in inbox.iterdir()) == [
+        "kept0.pdf",
+        "kept1.pdf",
+        "kept2.pdf",
+        "late.pdf",
+        "locked.pdf",
+        "locked.pdf.error.txt",
+    ]
+
+
+def test_docfuse_watch_runs_until_sigterm(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    env = {**os.environ, "DOCFUSE_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("DOCFUSE_BROKER_URL", None)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "watch",
+            str(inbox),
+            "--settle",
+            "0.3",
+            "--ask",
+            "Total?",
+        ],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        os.rename(_pdf(tmp_path, "one.pdf"), inbox / "[bold]one.pdf")
+        _wait(lambda: (inbox / "processed" / "[bold]one.pdf").exists())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "processed [bold]one.pdf" in " ".join(output.split())
+    assert output.rstrip().endswith("stopped watching")
