@@ -12,6 +12,7 @@ import typer
 from app.cli.common import command, console, esc, open_app
 from app.cli.ingest import resume_interrupted
 from app.cli.options import AskOption, EngineOption, SchemaOption, analysis_request
+from app.errors import BadInputError
 from app.services.payloads import IngestPayload
 from app.services.watch import FolderWatcher
 
@@ -20,9 +21,7 @@ COLOURS = {"processed": "green", "failed": "red", "refused": "red"}
 
 @command()
 def watch(
-    folder: Annotated[
-        Path, typer.Argument(help="The folder to watch.", exists=True, file_okay=False)
-    ],
+    folder: Annotated[Path, typer.Argument(help="The folder to watch.")],
     ask: AskOption = None,
     schema: SchemaOption = None,
     engine: EngineOption = None,
@@ -38,6 +37,8 @@ def watch(
 ) -> None:
     """Watch a folder: each settled file is ingested once (and analysed with --ask and
     --schema), then moved to processed/ or failed/ (a .error.txt says why)."""
+    if not folder.is_dir():
+        raise BadInputError(f"{folder} is not a folder")
     app = open_app()
     resume_interrupted(app)
     watcher = FolderWatcher(

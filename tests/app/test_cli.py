@@ -91,3 +91,8 @@ def test_unknown_engines_are_refused_with_the_choices(
     get_settings.cache_clear()
     bad_env = runner.invoke(cli, ["documents"])
     assert bad_env.exit_code == 2 and "invalid DOCFUSE_* setting" in bad_env.output
+
+
+def test_watch_refuses_what_is_not_a_folder(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["watch", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "is not a folder" in result.output
