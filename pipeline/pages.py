@@ -125,12 +125,14 @@ class OpenedDocument:
 
 
 def _read_text_layer(pdf_page: pymupdf.Page, index: int) -> tuple[list[Word], float]:
-    """The page's text-layer words and largest image coverage (see `pipeline.text_layer`)."""
+    """The page's text-layer words and largest image coverage (see `pipeline.text_layer`).
+    The coverage costs a second pass over the page, so it is measured only when the text
+    alone does not settle the rule (0.0 otherwise)."""
     try:
-        return (
-            text_layer.extract_words(pdf_page, index),
-            text_layer.largest_image_coverage(pdf_page),
-        )
+        words = text_layer.extract_words(pdf_page, index)
+        if text_layer.has_enough_text(words):
+            return words, 0.0
+        return words, text_layer.largest_image_coverage(pdf_page)
     except rasterize.MUPDF_ERRORS as error:
         raise CorruptFileError(f"page {index + 1}: its text cannot be read ({error})") from error
 

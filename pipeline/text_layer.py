@@ -28,32 +28,78 @@ logger = logging.getLogger(__name__)
 
 MIN_TEXT_CHARS = 32
 SCAN_IMAGE_COVERAGE = 0.25
+LINE_TOLERANCE = 3  # points, as PyMuPDF's sort=True
+IDENTITY = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
 
 def extract_words(page: pymupdf.Page, index: int) -> list[Word]:
-    """The page's text-layer words, boxes normalised to the rendered (rotated) page.
+    """The page's text-layer words in reading order, boxes normalised to the rendered
+    (rotated) page.
 
     PyMuPDF reports word rectangles in the unrotated page's coordinates (relative to the
-    crop box); `rotation_matrix` maps them onto the page as rendered.
+    crop box); `rotation_matrix` maps them onto the page as rendered. The order is PyMuPDF's
+    `sort=True` order (lines top to bottom, forgiving `LINE_TOLERANCE` points, words left to
+    right), computed here on plain floats: PyMuPDF's own sort builds a Rect per word and
+    cost more than reading the words.
     """
-    to_rendered = page.rotation_matrix
+    rotation = page.rotation_matrix
+    matrix = (rotation.a, rotation.b, rotation.c, rotation.d, rotation.e, rotation.f)
     width, height = page.rect.width, page.rect.height
     words = []
-    for x0, y0, x1, y1, text, *_ in page.get_text("words", sort=True):
+    for x0, y0, x1, y1, text, *_ in _reading_order(page.get_text("words")):
         if not text.strip():
             continue
-        rect = pymupdf.Rect(x0, y0, x1, y1) * to_rendered
-        box = Box.from_pixels(index, rect.x0, rect.y0, rect.x1, rect.y1, width, height)
-        words.append(Word(text=text, box=box))
+        if matrix != IDENTITY:
+            x0, y0, x1, y1 = _transform(matrix, x0, y0, x1, y1)
+        words.append(Word(text, Box.from_pixels(index, x0, y0, x1, y1, width, height)))
     return words
+
+
+def _transform(
+    matrix: tuple[float, ...], x0: float, y0: float, x1: float, y1: float
+) -> tuple[float, float, float, float]:
+    """The bounding box of a rectangle mapped by an affine matrix (a, b, c, d, e, f)."""
+    a, b, c, d, e, f = matrix
+    xs = (a * x0 + c * y0 + e, a * x1 + c * y1 + e, a * x0 + c * y1 + e, a * x1 + c * y0 + e)
+    ys = (b * x0 + d * y0 + f, b * x1 + d * y1 + f, b * x0 + d * y1 + f, b * x1 + d * y0 + f)
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _reading_order(words: list[tuple]) -> list[tuple]:
+    """Words sorted line-wise: by bottom then left, a word joining the current line when its
+    top or bottom is within LINE_TOLERANCE of the line's extent, each line left to right."""
+    if not words:
+        return words
+    words = sorted(words, key=lambda w: (w[3], w[0]))
+    ordered: list[tuple] = []
+    line = [words[0]]
+    top, bottom = words[0][1], words[0][3]
+    for word in words[1:]:
+        if abs(word[1] - top) <= LINE_TOLERANCE or abs(word[3] - bottom) <= LINE_TOLERANCE:
+            line.append(word)
+            top, bottom = min(top, word[1]), max(bottom, word[3])
+        else:
+            ordered.extend(sorted(line, key=lambda w: w[0]))
+            line, top, bottom = [word], word[1], word[3]
+    ordered.extend(sorted(line, key=lambda w: w[0]))
+    return ordered
 
 
 def has_usable_text_layer(words: list[Word], image_coverage: float) -> bool:
     """Apply the module's rule: trust the text layer, or OCR the page instead."""
-    chars = sum(_meaningful_chars(word.text) for word in words)
-    if chars >= MIN_TEXT_CHARS:
+    if has_enough_text(words):
         return True
-    return chars > 0 and image_coverage < SCAN_IMAGE_COVERAGE
+    return any(_meaningful_chars(w.text) for w in words) and image_coverage < SCAN_IMAGE_COVERAGE
+
+
+def has_enough_text(words: list[Word]) -> bool:
+    """Enough text to trust the layer whatever images the page holds (the first rule)."""
+    chars = 0
+    for word in words:  # a page holds hundreds of words: stop as soon as it is enough
+        chars += _meaningful_chars(word.text)
+        if chars >= MIN_TEXT_CHARS:
+            return True
+    return False
 
 
 def largest_image_coverage(page: pymupdf.Page) -> float:

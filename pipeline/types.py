@@ -20,6 +20,10 @@ class TextSource(StrEnum):
     OCR = "ocr"
 
 
+def _clamp(value: float) -> float:
+    return float(min(1.0, max(0.0, value)))  # plain floats, never numpy scalars
+
+
 @dataclass(frozen=True, slots=True)
 class Box:
     """An axis-aligned box on one page, normalised to 0..1, origin top-left."""
@@ -45,16 +49,12 @@ class Box:
         cls, page: int, x0: float, y0: float, x1: float, y1: float, width: float, height: float
     ) -> Box:
         """Normalise a pixel (or point) rectangle, clamping it to the page."""
-
-        def clamp(v: float) -> float:
-            return float(min(1.0, max(0.0, v)))  # plain floats, never numpy scalars
-
         return cls(
             page,
-            clamp(min(x0, x1) / width),
-            clamp(min(y0, y1) / height),
-            clamp(max(x0, x1) / width),
-            clamp(max(y0, y1) / height),
+            _clamp(min(x0, x1) / width),
+            _clamp(min(y0, y1) / height),
+            _clamp(max(x0, x1) / width),
+            _clamp(max(y0, y1) / height),
         )
 
     def union(self, other: Box) -> Box:

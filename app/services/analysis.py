@@ -289,7 +289,8 @@ def _store(sessions: sessionmaker, engine: Engine, item: _Claimed) -> None:
         answers, fields = item.results.answers, item.results.fields
         found = sum(1 for field in fields if field.value)
         summary = f"{len(answers)} answers, {len(fields)} fields ({found} found)"
-        if not complete(session, item.job_id, JobStatus.DONE, summary):
+        pages = len(item.work.pages) if item.work is not None else 0
+        if not complete(session, item.job_id, JobStatus.DONE, summary, pages):
             session.rollback()  # cancelled or given up meanwhile: keep nothing
             return
         for answer in answers:

@@ -333,7 +333,9 @@ def _finish(
         job = session.get_one(JobRecord, job_id)
         document, sha256 = job.document, job.document.sha256
         message = outcome if isinstance(outcome, str) else _summary(outcome)
-        if not complete(session, job_id, JobStatus.FAILED if failed else JobStatus.DONE, message):
+        status = JobStatus.FAILED if failed else JobStatus.DONE
+        pages = len(outcome[1]) if isinstance(outcome, tuple) else 0
+        if not complete(session, job_id, status, message, pages):
             session.rollback()
             storage.remove_page_images(settings.data_dir, sha256, attempt=job_id)
             return []

@@ -102,13 +102,22 @@ def claim(session: Session, job_ids: Sequence[int], worker: str) -> list[int]:
     return sorted(session.scalars(statement).all())
 
 
-def complete(session: Session, job_id: int, status: JobStatus, message: str | None) -> bool:
+def complete(
+    session: Session, job_id: int, status: JobStatus, message: str | None, pages: int = 0
+) -> bool:
     """RUNNING -> `status` if the job is still running; False (nothing changed) otherwise.
-    Not committed: the caller commits it together with the job's results."""
+    `pages` is the number of pages done. Not committed: the caller commits it together
+    with the job's results."""
     statement = (
         update(JobRecord)
         .where(JobRecord.id == job_id, JobRecord.status == JobStatus.RUNNING)
-        .values(status=status, message=message, finished_at=utcnow())
+        .values(
+            status=status,
+            message=message,
+            finished_at=utcnow(),
+            pages_done=pages,
+            pages_total=pages,
+        )
         .returning(JobRecord.id)
         .execution_options(synchronize_session=False)
     )
@@ -230,16 +239,17 @@ def fail_document(session: Session, document_id: int, reason: str) -> None:
 
 
 class ProgressWriter:
-    """Writes a running job's page progress, at most every PROGRESS_INTERVAL_S."""
+    """Writes a running job's page progress every PROGRESS_INTERVAL_S: a short job writes
+    none (its completion records the final count), a long one is followed page by page."""
 
     def __init__(self, sessions: sessionmaker, job_id: int) -> None:
         self._sessions = sessions
         self._job_id = job_id
-        self._last_write = 0.0
+        self._last_write = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if done < total and now - self._last_write < PROGRESS_INTERVAL_S:
+        if now - self._last_write < PROGRESS_INTERVAL_S:
             return
         self._last_write = now
         with self._sessions() as session:
