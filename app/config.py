@@ -59,9 +59,15 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(
         7200, ge=1, description="Redis redelivers an unacknowledged task after this long."
     )
+    worker_threads: int = Field(
+        0, ge=0, description="Compute threads per worker process; 0: cores / concurrency."
+    )
     analyze_batch_pages: int = Field(8, ge=1, description="Pages per analysis engine batch.")
     analyze_batch_wait_s: float = Field(
-        0.5, ge=0, description="How long an analysis waits for more pages to fill a batch."
+        0.0,
+        ge=0,
+        description="How long an analysis waits for more pages to fill a batch: worth it "
+        "on a GPU worker that others feed, a loss on a worker that also ingests.",
     )
 
     @model_validator(mode="after")

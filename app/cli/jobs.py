@@ -11,6 +11,7 @@ from rich.table import Table
 
 from app.answer_engines import choose_engine
 from app.cli.common import command, console, errors, esc, load_settings, open_app, short
+from app.db import open_database
 from app.db.migrate import current_revision, upgrade
 from app.db.models import JobStatus
 from app.queues import ALL_QUEUES
@@ -108,7 +109,7 @@ def worker(
     if unknown or not names:
         errors.print(f"unknown queue {', '.join(unknown)}; the queues are {', '.join(ALL_QUEUES)}")
         raise typer.Exit(2)
-    upgrade(settings.database_url)
+    open_database(settings)  # the data dir and the schema, before any process forks
     if "gpu" in names:
         choice = choose_engine(settings)
         errors.print(f"engine: {choice.name} ({esc(choice.reason)})")
@@ -119,4 +120,15 @@ def worker(
         "--loglevel", "INFO",
     ]  # fmt: skip
     sys.stdout.flush()
-    os.execv(sys.executable, argv)
+    os.execve(sys.executable, argv, _thread_limits(settings.worker_threads, concurrency))
+
+
+def _thread_limits(threads: int, concurrency: int) -> dict[str, str]:
+    """The environment of the worker, with its compute threads capped: PyTorch (OpenMP)
+    and BLAS use every core by default, so `concurrency` processes (or several workers on
+    one machine) would each start one thread per core and slow each other down."""
+    environment = dict(os.environ)
+    count = threads or max(1, (os.cpu_count() or 1) // concurrency)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        environment.setdefault(name, str(count))
+    return environment

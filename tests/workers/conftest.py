@@ -38,7 +38,6 @@ FAST = {
     "stale_after_s": "3",
     "reconcile_interval_s": "1",
     "resend_after_s": "2",
-    "analyze_batch_wait_s": "0.1",
     "engine": "extractive",
 }
 
