@@ -34,7 +34,15 @@ from app.read_models import Submission, SubmitOutcome
 from app.services import storage
 from app.services.analysis import queue_analysis
 from app.services.heartbeat import Heartbeat
-from app.services.jobs import ProgressWriter, active_ingest_job, claim, complete, enqueue
+from app.services.jobs import (
+    ProgressWriter,
+    active_ingest_job,
+    claim,
+    complete,
+    enqueue,
+    fail_jobs,
+    waiting_on,
+)
 from app.services.payloads import IngestPayload
 from pipeline.errors import TooLargeError
 from pipeline.filetypes import FileType, detect_file_type
@@ -140,6 +148,10 @@ def submit_bytes(
     if job_id is None:
         session.rollback()
         active = active_ingest_job(session, document.id)
+        if active is not None and analyze_known:
+            # Being read by another job: the analysis waits for it (see `_finish`).
+            queue_analysis(session, document.id, payload.then, parent_id=active.id)
+            session.commit()
         return Submission(
             source=filename,
             outcome=SubmitOutcome.BUSY,
@@ -328,41 +340,52 @@ def _finish(
 ) -> list[int]:
     """Write the outcome with the job's completion, in one transaction, if the job is still
     running; otherwise keep nothing. Returns the follow-up jobs to dispatch."""
-    failed = isinstance(outcome, str)
+    failure = outcome if isinstance(outcome, str) else None
     with sessions() as session:
         job = session.get_one(JobRecord, job_id)
-        document, sha256 = job.document, job.document.sha256
-        message = outcome if isinstance(outcome, str) else _summary(outcome)
-        status = JobStatus.FAILED if failed else JobStatus.DONE
-        pages = len(outcome[1]) if isinstance(outcome, tuple) else 0
-        if not complete(session, job_id, status, message, pages):
-            session.rollback()
-            storage.remove_page_images(settings.data_dir, sha256, attempt=job_id)
+        document = job.document
+        if not complete(session, job_id, *_completion(outcome)):
+            session.rollback()  # cancelled or given up meanwhile
+            storage.remove_page_images(settings.data_dir, document.sha256, attempt=job_id)
             return []
-        if isinstance(outcome, str):
+        if failure is not None:
             session.execute(delete(PageRecord).where(PageRecord.document_id == document.id))
             document.status, document.error, document.page_count = (
                 DocumentStatus.FAILED,
-                outcome,
+                failure,
                 0,
             )
         elif outcome is not None:
             _replace_pages(session, document, *outcome)
-        followup = (
-            None if failed else queue_analysis(session, job.document_id, payload.then, job.id)
-        )
-        followups = [followup] if followup is not None else []
+        followups = _follow_ups(session, job, payload, failure)
         session.commit()
-    if failed:
-        storage.remove_page_images(settings.data_dir, sha256, attempt=job_id)
-        logger.warning("document %s failed: %s", document.id, outcome)
+    if failure is not None:
+        storage.remove_page_images(settings.data_dir, document.sha256, attempt=job_id)
+        logger.warning("document %s failed: %s", document.id, failure)
     return followups
 
 
-def _summary(outcome: Outcome) -> str:
+def _completion(outcome: Outcome) -> tuple[JobStatus, str, int]:
+    """The job's final status, message and page count for an outcome."""
+    if isinstance(outcome, str):
+        return JobStatus.FAILED, outcome, 0
     if outcome is None:
-        return "already ready"
-    return f"{len(outcome[1])} pages"
+        return JobStatus.DONE, "already ready", 0
+    return JobStatus.DONE, f"{len(outcome[1])} pages", len(outcome[1])
+
+
+def _follow_ups(
+    session: Session, job: JobRecord, payload: IngestPayload, failure: str | None
+) -> list[int]:
+    """The analyses to dispatch once the pages exist: this job's own, and those queued
+    meanwhile by submissions of the same file (waiting on this job). If the document
+    failed, the waiting ones fail with it."""
+    waiting = waiting_on(session, job.id)
+    if failure is not None:
+        fail_jobs(session, waiting, f"the document failed: {failure}")
+        return []
+    own = queue_analysis(session, job.document_id, payload.then, job.id)
+    return [*waiting, *([own] if own is not None else [])]
 
 
 def _replace_pages(

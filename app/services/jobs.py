@@ -124,6 +124,27 @@ def complete(
     return session.execute(statement).first() is not None
 
 
+def waiting_on(session: Session, job_id: int) -> list[int]:
+    """Queued jobs that wait for `job_id` to finish before they can run (not yet sent)."""
+    return sorted(
+        session.scalars(
+            select(JobRecord.id).where(
+                JobRecord.parent_id == job_id, JobRecord.status == JobStatus.QUEUED
+            )
+        ).all()
+    )
+
+
+def fail_jobs(session: Session, job_ids: Sequence[int], reason: str) -> None:
+    """Queued jobs that can no longer run (their document failed) become FAILED."""
+    session.execute(
+        update(JobRecord)
+        .where(JobRecord.id.in_(job_ids), JobRecord.status == JobStatus.QUEUED)
+        .values(status=JobStatus.FAILED, message=reason, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
 def mark_sent(session: Session, job_id: int, task_id: str) -> None:
     """Record the broker message that carries a queued job (committed by the caller)."""
     session.execute(

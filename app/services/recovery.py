@@ -26,9 +26,17 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db.models import DocumentRecord, DocumentStatus, JobKind, JobRecord, JobStatus, utcnow
+from app.db.models import (
+    ACTIVE_JOB_STATUSES,
+    DocumentRecord,
+    DocumentStatus,
+    JobKind,
+    JobRecord,
+    JobStatus,
+    utcnow,
+)
 from app.read_models import as_utc
-from app.services.jobs import enqueue, fail_document
+from app.services.jobs import enqueue, fail_document, fail_jobs, waiting_on
 
 logger = logging.getLogger(__name__)
 
@@ -115,12 +123,10 @@ def _retry_interrupted(
         session.rollback()
         return
     if job.attempt >= settings.max_attempts:
+        last = f"{reason} (attempt {job.attempt} of {settings.max_attempts}; giving up)"
         if job.kind == JobKind.INGEST:
-            fail_document(
-                session,
-                job.document_id,
-                f"{reason} (attempt {job.attempt} of {settings.max_attempts}; giving up)",
-            )
+            fail_document(session, job.document_id, last)
+        fail_jobs(session, waiting_on(session, job.id), f"the document failed: {last}")
         recovery.gave_up.append(job.id)
         logger.warning("job %s %s; attempt %s was the last", job.id, reason, job.attempt)
     else:
@@ -136,6 +142,7 @@ def _retry_interrupted(
         )
         if retry is not None and job.kind == JobKind.INGEST:
             _back_to_pending(session, job.document_id)
+            _wait_on(session, waiting_on(session, job.id), retry)
         if retry is not None:
             recovery.retried.append(retry)
         logger.warning("job %s %s; retrying as job %s", job.id, reason, retry)
@@ -151,6 +158,16 @@ def _back_to_pending(session: Session, document_id: int) -> None:
     )
 
 
+def _wait_on(session: Session, job_ids: list[int], parent_id: int) -> None:
+    """Jobs that waited for an interrupted attempt wait for its retry instead."""
+    session.execute(
+        update(JobRecord)
+        .where(JobRecord.id.in_(job_ids))
+        .values(parent_id=parent_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _lost_queued(
     session: Session, settings: Settings, waiting: set[str] | None, now: datetime
 ) -> list[int]:
@@ -158,7 +175,20 @@ def _lost_queued(
     queued = session.scalars(
         select(JobRecord).where(JobRecord.status == JobStatus.QUEUED).order_by(JobRecord.id)
     ).all()
-    return [job.id for job in queued if _message_lost(job, waiting, grace)]
+    parents = {job.parent_id for job in queued if job.parent_id is not None}
+    active = set(
+        session.scalars(
+            select(JobRecord.id).where(
+                JobRecord.id.in_(parents), JobRecord.status.in_(ACTIVE_JOB_STATUSES)
+            )
+        ).all()
+    )
+    return [
+        job.id
+        for job in queued
+        if job.parent_id not in active  # waiting for its parent, not lost
+        and _message_lost(job, waiting, grace)
+    ]
 
 
 def _message_lost(job: JobRecord, waiting: set[str] | None, grace: datetime) -> bool:

@@ -333,3 +333,40 @@ def test_follow_ups_run_after_ingest_and_belong_to_its_tree(
     assert [(j.kind, j.status) for j in tree] == [("ingest", "done"), ("analyze", "done")]
     assert tree[1].parent_id == job_id and tree[1].questions == ["What is the total?"]
     assert JobKind(tree[1].kind) is JobKind.ANALYZE
+
+
+def test_an_analysis_asked_while_the_file_is_being_read_waits_for_it(
+    fast: Settings, tmp_path: Path
+) -> None:
+    path = badfiles.make_born_digital_pdf(tmp_path)
+    sessions = open_database(fast)
+    first = _submit(fast, path)
+    busy = submit_file(
+        sessions=sessions,
+        settings=fast,
+        path=path,
+        payload=IngestPayload(then=AnalysisRequest.of(["What is the total amount due?"])),
+    )
+    assert busy.outcome == "busy" and busy.job_id == first
+    time.sleep(0.3)  # older than resend_after_s: never sent, yet not lost: it waits
+    with sessions() as session:
+        (_, waiting) = job_tree(session=session, job_ids=[first])
+        assert recover(session=session, settings=fast, waiting=set()).resend == [first]
+    Dispatcher(fast, sessions).send([first])
+    with sessions() as session:
+        tree = job_tree(session=session, job_ids=[first])
+    assert [(job.kind, job.status) for job in tree] == [("ingest", "done"), ("analyze", "done")]
+
+
+def test_analyses_waiting_on_a_failed_document_fail_with_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = badfiles.make_encrypted_pdf(tmp_path)
+    first = _submit(settings, path)
+    then = IngestPayload(then=AnalysisRequest.of(["Total?"]))
+    submit_file(sessions=open_database(settings), settings=settings, path=path, payload=then)
+    Dispatcher(settings, open_database(settings)).send([first])
+    with open_database(settings)() as session:
+        (ingest_job, waiting) = job_tree(session=session, job_ids=[first])
+    assert ingest_job.status == "failed" and waiting.status == "failed"
+    assert waiting.message.startswith("the document failed: encrypted PDF")

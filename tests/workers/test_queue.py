@@ -3,6 +3,8 @@ or done twice when workers are killed, Redis forgets everything, or bad files co
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from app.services.jobs import cancel_job
 from app.services.payloads import AnalysisRequest
 from pipeline.fields.schemas import load_schema
 from tests import badfiles
-from tests.conftest import ICDAR_DIR, SROIE_DIR
+from tests.conftest import ICDAR_DIR, REPO_ROOT, SROIE_DIR
 from tests.workers.conftest import Cluster, RedisServer, wait_until
 
 pytestmark = pytest.mark.postgres
@@ -160,3 +162,31 @@ def test_cancelling_a_running_job_stops_it_and_keeps_nothing(
     assert stopped.pages_done < len(frames)  # it stopped, it did not read every page
     after = cluster.submit(sorted(ICDAR_DIR.glob("*.pdf"))[:1])
     assert {job.status for job in cluster.wait_finished(after)} == {"done"}
+
+
+def _docfuse(cluster: Cluster, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=cluster.env | {"COLUMNS": "200"},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_ingest_through_the_queue_from_the_command_line(cluster: Cluster) -> None:
+    pdf = str(sorted(ICDAR_DIR.glob("*.pdf"))[0])
+    queued = _docfuse(cluster, "ingest", pdf)
+    assert queued.returncode == 0, queued.stderr
+    assert "queued" in queued.stdout and "1 queued or in progress" in queued.stdout
+    nobody = _docfuse(cluster, "ingest", pdf, "--wait")
+    assert nobody.returncode == 4  # the work stays queued: no live worker reads `cpu`
+    assert "no live worker reads queue cpu" in " ".join(nobody.stderr.split())
+    cluster.start_worker()
+    waited = _docfuse(cluster, "ingest", pdf, "--wait", "--ask", "What is the total?")
+    assert waited.returncode == 0, waited.stderr
+    assert "engine of the live workers: extractive" in " ".join(waited.stderr.split())
+    assert "known" in waited.stdout and "What is the total? ->" in waited.stdout
+    asked = _docfuse(cluster, "ask", "1", "What is the weather today?")
+    assert asked.returncode == 3 and "no answer found" in asked.stdout
