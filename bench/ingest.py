@@ -1,3 +1,4 @@
+# ruff: noqa: E402 (the import path is fixed first, see below)
 """Ingest benchmark: pages/s for born-digital and scanned pages, and OCR quality on receipts.
 
 Run from the repository root:  .venv/bin/python bench/ingest.py
@@ -18,28 +19,32 @@ Figures go to stdout with the machine they were measured on; docs/ingest.md reco
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this folder would come first on the import path, where bench/queue.py
+# would shadow the standard library's `queue`: the repository root goes there instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import argparse
 import csv
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import onnxruntime
 import pymupdf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.config import Settings  # noqa: E402
-from app.db import open_database  # noqa: E402
-from app.dispatch import Dispatcher  # noqa: E402
-from app.evaluation.ocr_metrics import character_error_rate, load_sroie_lines, word_recall  # noqa: E402
-from app.services.ingest import submit_file  # noqa: E402
-from app.services.payloads import IngestPayload  # noqa: E402
-from pipeline.pages import PageOptions, open_document  # noqa: E402
+from app.config import Settings
+from app.db import open_database
+from app.dispatch import Dispatcher
+from app.evaluation.ocr_metrics import character_error_rate, load_sroie_lines, word_recall
+from app.services.ingest import submit_file
+from app.services.payloads import IngestPayload
+from bench.synthetic import write_pdfs
+from pipeline.pages import PageOptions, open_document
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -62,21 +67,15 @@ CONTRACT_CLAUSE = (
 
 def write_contracts(folder: Path, count: int, pages: int) -> list[Path]:
     """Born-digital contracts: `pages` pages of numbered clauses each (about 450 words)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for number in range(count):
-        document = pymupdf.open()
-        for page_number in range(pages):
-            page = document.new_page()
-            text = "\n\n".join(
-                f"{page_number + 1}.{clause} {CONTRACT_CLAUSE} (contract {number})"
-                for clause in range(1, 10)
-            )
-            page.insert_textbox(pymupdf.Rect(60, 60, 535, 800), text, fontsize=10)
-        path = folder / f"contract-{number:02d}.pdf"
-        document.save(path)
-        paths.append(path)
-    return paths
+
+    def fill(page: pymupdf.Page, number: int, page_number: int) -> None:
+        text = "\n\n".join(
+            f"{page_number + 1}.{clause} {CONTRACT_CLAUSE} (contract {number})"
+            for clause in range(1, 10)
+        )
+        page.insert_textbox(pymupdf.Rect(60, 60, 535, 800), text, fontsize=10)
+
+    return write_pdfs(folder, count, pages, "contract", fill)
 
 
 def raw_words_seconds(paths: list[Path]) -> tuple[int, float]:

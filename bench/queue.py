@@ -23,9 +23,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on the import path, where this file
-# would shadow the standard library's `queue` (which kombu imports): put the repository
-# there instead, before anything is imported.
+# Run as a script, this folder would come first on the import path, where bench/queue.py
+# would shadow the standard library's `queue`: the repository root goes there instead.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse
@@ -53,6 +52,7 @@ from app.services.ingest import submit_file
 from app.services.jobs import job_tree
 from app.services.payloads import AnalysisRequest, IngestPayload
 from app.services.workers import list_workers
+from bench.synthetic import write_pdfs
 from pipeline.fields.schemas import load_schema
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,19 +65,14 @@ TIMINGS = {"heartbeat_interval_s": 1.0, "stale_after_s": 10.0}
 
 
 def write_documents(folder: Path, count: int, pages: int, tag: str) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for number in range(count):
-        document = pymupdf.open()
-        for page_number in range(pages):
-            page = document.new_page()
-            page.insert_text((72, 80), f"RECEIPT {tag}-{number} page {page_number + 1}")
-            page.insert_text((72, 110), "SUNRISE TRADING SDN BHD, 12 JALAN TEKNO, KUALA LUMPUR")
-            page.insert_text((72, 140), f"DATE 0{page_number + 1}/03/2026   TOTAL RM {number}.50")
-        path = folder / f"{tag}-{number:03d}.pdf"
-        document.save(path)
-        paths.append(path)
-    return paths
+    """Receipt-like PDFs, each page naming its document so that every file is new."""
+
+    def fill(page: pymupdf.Page, number: int, page_number: int) -> None:
+        page.insert_text((72, 80), f"RECEIPT {tag}-{number} page {page_number + 1}")
+        page.insert_text((72, 110), "SUNRISE TRADING SDN BHD, 12 JALAN TEKNO, KUALA LUMPUR")
+        page.insert_text((72, 140), f"DATE 0{page_number + 1}/03/2026   TOTAL RM {number}.50")
+
+    return write_pdfs(folder, count, pages, tag, fill)
 
 
 @contextmanager

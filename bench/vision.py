@@ -1,3 +1,4 @@
+# ruff: noqa: E402 (the import path is fixed first, see below)
 """Vision benchmark: Florence-VL's V + V' the reference way (naive) against the fused tower.
 
 Run from the repository root:  .venv/bin/python bench/vision.py [--pages 2] [--device cuda
@@ -19,27 +20,30 @@ docs/benchmarks.md records a run and what "naive" stands for.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this folder would come first on the import path, where bench/queue.py
+# would shadow the standard library's `queue`: the repository root goes there instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import argparse
 import ctypes
 import os
 import platform
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from model.florence2_keys import (  # noqa: E402
+from model.florence2_keys import (
     FLORENCE2_LARGE_ORIGINAL_CONFIG,
     florence2_config_from_original,
 )
-from model.florence2_tokenizer import build_offline_florence2_tokenizer, tokenize_prompts  # noqa: E402
-from model.vision_tower import FLORENCE_VL_PROMPTS, FlorenceVisionTower, VisionFeatures  # noqa: E402
+from model.florence2_tokenizer import build_offline_florence2_tokenizer, tokenize_prompts
+from model.vision_tower import FLORENCE_VL_PROMPTS, FlorenceVisionTower, VisionFeatures
 
 IMAGE_SIZE = 768
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")

@@ -26,6 +26,8 @@ from app.dispatch import Dispatcher
 from app.queues import TASKS
 from app.services.analysis import run_analysis_jobs
 from app.services.ingest import run_ingest_job
+from app.services.workers import note_worker_model
+from pipeline.engines.base import Engine
 from workers.celery_app import app
 
 TRANSIENT = (OperationalError, BrokerError, RedisConnectionError)
@@ -77,6 +79,26 @@ def analyze(self: Task, job_id: int) -> None:
         settings=process.settings,
         job_id=job_id,
         runner=_runner(self),
-        engines=lambda name: engine_for(process.settings, name),
+        engines=lambda name: _engine(process, self.request.hostname, name),
     )
     process.dispatcher.send(followups)
+
+
+def _engine(process: _Process, worker: str, name: str | None) -> Engine:
+    """The engine for a job, built once per process; the worker's own engine's model
+    revision goes to the registry the first time."""
+    engine = engine_for(process.settings, name)
+    if name is None:
+        _note_model(process, worker, engine.model_revision)
+    return engine
+
+
+_noted: set[tuple[str, str]] = set()
+
+
+def _note_model(process: _Process, worker: str, revision: str) -> None:
+    if (worker, revision) in _noted:
+        return
+    with process.sessions() as session:
+        note_worker_model(session=session, name=worker, model=revision)
+    _noted.add((worker, revision))

@@ -14,7 +14,7 @@ from app.cli.waiting import run_jobs
 from app.config import EngineName
 from app.db.models import JobStatus
 from app.services.analysis import JobResults, submit_analysis
-from app.services.documents import find_document
+from app.services.documents import document_ids
 from app.services.payloads import AnalysisRequest
 from pipeline.fields.schemas import load_schema
 
@@ -51,7 +51,7 @@ def extract_command(
 def _analyse(doc_id: str, request: AnalysisRequest, engine: EngineName | None) -> JobResults:
     app = open_app()
     with app.sessions() as session:
-        document_id = find_document(session, doc_id).id
+        (document_id,) = document_ids(session=session, refs=[doc_id])
         job = submit_analysis(session=session, document_id=document_id, request=request)
     _say_engine(app, engine)
     run_jobs(app, [job.id], pages=False)

@@ -12,7 +12,7 @@ from rich.table import Table
 from app.cli.common import ExitCode, command, console, errors, esc, open_app
 from app.db.models import DocumentStatus
 from app.schemas import export_json_schema
-from app.services.documents import delete_documents, find_document, list_documents
+from app.services.documents import delete_documents, document_ids, list_documents
 from app.services.export import export_documents, write_export
 
 DocIds = Annotated[list[str], typer.Argument(help="Document ids or sha256 prefixes.")]
@@ -61,7 +61,7 @@ def export(
         raise typer.Exit(ExitCode.BAD_INPUT)
     app = open_app()
     with app.sessions() as session:
-        ids = None if all_documents else [find_document(session, r).id for r in doc_ids or []]
+        ids = None if all_documents else document_ids(session=session, refs=doc_ids or [])
         exported = export_documents(session=session, document_ids=ids, include_words=words)
     per_document = output.is_dir() or output.suffix.lower() != ".json"
     written = write_export(exported, output, per_document=per_document)
@@ -82,7 +82,7 @@ def delete(doc_ids: DocIds) -> None:
     """Delete documents with their pages, results, jobs, original and page images."""
     app = open_app()
     with app.sessions() as session:
-        ids = [find_document(session, ref).id for ref in doc_ids]
+        ids = document_ids(session=session, refs=doc_ids)
         deletion = delete_documents(session=session, settings=app.settings, document_ids=ids)
     app.dispatcher.revoke(deletion.revoke)
     for document in deletion.documents:

@@ -29,10 +29,15 @@ def list_documents(*, session: Session, status: str | None = None) -> list[Docum
 
 
 def get_document(*, session: Session, ref: str | int) -> DocumentInfo:
-    return document_info(find_document(session, ref))
+    return document_info(_find(session, ref))
 
 
-def find_document(session: Session, ref: str | int) -> DocumentRecord:
+def document_ids(*, session: Session, refs: list[str]) -> list[int]:
+    """The ids of documents named by id or sha256 prefix (NotFoundError, BadInputError)."""
+    return [_find(session, ref).id for ref in refs]
+
+
+def _find(session: Session, ref: str | int) -> DocumentRecord:
     """A document by numeric id, or by a unique sha256 prefix of 6 to 64 hex digits."""
     text = str(ref).strip().lower()
     if ID.fullmatch(text):

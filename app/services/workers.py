@@ -60,6 +60,18 @@ def beat_worker(*, session: Session, name: str) -> None:
     session.commit()
 
 
+def note_worker_model(*, session: Session, name: str, model: str) -> None:
+    """Record the model revision a worker's engine actually loaded (known once it is built:
+    a hub id resolves to a snapshot only when the weights are read)."""
+    session.execute(
+        update(WorkerRecord)
+        .where(WorkerRecord.name == name)
+        .values(model=model)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
 def unregister_worker(*, session: Session, name: str) -> None:
     session.execute(delete(WorkerRecord).where(WorkerRecord.name == name))
     session.commit()

@@ -96,3 +96,37 @@ def test_unknown_engines_are_refused_with_the_choices(
 def test_watch_refuses_what_is_not_a_folder(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["watch", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "is not a folder" in result.output
+
+
+def test_demo_runs_the_main_job_with_nothing_else_started(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOCFUSE_BROKER_URL", raising=False)
+    result = runner.invoke(cli, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "2 new, 0 already known, 0 failed" in result.output
+    assert "What is the total? -> 89.28" in result.output
+    assert "What is the total? -> 27.03" in result.output
+    exported = json.loads((tmp_path / "data" / "export.json").read_text())
+    assert [d["document"]["status"] for d in exported] == ["ready", "ready"]
+    assert all(d["answers"][0]["grounded"] for d in exported)
+
+
+def test_jobs_cancel_delete_and_migrate(runner: CliRunner, tmp_path: Path) -> None:
+    pdf = str(ICDAR_DIR / "eu-003.pdf")
+    assert runner.invoke(cli, ["ingest", pdf, "--ask", "What is the total?"]).exit_code in (0, 3)
+    listing = runner.invoke(cli, ["jobs"])
+    assert listing.exit_code == 0
+    assert listing.output.count(" done ") == 2 and "analyze" in listing.output
+    refused = runner.invoke(cli, ["cancel", "1"])
+    assert refused.exit_code == 2 and "job 1 is done" in refused.output
+    assert runner.invoke(cli, ["cancel", "99"]).exit_code == 3
+    data = tmp_path / "data"
+    assert list((data / "originals").rglob("*"))
+    deleted = runner.invoke(cli, ["delete", "1"])
+    assert deleted.exit_code == 0 and "deleted document 1 (eu-003.pdf)" in deleted.output
+    assert not [p for p in (data / "originals").rglob("*") if p.is_file()]
+    assert "eu-003" not in runner.invoke(cli, ["documents"]).output
+    assert runner.invoke(cli, ["jobs"]).output.count(" done ") == 0
+    migrated = runner.invoke(cli, ["migrate"])
+    assert migrated.exit_code == 0 and "database at revision 0002" in migrated.output

@@ -25,7 +25,7 @@ from app.services.ingest import submit_file
 from app.services.jobs import cancel_job, claim, job_tree
 from app.services.payloads import AnalysisRequest, IngestPayload
 from app.services.recovery import inline_runner_name, recover
-from pipeline.engines.base import EngineOutput, EngineRequest
+from pipeline.engines.base import Engine, EngineOutput, EngineRequest
 from pipeline.engines.extractive import ExtractiveEngine
 from tests import badfiles
 from tests.app.helpers import ingest
@@ -206,6 +206,18 @@ def test_lost_messages_are_found(fast: Settings, tmp_path: Path) -> None:
     assert lost(None) == [job_id]  # its in-process runner died: run it again
 
 
+def _run_analysis(settings: Settings, job_id: int, engine: Engine) -> None:
+    """Run an analysis job as a GPU worker would, with `engine`."""
+    run_analysis_jobs(
+        sessions=open_database(settings),
+        settings=settings,
+        job_id=job_id,
+        runner="gpu-worker",
+        engines=lambda _name: engine,
+        batch_wait_s=0,
+    )
+
+
 class SpyEngine(ExtractiveEngine):
     """The extractive engine, recording how many documents each batch carried."""
 
@@ -248,14 +260,7 @@ def test_an_analysis_claims_more_queued_pages_for_one_engine_batch(
     jobs = _queue_analyses(budget, documents[:4])
     other_engine = _queue_analyses(budget, documents[4:], engine="tiny-random")
     spy = SpyEngine()
-    run_analysis_jobs(
-        sessions=open_database(budget),
-        settings=budget,
-        job_id=jobs[0],
-        runner="gpu-worker",
-        engines=lambda _name: spy,
-        batch_wait_s=0,
-    )
+    _run_analysis(budget, jobs[0], spy)
     assert spy.batches == [3]  # three one-page documents, one engine call
     statuses = [_job(budget, job_id).status for job_id in jobs + other_engine]
     assert statuses == ["done", "done", "done", "queued", "queued"]
@@ -265,14 +270,7 @@ def test_a_document_that_breaks_the_engine_fails_alone(settings: Settings, tmp_p
     documents = _ready_documents(settings, tmp_path, 3)
     jobs = _queue_analyses(settings, documents)
     spy = SpyEngine(fail_on="Document 1")
-    run_analysis_jobs(
-        sessions=open_database(settings),
-        settings=settings,
-        job_id=jobs[0],
-        runner="gpu-worker",
-        engines=lambda _name: spy,
-        batch_wait_s=0,
-    )
+    _run_analysis(settings, jobs[0], spy)
     assert spy.batches == [3, 1, 1, 1]
     first, broken, third = (_job(settings, job_id) for job_id in jobs)
     assert (first.status, third.status) == ("done", "done")
@@ -290,14 +288,7 @@ def test_a_cancelled_analysis_stores_nothing(settings: Settings, tmp_path: Path)
                 cancel_job(session=session, job_id=job_id)
             return super().analyze(requests)
 
-    run_analysis_jobs(
-        sessions=sessions,
-        settings=settings,
-        job_id=job_id,
-        runner="gpu-worker",
-        engines=lambda _name: CancelledMeanwhile(),
-        batch_wait_s=0,
-    )
+    _run_analysis(settings, job_id, CancelledMeanwhile())
     assert _job(settings, job_id).status == JobStatus.CANCELLED
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(AnswerRecord)) == 0

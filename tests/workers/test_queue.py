@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from app.db.models import AnswerRecord, DocumentRecord, FieldRecord, JobRecord, PageRecord
 from app.services.jobs import cancel_job
 from app.services.payloads import AnalysisRequest
+from app.services.workers import list_workers
 from pipeline.fields.schemas import load_schema
 from tests import badfiles
 from tests.conftest import ICDAR_DIR, REPO_ROOT, SROIE_DIR
@@ -65,6 +66,9 @@ def test_twenty_documents_through_two_workers(cluster: Cluster, tmp_path: Path) 
     _assert_stored_exactly_once(cluster, paths)
     workers = {job.worker.rsplit(":", 1)[0] for job in jobs}
     assert workers == {worker.name for worker in cluster.workers}  # both did work
+    with cluster.sessions() as session:
+        registry = list_workers(session=session, settings=cluster.settings)
+    assert {(w.engine, w.model, w.alive) for w in registry} == {("extractive", "rules-1", True)}
 
 
 def test_a_worker_killed_mid_task_loses_nothing(cluster: Cluster, tmp_path: Path) -> None:
