@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.limits import MAX_DPI, MIN_DPI
+
 
 class EngineName(StrEnum):
     """Which engine answers: `auto` picks Florence-VL when its checkpoint is on disk."""
@@ -30,7 +32,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("docfuse-data"), description="Originals, page images, SQLite.")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     broker_url: str = Field("", description="Celery broker; empty means tasks run in-process.")
-    dpi: int = Field(150, ge=36, le=600, description="Render resolution of PDF pages.")
+    dpi: int = Field(150, ge=MIN_DPI, le=MAX_DPI, description="Render resolution of PDF pages.")
     max_page_pixels: int = Field(
         40_000_000, ge=1_000_000, description="Refuse any page or image larger than this."
     )

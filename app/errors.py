@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from pipeline.errors import BadInputError, DocfuseError
 
-__all__ = ["BadInputError", "DocfuseError", "NotFoundError", "NotReadyError", "StateError"]
+__all__ = [
+    "BadInputError",
+    "DocfuseError",
+    "NotFoundError",
+    "NotReadyError",
+    "SetupError",
+    "StateError",
+]
 
 
 class NotFoundError(DocfuseError):
@@ -23,3 +30,7 @@ class NotReadyError(DocfuseError):
 
 class StateError(DocfuseError):
     """The request does not fit the record's state (cancelling a finished job)."""
+
+
+class SetupError(DocfuseError):
+    """A setting points at something docfuse cannot use (database, data dir)."""

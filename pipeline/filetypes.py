@@ -7,7 +7,9 @@ refuse is named by what it looks like so the user can tell what went wrong.
 
 from __future__ import annotations
 
+import io
 import logging
+import zipfile
 from enum import StrEnum
 
 from pipeline.errors import EmptyFileError, UnsupportedFileTypeError
@@ -53,6 +55,9 @@ _SUPPORTED_MAGIC: tuple[tuple[bytes, FileType], ...] = (
     (b"MM\x00*", FileType.TIFF),
 )
 
+_ARCHIVES = {"ZIP archive", "gzip archive", "RAR archive", "7-Zip archive"}
+MIN_ZIP_BYTES = 22  # an empty ZIP is its 22-byte end-of-central-directory record alone
+
 # Formats people commonly upload by mistake, named in the refusal message.
 _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
     (b"PK\x03\x04", "ZIP archive"),
@@ -73,9 +78,20 @@ _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
 
 
 def detect_file_type(data: bytes) -> FileType:
-    """Return the type of `data` from its magic bytes, or raise a `BadInputError`."""
+    """Return the type of `data` from its magic bytes, or raise a `BadInputError`.
+
+    An archive is refused before anything else: a ZIP that stores a PDF uncompressed has
+    `%PDF-` within its first kilobyte, and a PDF or image with a ZIP appended (a polyglot)
+    opens as either; a file that is also a container is not a document docfuse reads.
+    """
     if not data:
         raise EmptyFileError("empty file (0 bytes)")
+    container = _container(data)
+    if container is not None:
+        raise UnsupportedFileTypeError(
+            f"unsupported file type: {container}; a file that is also an archive is refused "
+            f"(only {SUPPORTED_NAMES})"
+        )
     for magic, file_type in _SUPPORTED_MAGIC:
         if data.startswith(magic):
             return file_type
@@ -84,6 +100,17 @@ def detect_file_type(data: bytes) -> FileType:
     what = describe_unsupported(data)
     logger.debug("refusing %s", what)
     raise UnsupportedFileTypeError(f"unsupported file type: {what} (only {SUPPORTED_NAMES})")
+
+
+def _container(data: bytes) -> str | None:
+    """The archive `data` is (or also is), if any: by its leading magic, or by a valid ZIP
+    end-of-central-directory record (what makes a ZIP readable from its end)."""
+    for magic, name in _KNOWN_UNSUPPORTED:
+        if name in _ARCHIVES and data.startswith(magic):
+            return name
+    if len(data) > MIN_ZIP_BYTES and zipfile.is_zipfile(io.BytesIO(data)):
+        return "ZIP archive (the file is also a valid ZIP)"
+    return None
 
 
 def describe_unsupported(data: bytes) -> str:

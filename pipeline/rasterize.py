@@ -27,6 +27,7 @@ from PIL import (
 
 from pipeline.errors import CorruptFileError, EncryptedFileError, TooLargeError
 from pipeline.filetypes import FileType
+from pipeline.limits import MIN_DPI
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +92,20 @@ def check_pdf_page_sizes(doc: pymupdf.Document, dpi: int, max_pixels: int) -> No
         if width * height > max_pixels:
             raise TooLargeError(
                 f"page {index + 1} would be {width} x {height} pixels at {dpi} DPI, "
-                f"over the cap of {max_pixels:,} pixels; use a lower DPI "
-                f"(at most {max_dpi_for(rect, max_pixels)} for this page)"
+                f"over the cap of {max_pixels:,} pixels; {_advice(rect, max_pixels)}"
             )
+
+
+def _advice(rect: pymupdf.Rect, max_pixels: int) -> str:
+    """What would let the page through: a DPI that is allowed, else a higher cap."""
+    highest = max_dpi_for(rect, max_pixels)
+    if highest >= MIN_DPI:
+        return f"use a lower DPI (at most {highest} for this page)"
+    needed = math.prod(pixel_size(rect, MIN_DPI))
+    return (
+        f"even at the lowest DPI ({MIN_DPI}) it needs {needed:,} pixels: raise the cap "
+        "(DOCFUSE_MAX_PAGE_PIXELS) to that to read it"
+    )
 
 
 def max_dpi_for(rect: pymupdf.Rect, max_pixels: int) -> int:

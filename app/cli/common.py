@@ -89,7 +89,11 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         settings = get_settings()
     except ValidationError as error:
-        errors.print(f"invalid DOCFUSE_* setting: {esc(error)}")
+        problems = "; ".join(
+            f"DOCFUSE_{'_'.join(map(str, problem['loc'])).upper() or '*'}: {problem['msg']}"
+            for problem in error.errors(include_input=False)
+        )
+        errors.print(f"invalid DOCFUSE_* setting: {esc(problems)}")
         raise typer.Exit(ExitCode.BAD_INPUT) from error
     updates = {name: value for name, value in overrides.items() if value is not None}
     return settings.model_copy(update=updates) if updates else settings

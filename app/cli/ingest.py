@@ -16,6 +16,7 @@ from app.read_models import JobInfo, Submission, SubmitOutcome
 from app.services.documents import get_document
 from app.services.ingest import collect_paths, submit_file
 from app.services.payloads import IngestPayload
+from pipeline.limits import MAX_DPI, MIN_DPI
 
 
 @command()
@@ -25,7 +26,7 @@ def ingest(
         bool, typer.Option("--recursive", "-r", help="Descend into folders.")
     ] = False,
     dpi: Annotated[
-        int | None, typer.Option(help="Render DPI for PDF pages.", min=36, max=600)
+        int | None, typer.Option(help="Render DPI for PDF pages.", min=MIN_DPI, max=MAX_DPI)
     ] = None,
     ask: AskOption = None,
     schema: SchemaOption = None,

@@ -15,6 +15,7 @@ from app.db import open_database
 from app.db.migrate import current_revision, upgrade
 from app.db.models import JobStatus
 from app.queues import ALL_QUEUES
+from app.services.documents import MAX_ID
 from app.services.jobs import cancel_job, list_jobs
 from app.services.workers import list_workers
 
@@ -55,7 +56,9 @@ def jobs(
 
 
 @command()
-def cancel(job_id: Annotated[int, typer.Argument(help="The job to cancel.", min=1)]) -> None:
+def cancel(
+    job_id: Annotated[int, typer.Argument(help="The job to cancel.", min=1, max=MAX_ID)],
+) -> None:
     """Cancel a queued or running job; running work stops at its next page or batch."""
     app = open_app()
     with app.sessions() as session:
@@ -107,7 +110,8 @@ def worker(
     names = [name.strip() for name in queues.split(",") if name.strip()]
     unknown = sorted(set(names) - set(ALL_QUEUES))
     if unknown or not names:
-        errors.print(f"unknown queue {', '.join(unknown)}; the queues are {', '.join(ALL_QUEUES)}")
+        named = esc(", ".join(unknown))
+        errors.print(f"unknown queue {named}; the queues are {', '.join(ALL_QUEUES)}")
         raise typer.Exit(2)
     open_database(settings)  # the data dir and the schema, before any process forks
     if "gpu" in names:

@@ -87,6 +87,6 @@ def _follow(app: App, roots: list[int], page_bar: _PageBar) -> list[JobInfo]:
 def _say_who_answers(app: App) -> None:
     with app.sessions() as session:
         live = [w for w in list_workers(session=session, settings=app.settings) if w.alive]
-    engines = sorted({f"{w.engine} ({esc(w.engine_reason)})" for w in live if "gpu" in w.queues})
+    engines = sorted({esc(f"{w.engine} ({w.engine_reason})") for w in live if "gpu" in w.queues})
     if engines:
         errors.print(f"engine of the live workers: {'; '.join(engines)}")

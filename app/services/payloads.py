@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.analysis import AskedQuestion, DocumentWork
 from pipeline.fields.schemas import FieldSchema
+from pipeline.limits import MAX_DPI, MIN_DPI
 from pipeline.types import Page
 
 MAX_QUESTION_CHARS = 2000
@@ -65,5 +66,5 @@ class AnalysisRequest(_Payload):
 class IngestPayload(_Payload):
     """Options of one `ingest` job, and the analysis to queue once the pages exist."""
 
-    dpi: int | None = Field(None, ge=36, le=600, description="None: the worker's setting.")
+    dpi: int | None = Field(None, ge=MIN_DPI, le=MAX_DPI, description="None: the worker's setting.")
     then: AnalysisRequest | None = None

@@ -25,6 +25,9 @@ from pipeline.engines.base import FieldSpec
 from pipeline.errors import BadInputError
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
+MAX_SCHEMA_BYTES = 1024 * 1024
+MAX_PROBLEMS = 5
+MAX_MESSAGE = 500
 
 
 class SchemaError(BadInputError):
@@ -83,7 +86,13 @@ def builtin_schema_names() -> list[str]:
 
 
 def load_schema(name_or_path: str | Path) -> FieldSchema:
-    """A built-in schema by name (`receipt`, `invoice`), or a YAML/JSON file by path."""
+    """A built-in schema by name (`receipt`, `invoice`), or a YAML/JSON file by path.
+
+    A schema file is a user's input: it is read only if it is a regular file of at most
+    MAX_SCHEMA_BYTES, YAML aliases are refused (a few hundred bytes of nested aliases
+    expand to gigabytes), and an error names the file and what is wrong, never quoting the
+    document itself.
+    """
     path = Path(name_or_path)
     if str(name_or_path) in builtin_schema_names():
         path = BUILTIN_DIR / f"{name_or_path}.yaml"
@@ -91,8 +100,44 @@ def load_schema(name_or_path: str | Path) -> FieldSchema:
         known = ", ".join(builtin_schema_names())
         raise SchemaError(f"{name_or_path}: no such schema file, and not a built-in ({known})")
     try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        text = _read_bounded(path)
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, _NoAliases)
         return FieldSchema.model_validate(data)
-    except (OSError, ValueError, yaml.YAMLError, ValidationError) as error:
-        raise SchemaError(f"{path}: invalid field schema: {error}") from error
+    except ValidationError as error:
+        raise SchemaError(f"{path}: invalid field schema: {_problems(error)}") from error
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        raise SchemaError(f"{path}: invalid field schema: {_short(str(error))}") from error
+
+
+def _read_bounded(path: Path) -> str:
+    with path.open("rb") as handle:
+        data = handle.read(MAX_SCHEMA_BYTES + 1)
+    if len(data) > MAX_SCHEMA_BYTES:
+        raise ValueError(f"larger than {MAX_SCHEMA_BYTES:,} bytes; a schema is a short list")
+    return data.decode("utf-8")
+
+
+class _NoAliases(yaml.SafeLoader):
+    """YAML without aliases (`*name`), which a schema never needs."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a schema", mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _problems(error: ValidationError) -> str:
+    """The first few validation problems, each with where it is, without the input."""
+    problems = [
+        f"{'.'.join(str(part) for part in problem['loc']) or 'the document'}: {problem['msg']}"
+        for problem in error.errors(include_input=False)[:MAX_PROBLEMS]
+    ]
+    more = error.error_count() - len(problems)
+    return _short("; ".join(problems) + (f" (and {more} more)" if more > 0 else ""))
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pymupdf
 import pytest
 from PIL import Image, ImageFile
 
@@ -84,10 +86,26 @@ def test_oversized_pdf_page_is_refused_naming_page_size_cap_and_a_lower_dpi(
     data = badfiles.make_oversized_page_pdf(tmp_path).read_bytes()
     with pytest.raises(TooLargeError) as caught:
         open_document(data)
+    # 31 DPI would fit, but is below what docfuse accepts: it names the setting instead.
     assert str(caught.value) == (
         "page 2 would be 30000 x 30000 pixels at 150 DPI, over the cap of 40,000,000 pixels; "
-        "use a lower DPI (at most 31 for this page)"
+        "even at the lowest DPI (36) it needs 51,840,000 pixels: raise the cap "
+        "(DOCFUSE_MAX_PAGE_PIXELS) to that to read it"
     )
+
+
+def test_a_page_that_fits_at_a_lower_dpi_is_told_which() -> None:
+    poster = pymupdf.open()
+    poster.new_page(width=2384, height=3370)  # A0
+    with pytest.raises(TooLargeError) as caught:
+        open_document(poster.tobytes(), PageOptions(dpi=300))
+    advice = re.search(r"use a lower DPI \(at most (\d+) for this page\)$", str(caught.value))
+    assert advice is not None, str(caught.value)
+    highest = int(advice.group(1))
+    with open_document(poster.tobytes(), PageOptions(dpi=highest)) as document:
+        assert document.page_count == 1
+    with pytest.raises(TooLargeError):
+        open_document(poster.tobytes(), PageOptions(dpi=highest + 1))
 
 
 def test_oversized_pdf_page_opens_at_the_suggested_dpi(tmp_path: Path) -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+from pathlib import Path
+
 import pytest
 
 from pipeline.errors import EmptyFileError, UnsupportedFileTypeError
 from pipeline.filetypes import FileType, detect_file_type
+from tests import badfiles
 
 
 @pytest.mark.parametrize(
@@ -52,7 +57,34 @@ def test_empty_file_is_refused() -> None:
 def test_unsupported_types_are_named(data: bytes, named: str) -> None:
     with pytest.raises(UnsupportedFileTypeError) as caught:
         detect_file_type(data)
-    assert str(caught.value) == f"unsupported file type: {named} (only PDF, PNG, JPEG, TIFF)"
+    message = str(caught.value)
+    assert message.startswith(f"unsupported file type: {named}")
+    assert message.endswith("(only PDF, PNG, JPEG, TIFF)")
+
+
+def _zip_storing(name: str, data: bytes) -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zipped:
+        zipped.writestr(name, data)
+    return archive.getvalue()
+
+
+def test_archives_and_polyglots_are_refused() -> None:
+    pdf = badfiles.text_page_pdf(("Invoice 42",))
+    stored = _zip_storing("invoice.pdf", pdf)
+    assert b"%PDF-" in stored[:1024]  # what made it pass for a PDF
+    with pytest.raises(UnsupportedFileTypeError, match="ZIP archive; a file that is also"):
+        detect_file_type(stored)
+    for document in (pdf, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64):
+        with pytest.raises(UnsupportedFileTypeError, match="also a valid ZIP"):
+            detect_file_type(document + _zip_storing("hidden.exe", b"MZ" * 50))
+
+
+def test_real_documents_are_not_taken_for_archives(shared_data: Path) -> None:
+    files = [p for p in shared_data.rglob("*") if p.suffix in (".pdf", ".jpg")]
+    assert len(files) > 60
+    for path in files:
+        detect_file_type(path.read_bytes())
 
 
 def test_pdf_header_beyond_the_first_kilobyte_is_not_a_pdf() -> None:

@@ -69,3 +69,42 @@ def test_invalid_schemas_name_the_file_and_reason(
 def test_unknown_schema_lists_the_builtins() -> None:
     with pytest.raises(SchemaError, match="invoice, receipt"):
         load_schema("nonexistent")
+
+
+BILLION_LAUGHS = """name: laughs
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+fields: [*g]
+"""
+
+
+def test_a_schema_with_aliases_is_refused_before_it_expands(tmp_path: Path) -> None:
+    bomb = tmp_path / "laughs.yaml"
+    bomb.write_text(BILLION_LAUGHS)
+    assert bomb.stat().st_size < 500
+    with pytest.raises(SchemaError, match="aliases .* are not allowed") as refused:
+        load_schema(bomb)
+    assert str(refused.value).startswith(f"{bomb}: invalid field schema")
+
+
+def test_an_oversized_schema_file_is_refused_unread(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text("name: big\nfields:\n" + "  - name: f\n" * 200_000)
+    with pytest.raises(SchemaError, match="larger than 1,048,576 bytes"):
+        load_schema(big)
+
+
+def test_errors_never_quote_the_whole_document(tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.yaml"
+    fields = "\n".join(f"  - name: Field{n}\n    type: colour" for n in range(500))
+    wrong.write_text(f"name: wrong\nfields:\n{fields}\n")
+    with pytest.raises(SchemaError) as refused:
+        load_schema(wrong)
+    message = str(refused.value)
+    assert len(message) <= 600 and "Field499" not in message
+    assert "fields.0.name: String should match pattern" in message and "more)" in message
