@@ -37,6 +37,7 @@ class Settings(BaseSettings):
         40_000_000, ge=1_000_000, description="Refuse any page or image larger than this."
     )
     max_upload_bytes: int = Field(200 * 1024 * 1024, ge=1, description="Largest file accepted.")
+    max_pages: int = Field(2000, ge=1, description="Refuse documents with more pages.")
     ocr: bool = Field(True, description="OCR pages that have no usable text layer.")
     engine: EngineName = Field(EngineName.AUTO, description="Answering engine.")
     model: str = Field("jiuhai/florence-vl-3b-sft", description="Hub id or local checkpoint.")

@@ -120,7 +120,7 @@ class Dispatcher:
         ask (a dead runner's jobs are lost and get run again)."""
         marked = []
         with self.sessions() as session:
-            for job_id in job_ids:
+            for job_id in sorted(job_ids):  # one lock order for every process
                 marked.append((job_id, JobKind(session.get_one(JobRecord, job_id).kind)))
                 mark_sent(session, job_id, runner)
             session.commit()

@@ -20,6 +20,9 @@ from pipeline.types import Box, Word
 
 logger = logging.getLogger(__name__)
 
+MIN_TEXT_PIXELS = 16  # no legible line of text fits in fewer pixels
+MIN_INK_CONTRAST = 48  # grey levels between the darkest and the lightest pixel
+
 
 @lru_cache(maxsize=1)
 def ocr_engine() -> Any:
@@ -28,6 +31,16 @@ def ocr_engine() -> Any:
 
     logger.info("building the OCR engine: RapidOCR (PP-OCR det + rec, onnxruntime, CPU)")
     return RapidOCR(params={"Global.log_level": "warning"})
+
+
+def has_ink(image: Image.Image) -> bool:
+    """Whether OCR could find anything: not on an image too small to hold a line of text,
+    nor on one of a single tone (a blank page, a flat colour). OCR of such a page costs as
+    much as of a full one: RapidOCR scales small images up to its working size."""
+    if min(image.size) < MIN_TEXT_PIXELS:
+        return False
+    grey = np.asarray(image.convert("L"))
+    return int(grey.max()) - int(grey.min()) >= MIN_INK_CONTRAST
 
 
 def ocr_image(image: Image.Image, page_index: int) -> list[Word]:

@@ -42,6 +42,7 @@ class PageOptions:
 
     dpi: int = 150
     max_page_pixels: int = 40_000_000
+    max_pages: int = 2000
     ocr: bool = True
 
     def __post_init__(self) -> None:
@@ -49,6 +50,8 @@ class PageOptions:
             raise ValueError(f"dpi must be positive, got {self.dpi}")
         if self.max_page_pixels <= 0:
             raise ValueError(f"max_page_pixels must be positive, got {self.max_page_pixels}")
+        if self.max_pages <= 0:
+            raise ValueError(f"max_pages must be positive, got {self.max_pages}")
 
 
 class OpenedDocument:
@@ -121,7 +124,10 @@ class OpenedDocument:
         return Page.from_image(index, image, dpi, TextSource.OCR, self._ocr(image, index))
 
     def _ocr(self, image: Image.Image, index: int) -> list[Word]:
-        return ocr.ocr_image(image, index) if self.options.ocr else []
+        """OCR'd words; none for a page that cannot hold any (blank, or a few pixels)."""
+        if not self.options.ocr or not ocr.has_ink(image):
+            return []
+        return ocr.ocr_image(image, index)
 
 
 def _read_text_layer(pdf_page: pymupdf.Page, index: int) -> tuple[list[Word], float]:
@@ -143,12 +149,13 @@ def open_document(data: bytes, options: PageOptions = PageOptions()) -> OpenedDo
     if file_type is FileType.PDF:
         pdf = rasterize.open_pdf(data)
         try:
+            rasterize.check_page_count(pdf.page_count, options.max_pages)
             rasterize.check_pdf_page_sizes(pdf, options.dpi, options.max_page_pixels)
         except BaseException:
             pdf.close()
             raise
         return OpenedDocument(file_type, options, pdf)
-    image = rasterize.open_image(data, file_type, options.max_page_pixels)
+    image = rasterize.open_image(data, file_type, options.max_page_pixels, options.max_pages)
     return OpenedDocument(file_type, options, image)
 
 

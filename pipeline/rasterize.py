@@ -140,8 +140,9 @@ def load_pdf_page(doc: pymupdf.Document, index: int) -> pymupdf.Page:
 # --------------------------------------------------------------------------- images
 
 
-def open_image(data: bytes, file_type: FileType, max_pixels: int) -> Image.Image:
-    """Open an image lazily (header only) and refuse it if any frame is over `max_pixels`.
+def open_image(data: bytes, file_type: FileType, max_pixels: int, max_pages: int) -> Image.Image:
+    """Open an image lazily (header only) and refuse it if it has more than `max_pages`
+    frames or any frame is over `max_pixels`.
 
     The format's plugin class is used directly rather than `Image.open`: the type is already
     known from the magic bytes, and `Image.open` applies Pillow's own global bomb limit
@@ -153,9 +154,20 @@ def open_image(data: bytes, file_type: FileType, max_pixels: int) -> Image.Image
         raise CorruptFileError(
             f"damaged {file_type.name} image that cannot be read ({error})"
         ) from error
-    for index in range(frame_count(image)):
+    count = frame_count(image)
+    check_page_count(count, max_pages)
+    for index in range(count):
         _check_frame_size(image, index, max_pixels)
     return image
+
+
+def check_page_count(count: int, max_pages: int) -> None:
+    """Refuse a document with more pages than a document may have: each page is work."""
+    if count > max_pages:
+        raise TooLargeError(
+            f"{count:,} pages, over the limit of {max_pages:,} pages a document may have "
+            "(DOCFUSE_MAX_PAGES)"
+        )
 
 
 def frame_count(image: Image.Image) -> int:

@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 from app.cli.common import command, console, esc, open_app, short
-from app.cli.ingest import print_submissions, resume_interrupted
-from app.cli.waiting import run_jobs
+from app.cli.ingest import print_submissions, resume_interrupted, run_submissions
 from app.db.models import JobKind
-from app.samples import write_samples
 from app.services.analysis import job_results
 from app.services.export import export_documents, write_export
 from app.services.ingest import submit_file
@@ -22,6 +20,8 @@ DEMO_QUESTION = "What is the total?"
 def demo() -> None:
     """Ingest the samples, extract their fields, answer a question on each, write the
     JSON export to the data dir."""
+    from app.samples import write_samples  # PyMuPDF: imported only by the command using it
+
     app = open_app()
     resume_interrupted(app)
     files = write_samples(app.settings.data_dir / "samples")
@@ -32,7 +32,7 @@ def demo() -> None:
         submissions.append(
             submit_file(sessions=app.sessions, settings=app.settings, path=path, payload=payload)
         )
-    jobs = run_jobs(app, [s.job_id for s in submissions])
+    jobs = run_submissions(app, submissions, wait=True)
     print_submissions(app, submissions, jobs)
     names = {s.document_id: esc(s.source.rsplit("/", 1)[-1]) for s in submissions}
     with app.sessions() as session:

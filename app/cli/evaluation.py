@@ -12,7 +12,6 @@ from rich.table import Table
 from app.answer_engines import choose_engine
 from app.cli.common import command, console, errors, esc, load_settings, progress_bar
 from app.cli.options import EngineOption
-from app.evaluation.run import evaluate
 
 
 @command("eval")
@@ -26,6 +25,8 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Also print one JSON line.")] = False,
 ) -> None:
     """Run the whole pipeline on a labelled folder and score it."""
+    from app.evaluation.run import evaluate  # the data-set readers: only for this command
+
     settings = load_settings(engine=engine)
     choice = choose_engine(settings)
     errors.print(f"engine: {choice.name} ({esc(choice.reason)})")

@@ -55,12 +55,24 @@ def ingest(
         submit_file(sessions=app.sessions, settings=app.settings, path=path, payload=payload)
         for path in files
     ]
-    jobs = run_jobs(app, [s.job_id for s in submissions], wait=wait)
+    jobs = run_submissions(app, submissions, wait=wait)
     failed = print_submissions(app, submissions, jobs)
     if then is not None and (app.dispatcher.inline or wait):
         print_follow_ups(app, jobs)
     if failed:
         raise typer.Exit(ExitCode.BAD_INPUT)
+
+
+def run_submissions(app: App, submissions: list[Submission], *, wait: bool) -> list[JobInfo]:
+    """Run (or send) the jobs the submissions queued, and follow those of files another
+    process is already reading (busy): theirs to run, ours to wait for."""
+    busy = [s.outcome is SubmitOutcome.BUSY for s in submissions]
+    return run_jobs(
+        app,
+        [s.job_id for s, other in zip(submissions, busy, strict=True) if not other],
+        others=[s.job_id for s, other in zip(submissions, busy, strict=True) if other],
+        wait=wait,
+    )
 
 
 def resume_interrupted(app: App) -> None:

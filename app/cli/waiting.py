@@ -24,15 +24,22 @@ POLL_S = 0.3
 
 
 def run_jobs(
-    app: App, job_ids: Sequence[int | None], *, wait: bool = True, pages: bool = True
+    app: App,
+    job_ids: Sequence[int | None],
+    *,
+    others: Sequence[int | None] = (),
+    wait: bool = True,
+    pages: bool = True,
 ) -> list[JobInfo]:
-    """Dispatch the jobs; unless `wait` is False with a broker, see them finished, with a
-    progress bar over pages when `pages`. Returns the job trees' latest rows."""
-    roots = [job_id for job_id in job_ids if job_id is not None]
+    """Dispatch `job_ids`; unless `wait` is False with a broker, see them finished, and
+    `others` too (jobs another process runs), with a progress bar over pages when `pages`.
+    Returns the job trees' latest rows."""
+    mine = [job_id for job_id in job_ids if job_id is not None]
+    roots = sorted({*mine, *(job_id for job_id in others if job_id is not None)})
     with progress_bar(transient=not pages) as bar:
         page_bar = _PageBar(bar, bar.add_task("pages", total=None, visible=pages))
         app.dispatcher.on_page = page_bar.update
-        app.dispatcher.send(roots)
+        app.dispatcher.send(mine)
         if app.dispatcher.inline or wait:
             return _follow(app, roots, page_bar)
     with app.sessions() as session:

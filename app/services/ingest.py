@@ -46,7 +46,6 @@ from app.services.jobs import (
 from app.services.payloads import IngestPayload
 from pipeline.errors import TooLargeError
 from pipeline.filetypes import FileType, detect_file_type
-from pipeline.pages import PageOptions, open_document
 from pipeline.types import Page, TextSource
 
 logger = logging.getLogger(__name__)
@@ -264,9 +263,7 @@ def run_ingest_job(
         document.status = DocumentStatus.PROCESSING
         session.commit()
         sha256 = document.sha256
-    options = PageOptions(
-        dpi=payload.dpi or settings.dpi, max_page_pixels=settings.max_page_pixels, ocr=settings.ocr
-    )
+    dpi = payload.dpi or settings.dpi
     progress = ProgressWriter(sessions, job_id)
     try:
         with Heartbeat(sessions, [job_id], settings.heartbeat_interval_s) as heartbeat:
@@ -278,7 +275,7 @@ def run_ingest_job(
                 if on_page is not None:
                     on_page(done, total)
 
-            outcome = _read_pages(settings, sha256, job_id, options, on_progress)
+            outcome = _read_pages(settings, sha256, job_id, dpi, on_progress)
     except _Stopped:
         storage.remove_page_images(settings.data_dir, sha256, attempt=job_id)
         return []
@@ -286,9 +283,19 @@ def run_ingest_job(
 
 
 def _read_pages(
-    settings: Settings, sha256: str, job_id: int, options: PageOptions, on_page: PageProgress
+    settings: Settings, sha256: str, job_id: int, dpi: int, on_page: PageProgress
 ) -> tuple[FileType, list[PageRecord]] | str:
     """The document's page rows, or the reason it failed (bad input or internal error)."""
+    # Imported here: PyMuPDF takes most of a second to import, which every CLI command
+    # would pay although most never read a page.
+    from pipeline.pages import PageOptions, open_document
+
+    options = PageOptions(
+        dpi=dpi,
+        max_page_pixels=settings.max_page_pixels,
+        max_pages=settings.max_pages,
+        ocr=settings.ocr,
+    )
     try:
         data = storage.original_path(settings.data_dir, sha256).read_bytes()
         rows: list[PageRecord] = []

@@ -19,7 +19,6 @@ from app.db.json_columns import decode_words
 from app.db.models import DocumentRecord, DocumentStatus, PageRecord
 from app.errors import NotFoundError, NotReadyError
 from app.services import storage
-from pipeline.pages import render_pdf_page
 from pipeline.types import Page, TextSource
 
 
@@ -76,4 +75,10 @@ def _loader(
         path = settings.data_dir / row.image_path
         return lambda: Image.open(path).convert("RGB")
     index, dpi = row.index, row.dpi or settings.dpi
-    return lambda: render_pdf_page(original(), index, dpi)
+
+    def render() -> Image.Image:
+        from pipeline.pages import render_pdf_page  # PyMuPDF: imported when first needed
+
+        return render_pdf_page(original(), index, dpi)
+
+    return render

@@ -232,3 +232,10 @@ def test_each_processing_run_leaves_a_job_with_its_outcome(
     assert done.started_at is not None and done.heartbeat_at is not None
     assert (failed.status, failed.message) == ("failed", bad.reason)
     assert good.document.status == DocumentStatus.READY
+
+
+def test_the_page_limit_setting_reaches_ingest(settings: Settings, tmp_path: Path) -> None:
+    limited = settings.model_copy(update={"max_pages": 2})
+    result = ingest(limited, badfiles.make_multipage_pdf(tmp_path, 3))
+    assert _status(result) == "failed"
+    assert result.reason.startswith("3 pages, over the limit of 2 pages")

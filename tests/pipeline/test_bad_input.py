@@ -11,6 +11,7 @@ import pymupdf
 import pytest
 from PIL import Image, ImageFile
 
+from pipeline import ocr
 from pipeline.errors import (
     BadInputError,
     CorruptFileError,
@@ -168,3 +169,37 @@ def test_damaged_files_raise_only_bad_input_errors(
         except BadInputError:
             refused += 1
     assert refused > 0  # the damage is real: at least some variants cannot be read
+
+
+def test_documents_over_the_page_limit_are_refused_up_front(tmp_path: Path) -> None:
+    pdf = badfiles.make_multipage_pdf(tmp_path, 6).read_bytes()
+    with pytest.raises(TooLargeError, match=r"^6 pages, over the limit of 5 pages .*MAX_PAGES"):
+        open_document(pdf, PageOptions(max_pages=5))
+    tiff = badfiles.make_multipage_tiff(tmp_path).read_bytes()  # three frames
+    with pytest.raises(TooLargeError, match="^3 pages, over the limit of 2 pages"):
+        open_document(tiff, PageOptions(max_pages=2))
+    with open_document(tiff, PageOptions(max_pages=3, ocr=False)) as document:
+        assert document.page_count == 3
+
+
+def test_blank_and_tiny_pages_are_not_sent_to_ocr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TIFF of 300 tiny frames used to keep OCR busy for minutes: nothing to read there."""
+    text = badfiles.text_image(("INVOICE 42 TOTAL 12.50",))
+    frames = [text, Image.new("RGB", (1240, 1754), "white"), Image.new("RGB", (5, 400), "black")]
+    frames += [Image.new("L", (12, 12), 0).convert("RGB") for _ in range(297)]
+    frames[-1].paste((255, 255, 255), (0, 0, 6, 12))  # two tones, but too small for text
+    path = tmp_path / "frames.tiff"
+    frames[0].save(path, save_all=True, append_images=frames[1:], compression="tiff_deflate")
+    read: list[int] = []
+    real = ocr.ocr_image
+    monkeypatch.setattr(
+        ocr, "ocr_image", lambda image, index: read.append(index) or real(image, index)
+    )
+    with open_document(path.read_bytes()) as document:
+        pages = list(document.pages())
+    assert len(pages) == 300 and read == [0]
+    assert "INVOICE" in " ".join(word.text for word in pages[0].words)
+    assert all(page.words == [] for page in pages[1:])
+    assert not ocr.has_ink(frames[1]) and ocr.has_ink(text)
