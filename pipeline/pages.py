@@ -28,12 +28,15 @@ from types import TracebackType
 import pymupdf
 from PIL import Image
 
-from pipeline import ocr, rasterize, text_layer
+from pipeline import ocr, rasterize, text_layer, text_quality
 from pipeline.errors import CorruptFileError
 from pipeline.filetypes import FileType, detect_file_type
+from pipeline.text_layer import Verdict
 from pipeline.types import Page, TextSource, Word
 
 logger = logging.getLogger(__name__)
+
+MIN_AGREEMENT = 0.7  # share of a doubtful layer's words OCR must also read
 
 
 @dataclass(frozen=True)
@@ -97,18 +100,27 @@ class OpenedDocument:
         pdf_page = rasterize.load_pdf_page(pdf, index)
         dpi = self.options.dpi
         words, coverage = _read_text_layer(pdf_page, index)
-        if text_layer.has_usable_text_layer(words, coverage):
+        verdict = text_layer.judge_text_layer(words, coverage)
+        image = None
+        if verdict is Verdict.CHECK:
+            image = rasterize.render_pdf_page(pdf_page, dpi)
+            verdict = self._check_against_ocr(words, image, index)
+        if verdict is Verdict.USE:
             width, height = rasterize.pixel_size(pdf_page.rect, dpi)
             render = partial(self._render_later, pdf_page, index, dpi)
             return Page(index, width, height, dpi, TextSource.PDF, words, loader=render)
-        logger.debug(
-            "page %d: text layer not usable (%d words, image covers %.0f%%); OCR",
-            index + 1,
-            len(words),
-            coverage * 100,
-        )
-        image = rasterize.render_pdf_page(pdf_page, dpi)
+        logger.debug("page %d: text layer not used (%d words); OCR", index + 1, len(words))
+        image = image or rasterize.render_pdf_page(pdf_page, dpi)
         return Page.from_image(index, image, dpi, TextSource.OCR, self._ocr(image, index))
+
+    def _check_against_ocr(self, words: list[Word], image: Image.Image, index: int) -> Verdict:
+        """A doubtful text layer is used if OCR of a strip reads most of its words there;
+        without OCR there is nothing to check it with, and it is used as it is."""
+        if not self.options.ocr:
+            return Verdict.USE
+        agreement = text_quality.agreement_with_ocr(words, image, index)
+        logger.debug("page %d: text layer and OCR agree on %.0f%%", index + 1, 100 * agreement)
+        return Verdict.USE if agreement >= MIN_AGREEMENT else Verdict.OCR
 
     def _render_later(self, pdf_page: pymupdf.Page, index: int, dpi: int) -> Image.Image:
         if self._closed:

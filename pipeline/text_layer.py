@@ -3,31 +3,39 @@
 Born-digital pages carry exact text, so their words come from the PDF and need no OCR.
 A scan usually carries no text, but some carry a little (a page-number stamp, a Bates
 number, a header added after scanning); taking those few words as the page's text would
-lose everything printed on the scan. The rule (`has_usable_text_layer`):
+lose everything printed on the scan. And a text layer can lie: a font without a Unicode
+map yields `ÖàãçÖ§ñ àò°éñè` where the page shows `INVOICE NUMBER`. The rule
+(`judge_text_layer`):
 
-* at least `MIN_TEXT_CHARS` (32) letters/digits in the text layer: usable. This covers any
-  page with real running text, including scans that already carry an OCR text layer;
-* otherwise, usable only if there is some text and no image covers a quarter of the page or
+* at least `MIN_TEXT_CHARS` (32) letters/digits: judged by what it reads as
+  (`pipeline.text_quality.reading_score`, the share of text shaped like words, numbers and
+  ids): `TRUSTED_READING` (0.8) or more, use it; under `GARBAGE_READING` (0.5), OCR the
+  page; in between, CHECK it against OCR of a strip of the page (`pipeline.pages`). Real
+  text layers, tables of numbers and ids included, read at 0.99 and above;
+* fewer: usable only if there is some text and no image covers a quarter of the page or
   more (a short born-digital page such as a title or a chart with labels; a quarter, not
   half, because a photographed receipt placed on a page often covers less than half);
 * otherwise (no text, or a little text over a page-sized image): not usable, OCR the page.
 
-Characters that did not map to Unicode (U+FFFD, from fonts without a ToUnicode table) do not
-count, so a page whose text layer is garbage is OCR'd too.
+Characters that did not map to Unicode at all (U+FFFD) do not count as text.
 """
 
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 
 import pymupdf
 
+from pipeline.text_quality import reading_score
 from pipeline.types import Box, Word
 
 logger = logging.getLogger(__name__)
 
 MIN_TEXT_CHARS = 32
 SCAN_IMAGE_COVERAGE = 0.25
+TRUSTED_READING = 0.8
+GARBAGE_READING = 0.5
 LINE_TOLERANCE = 3  # points, as PyMuPDF's sort=True
 IDENTITY = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
@@ -85,11 +93,23 @@ def _reading_order(words: list[tuple]) -> list[tuple]:
     return ordered
 
 
-def has_usable_text_layer(words: list[Word], image_coverage: float) -> bool:
-    """Apply the module's rule: trust the text layer, or OCR the page instead."""
+class Verdict(StrEnum):
+    """What to do with a page's text layer."""
+
+    USE = "use"
+    OCR = "ocr"
+    CHECK = "check"  # doubtful: compare it with OCR of part of the page
+
+
+def judge_text_layer(words: list[Word], image_coverage: float) -> Verdict:
+    """Apply the module's rule."""
     if has_enough_text(words):
-        return True
-    return any(_meaningful_chars(w.text) for w in words) and image_coverage < SCAN_IMAGE_COVERAGE
+        reading = reading_score(words)
+        if reading >= TRUSTED_READING:
+            return Verdict.USE
+        return Verdict.OCR if reading < GARBAGE_READING else Verdict.CHECK
+    some = any(_meaningful_chars(word.text) for word in words)
+    return Verdict.USE if some and image_coverage < SCAN_IMAGE_COVERAGE else Verdict.OCR
 
 
 def has_enough_text(words: list[Word]) -> bool:

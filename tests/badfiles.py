@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 
 import pymupdf
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 BORN_DIGITAL_LINES = (
     "Invoice number INV-2024-0042",
@@ -205,3 +205,105 @@ def _write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+# Glyph names a font with no Unicode map may carry: extraction turns them into these
+# characters, while the glyphs draw ordinary letters.
+LYING_GLYPH_NAMES = (
+    "iacute", "oacute", "bullet", "ucircumflex", "Udieresis", "eacute", "section", "ntilde",
+    "Odieresis", "degree", "agrave", "ccedilla", "egrave", "icircumflex", "ograve", "atilde",
+    "otilde", "aring", "ae", "oslash", "yacute", "thorn", "eth", "germandbls", "adieresis",
+)  # fmt: skip
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+def lying_pdf(lines: tuple[str, ...], honest: tuple[str, ...] = ()) -> bytes:
+    """A one-page PDF that shows `lines` but whose text layer reads as garbage, as with a
+    font that has no Unicode map: a Type 3 font whose glyphs paint pictures of the real
+    letters under misleading glyph names. `honest` lines follow in Helvetica."""
+    letters = sorted(set("".join(lines)) - {" "})
+    names = {
+        ch: LYING_GLYPH_NAMES[i % len(LYING_GLYPH_NAMES)] + "x" * (i // len(LYING_GLYPH_NAMES))
+        for i, ch in enumerate(letters)
+    }
+    codes = {ch: 65 + i for i, ch in enumerate(letters)}
+    pdf = _RawPdf()
+    images = {ch: pdf.add(_glyph_image(ch)) for ch in letters}
+    procs = {
+        ch: pdf.stream(b"600 0 d0 q 600 0 0 1000 0 -200 cm /I%d Do Q" % images[ch])
+        for ch in letters
+    }
+    charprocs = pdf.add(
+        b"<< " + b" ".join(b"/%s %d 0 R" % (names[c].encode(), procs[c]) for c in letters) + b" >>"
+    )
+    font = pdf.add(
+        b"<< /Type /Font /Subtype /Type3 /FontBBox [0 -200 600 800] "
+        b"/FontMatrix [0.001 0 0 0.001 0 0] /CharProcs %d 0 R "
+        b"/Encoding << /Type /Encoding /Differences [%s] >> /FirstChar 65 "
+        b"/LastChar %d /Widths [%s] /Resources << /XObject << %s >> >> >>"
+        % (
+            charprocs,
+            b" ".join(b"%d /%s" % (codes[c], names[c].encode()) for c in letters),
+            64 + len(letters),
+            b" 600" * len(letters),
+            b" ".join(b"/I%d %d 0 R" % (images[c], images[c]) for c in letters),
+        )
+    )  # fmt: skip
+    text = b"BT /T3 14 Tf 72 760 Td "
+    for line in lines:
+        words = (bytes(codes[ch] for ch in word).hex().encode() for word in line.split())
+        text += b"[" + b" -400 ".join(b"<" + word + b">" for word in words) + b"] TJ 0 -22 Td "
+    for line in honest:
+        text += b"/H 14 Tf (" + line.encode("latin-1") + b") Tj 0 -22 Td "
+    contents = pdf.stream(text + b"ET")
+    helvetica = pdf.add(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    )
+    page = pdf.add(
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents %d 0 R "
+        b"/Resources << /Font << /T3 %d 0 R /H %d 0 R >> >> >>" % (contents, font, helvetica)
+    )
+    return pdf.finish(page)
+
+
+def _glyph_image(char: str) -> bytes:
+    picture = Image.new("L", (60, 100), 255)
+    ImageDraw.Draw(picture).text((5, 0), char, font=ImageFont.truetype(str(DEJAVU), 80), fill=0)
+    raw = zlib.compress(picture.tobytes())
+    return (
+        b"<< /Type /XObject /Subtype /Image /Width 60 /Height 100 /ColorSpace /DeviceGray "
+        b"/BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n"
+        % len(raw)
+        + raw
+        + b"\nendstream"
+    )
+
+
+class _RawPdf:
+    """Objects numbered from 3 (1 is the catalog, 2 the page tree), then an xref table."""
+
+    def __init__(self) -> None:
+        self.objects: dict[int, bytes] = {}
+
+    def add(self, body: bytes) -> int:
+        number = len(self.objects) + 3
+        self.objects[number] = body
+        return number
+
+    def stream(self, data: bytes) -> int:
+        return self.add(b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream")
+
+    def finish(self, page: int) -> bytes:
+        self.objects[1] = b"<< /Type /Catalog /Pages 2 0 R >>"
+        self.objects[2] = b"<< /Type /Pages /Kids [%d 0 R] /Count 1 >>" % page
+        out = io.BytesIO(b"%PDF-1.7\n")
+        out.seek(0, io.SEEK_END)
+        offsets = {}
+        for number in sorted(self.objects):
+            offsets[number] = out.tell()
+            out.write(b"%d 0 obj\n%s\nendobj\n" % (number, self.objects[number]))
+        start, size = out.tell(), max(self.objects) + 1
+        out.write(b"xref\n0 %d\n0000000000 65535 f \n" % size)
+        out.write(b"".join(b"%010d 00000 n \n" % offsets[n] for n in range(1, size)))
+        out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, start))
+        return out.getvalue()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -51,7 +53,25 @@ def esc(value: object) -> str:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGINT, _interrupted)
     cli()
+
+
+_ctrl_c = threading.Event()
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    """Ctrl-C: raise KeyboardInterrupt, and remember it (see `stop_if_interrupted`)."""
+    _ctrl_c.set()
+    raise KeyboardInterrupt
+
+
+def stop_if_interrupted() -> None:
+    """Raise KeyboardInterrupt again if Ctrl-C was pressed: a library that catches every
+    exception (seen while RapidOCR and onnxruntime load) can swallow the first one, and
+    the work would then run to its end. Called at page and job boundaries."""
+    if _ctrl_c.is_set():
+        raise KeyboardInterrupt
 
 
 def command(name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:

@@ -58,6 +58,8 @@ def test_export_of_unknown_document_says_so(runner: CliRunner) -> None:
         refused = runner.invoke(cli, ["export", bad])
         assert refused.exit_code == 2 and "neither a document id" in refused.output, bad
         assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    for bad in ("10^30", str(10**30), "0"):
+        assert runner.invoke(cli, ["cancel", bad]).exit_code == 2, bad
 
 
 def test_extract_and_ask_print_grounded_results(runner: CliRunner, tmp_path: Path) -> None:

@@ -114,7 +114,7 @@ def test_ctrl_c_stops_in_one_line_and_the_rerun_retries(settings: Settings, tmp_
     _wait(lambda: _running(settings))
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == 130, out + err
     assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
     assert _scalar(settings, "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')") == 0
     assert _scalar(settings, "SELECT count(*) FROM documents WHERE status = 'failed'") == 2

@@ -9,7 +9,7 @@ import pymupdf
 import pytest
 
 from pipeline.pages import PageOptions, open_document, render_pdf_page
-from pipeline.text_layer import has_usable_text_layer
+from pipeline.text_layer import Verdict, judge_text_layer
 from pipeline.types import Box, Page, TextSource, Word
 from tests import badfiles
 
@@ -129,4 +129,5 @@ def words(*texts: str) -> list[Word]:
     ],
 )
 def test_text_layer_rule(texts: tuple[str, ...], image_coverage: float, usable: bool) -> None:
-    assert has_usable_text_layer(words(*texts), image_coverage) is usable
+    expected = Verdict.USE if usable else Verdict.OCR
+    assert judge_text_layer(words(*texts), image_coverage) is expected
