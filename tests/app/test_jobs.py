@@ -24,7 +24,7 @@ from app.services.heartbeat import Heartbeat
 from app.services.ingest import submit_file
 from app.services.jobs import cancel_job, claim, job_tree
 from app.services.payloads import AnalysisRequest, IngestPayload
-from app.services.recovery import inline_runner_name, recover
+from app.services.recovery import Recovery, inline_runner_name, recover
 from pipeline.engines.base import Engine, EngineOutput, EngineRequest
 from pipeline.engines.extractive import ExtractiveEngine
 from tests import badfiles
@@ -134,31 +134,31 @@ def test_heartbeat_refreshes_and_notices_a_cancelled_job(fast: Settings, tmp_pat
         assert heartbeat.lost(job_id)
 
 
+def _die_running(settings: Settings, job_id: int) -> Recovery:
+    """A worker claims the job and dies; later, the recovery pass runs."""
+    sessions = open_database(settings)
+    with sessions() as session:
+        claim(session, [job_id], "worker-that-dies")
+        session.commit()
+    _age_heartbeat(settings, job_id, 10)
+    with sessions() as session:
+        return recover(session=session, settings=settings, waiting=set())
+
+
 def test_interrupted_ingest_is_retried_then_given_up(fast: Settings, tmp_path: Path) -> None:
     """A worker killed mid-ingest: its job goes stale, is failed and retried as a new
     attempt; the last attempt's failure fails the document instead of looping."""
     settings = fast.model_copy(update={"max_attempts": 2})
     sessions = open_database(settings)
     first = _submit(settings, badfiles.make_born_digital_pdf(tmp_path))
-    with sessions() as session:
-        claim(session, [first], "worker-that-dies")
-        session.commit()
-    _age_heartbeat(settings, first, 10)
-    with sessions() as session:
-        recovery = recover(session=session, settings=settings, waiting=set())
-    (second,) = recovery.retried
+    (second,) = _die_running(settings, first).retried
     job = _job(settings, first)
     assert job.status == JobStatus.FAILED and job.message.startswith("interrupted")
     retry = _job(settings, second)
     assert (retry.status, retry.attempt, retry.retry_of) == ("queued", 2, first)
     assert retry.document.status == "pending"
 
-    with sessions() as session:
-        claim(session, [second], "worker-that-dies-again")
-        session.commit()
-    _age_heartbeat(settings, second, 10)
-    with sessions() as session:
-        again = recover(session=session, settings=settings, waiting=set())
+    again = _die_running(settings, second)
     assert again.retried == [] and again.gave_up == [second]
     document = _job(settings, second).document
     assert document.status == "failed" and "giving up" in document.error
