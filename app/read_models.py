@@ -8,6 +8,7 @@ and submissions have their own here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -17,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.db.json_columns import decode_boxes, decode_words
 from app.db.models import (
     AnswerRecord,
+    CorrectionKind,
+    CorrectionRecord,
     DocumentRecord,
     DocumentStatus,
     FieldRecord,
@@ -25,7 +28,15 @@ from app.db.models import (
     PageRecord,
     WorkerRecord,
 )
-from app.schemas import AnswerOut, BoxOut, DocumentInfo, FieldOut, PageOut, WordOut
+from app.schemas import (
+    AnswerOut,
+    BoxOut,
+    CorrectionOut,
+    DocumentInfo,
+    FieldOut,
+    PageOut,
+    WordOut,
+)
 from pipeline.types import Box, TextSource
 
 FINISHED_JOB_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
@@ -183,18 +194,19 @@ def page_out(page: PageRecord, include_words: bool) -> PageOut:
     )
 
 
-def answer_out(answer: AnswerRecord) -> AnswerOut:
+def answer_out(answer: AnswerRecord, corrections: Sequence[CorrectionRecord] = ()) -> AnswerOut:
     return AnswerOut(
         question=answer.question,
         answer=answer.answer,
         page=answer.page_index,
         model_revision=answer.model_revision,
         created_at=as_utc(answer.created_at),
+        corrections=[correction_out(c) for c in corrections],
         **_result(answer),
     )
 
 
-def field_out(field: FieldRecord) -> FieldOut:
+def field_out(field: FieldRecord, corrections: Sequence[CorrectionRecord] = ()) -> FieldOut:
     return FieldOut(
         schema_name=field.schema_name,
         name=field.name,
@@ -202,7 +214,21 @@ def field_out(field: FieldRecord) -> FieldOut:
         value=field.value,
         raw_text=field.raw_text,
         page=field.page_index,
+        corrections=[correction_out(c) for c in corrections],
         **_result(field),
+    )
+
+
+def correction_out(correction: CorrectionRecord) -> CorrectionOut:
+    return CorrectionOut(
+        kind=CorrectionKind(correction.kind),
+        list_index=correction.list_index,
+        value=correction.value,
+        raw_text=correction.raw_text,
+        page=correction.page_index,
+        boxes=_boxes(correction.boxes),
+        grounded=bool(correction.boxes),
+        made_at=as_utc(correction.updated_at),
     )
 
 
@@ -210,10 +236,14 @@ def _coordinates(box: Box) -> tuple[float, float, float, float]:
     return (box.x0, box.y0, box.x1, box.y1)
 
 
+def _boxes(rows: list[Any]) -> list[BoxOut]:
+    return [BoxOut(page=box.page, box=_coordinates(box)) for box in decode_boxes(rows)]
+
+
 def _result(row: AnswerRecord | FieldRecord) -> dict[str, Any]:
     """What answers and fields share: where they are, how sure, and who produced them."""
     return {
-        "boxes": [BoxOut(page=b.page, box=_coordinates(b)) for b in decode_boxes(row.boxes)],
+        "boxes": _boxes(row.boxes),
         "grounded": bool(row.boxes),
         "confidence": row.confidence,
         "engine": row.engine,

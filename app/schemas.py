@@ -12,10 +12,10 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.db.models import DocumentStatus
+from app.db.models import CorrectionKind, DocumentStatus
 from pipeline.types import TextSource
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2: corrections beside answers and fields
 
 Coordinates = tuple[float, float, float, float]
 
@@ -58,6 +58,22 @@ class PageOut(_Model):
     words: list[WordOut] | None = Field(None, description="Omitted with --no-words.")
 
 
+class CorrectionOut(_Model):
+    """A person's value for a field or an answer, beside the model's (never over it)."""
+
+    kind: CorrectionKind = Field(
+        description="corrected: a person gave this value; confirmed: a person kept the "
+        "model's value."
+    )
+    list_index: int = Field(description="Row of a list value (line items); 0 otherwise.")
+    value: str | None = Field(description="Normalised like the field's value (ISO dates...).")
+    raw_text: str | None = Field(description="As the person typed it.")
+    page: int | None = Field(description="Page where the value was found, if it was.")
+    boxes: list[BoxOut] = Field(description="Where grounding found the person's value.")
+    grounded: bool = Field(description="False when the value was not found on the page.")
+    made_at: datetime = Field(description="When the correction or confirmation was made.")
+
+
 class AnswerOut(_Model):
     question: str
     answer: str
@@ -69,6 +85,9 @@ class AnswerOut(_Model):
     model: str
     model_revision: str
     created_at: datetime
+    corrections: list[CorrectionOut] = Field(
+        default_factory=list, description="A person's corrections or confirmation of it."
+    )
 
 
 class FieldOut(_Model):
@@ -83,6 +102,10 @@ class FieldOut(_Model):
     confidence: float | None
     engine: str
     model: str
+    corrections: list[CorrectionOut] = Field(
+        default_factory=list,
+        description="A person's corrections or confirmation of it (one per list row).",
+    )
 
 
 class Provenance(_Model):
@@ -94,7 +117,7 @@ class Provenance(_Model):
 class ExportDocument(_Model):
     """One document with its pages, answers and fields."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     document: DocumentInfo
     pages: list[PageOut]
     answers: list[AnswerOut]

@@ -3,7 +3,16 @@
 Each module registers its commands on the one Typer app in `app.cli.common`.
 """
 
-from app.cli import analysis, demo, documents, evaluation, ingest, jobs, watch  # noqa: F401
+from app.cli import (  # noqa: F401 - each module registers its commands
+    analysis,
+    corrections,
+    demo,
+    documents,
+    evaluation,
+    ingest,
+    jobs,
+    watch,
+)
 from app.cli.common import cli, main
 
 __all__ = ["cli", "main"]

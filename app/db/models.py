@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed models: documents, pages, jobs, workers, answers and fields.
+"""SQLAlchemy 2 typed models: documents, pages, jobs, workers, answers, fields, corrections.
 
 Identity follows DESIGN.md: a document is the sha256 of its bytes; an answer is keyed by
 (document, page, question, engine, model revision, prompt version) and a field by
@@ -81,6 +81,9 @@ class DocumentRecord(Timestamped, Base):
     )
     fields: Mapped[list[FieldRecord]] = relationship(
         back_populates="document", cascade="all, delete-orphan", order_by="FieldRecord.id"
+    )
+    corrections: Mapped[list[CorrectionRecord]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", order_by="CorrectionRecord.id"
     )
     jobs: Mapped[list[JobRecord]] = relationship(
         back_populates="document", cascade="all, delete-orphan", order_by="JobRecord.id"
@@ -247,3 +250,46 @@ class FieldRecord(Timestamped, ResultKey, Base):
     page_index: Mapped[int | None]
 
     document: Mapped[DocumentRecord] = relationship(back_populates="fields")
+
+
+class CorrectionKind(StrEnum):
+    CORRECTED = "corrected"  # a person gave the right value
+    CONFIRMED = "confirmed"  # a person checked the model's value and kept it
+
+
+class CorrectionRecord(Timestamped, Base):
+    """A person's value for a field or an answer, stored beside the model's, never over it.
+
+    Keyed by what it is about, not by who produced the result: (document, `target`,
+    list index), where `target` is `field:<schema>:<name>` or `answer:<question sha256>`.
+    So a correction outlives the result it corrected (`field_id` / `answer_id` point at
+    that one) and stands beside results of other engines and model revisions.
+    """
+
+    __tablename__ = "corrections"
+    __table_args__ = (
+        UniqueConstraint("document_id", "target", "list_index", name="uq_correction_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(256))
+    list_index: Mapped[int] = mapped_column(default=0)
+    schema_name: Mapped[str | None] = mapped_column(String(64))
+    field_name: Mapped[str | None] = mapped_column(String(128))
+    question: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str | None] = mapped_column(Text)  # normalised, as fields store theirs
+    raw_text: Mapped[str | None] = mapped_column(Text)  # as the person typed it
+    model_value: Mapped[str | None] = mapped_column(Text)  # the model's, when corrected
+    field_id: Mapped[int | None] = mapped_column(
+        ForeignKey("fields.id", ondelete="SET NULL", name="fk_corrections_field_id")
+    )
+    answer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("answers.id", ondelete="SET NULL", name="fk_corrections_answer_id")
+    )
+    page_index: Mapped[int | None]
+    # [[page, x0, y0, x1, y1], ...]: where grounding found the person's value
+    boxes: Mapped[list[Any]] = mapped_column(default=list)
+
+    document: Mapped[DocumentRecord] = relationship(back_populates="corrections")

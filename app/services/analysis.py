@@ -11,7 +11,6 @@ engine runs. Results are keyed as DESIGN.md says, so a repeated analysis updates
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db.json_columns import encode_boxes
+from app.db.keys import question_sha256
 from app.db.models import (
     AnswerRecord,
     Base,
@@ -41,6 +41,7 @@ from app.services.heartbeat import Heartbeat
 from app.services.jobs import claim, complete, enqueue
 from app.services.pages import load_pages, require_ready
 from app.services.payloads import AnalysisRequest
+from app.services.results import latest_answer, latest_fields
 from pipeline.analysis import DocumentResults, DocumentWork, analyze_documents, page_questions
 from pipeline.engines.base import Engine
 
@@ -113,39 +114,14 @@ def job_results(*, session: Session, job_id: int) -> JobResults:
     answers = [
         answer_out(row)
         for question in request.questions
-        if (row := _latest_answer(session, job.document_id, question.text)) is not None
+        if (row := latest_answer(session, job.document_id, question.text)) is not None
     ]
     fields = []
     if request.field_schema is not None:
         schema = request.field_schema
-        rows = _latest_fields(session, job.document_id, schema.name)
+        rows = latest_fields(session, job.document_id, schema.name)
         fields = [field_out(rows[d.name]) for d in schema.fields if d.name in rows]
     return JobResults(job_info(job), answers, fields)
-
-
-def _latest_answer(session: Session, document_id: int, question: str) -> AnswerRecord | None:
-    return session.scalars(
-        select(AnswerRecord)
-        .where(
-            AnswerRecord.document_id == document_id,
-            AnswerRecord.question_sha256 == question_sha256(question),
-        )
-        .order_by(AnswerRecord.updated_at.desc(), AnswerRecord.id.desc())
-        .limit(1)
-    ).first()
-
-
-def _latest_fields(session: Session, document_id: int, schema: str) -> dict[str, FieldRecord]:
-    rows = session.scalars(
-        select(FieldRecord)
-        .where(FieldRecord.document_id == document_id, FieldRecord.schema_name == schema)
-        .order_by(FieldRecord.updated_at, FieldRecord.id)
-    ).all()
-    return {row.name: row for row in rows}  # later rows win
-
-
-def question_sha256(question: str) -> str:
-    return hashlib.sha256(question.strip().encode()).hexdigest()
 
 
 # ----------------------------------------------------------------------------- running

@@ -11,7 +11,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from app.db.models import DocumentRecord
+from app.db.keys import answer_target, field_target
+from app.db.models import CorrectionRecord, DocumentRecord
 from app.read_models import answer_out, document_info, field_out, page_out
 from app.schemas import ExportDocument, Provenance
 
@@ -26,6 +27,7 @@ def export_documents(
             selectinload(DocumentRecord.pages),
             selectinload(DocumentRecord.answers),
             selectinload(DocumentRecord.fields),
+            selectinload(DocumentRecord.corrections),
         )
         .order_by(DocumentRecord.id)
     )
@@ -66,10 +68,27 @@ def _provenance() -> Provenance:
 def _export_document(
     document: DocumentRecord, include_words: bool, provenance: Provenance
 ) -> ExportDocument:
+    """The document; each answer and field with the corrections of what it is about."""
+    corrections = corrections_by_target(document.corrections)
     return ExportDocument(
         document=document_info(document),
         pages=[page_out(page, include_words) for page in document.pages],
-        answers=[answer_out(answer) for answer in document.answers],
-        fields=[field_out(field) for field in document.fields],
+        answers=[
+            answer_out(answer, corrections.get(answer_target(answer.question), []))
+            for answer in document.answers
+        ],
+        fields=[
+            field_out(field, corrections.get(field_target(field.schema_name, field.name), []))
+            for field in document.fields
+        ],
         provenance=provenance,
     )
+
+
+def corrections_by_target(
+    corrections: Sequence[CorrectionRecord],
+) -> dict[str, list[CorrectionRecord]]:
+    grouped: dict[str, list[CorrectionRecord]] = {}
+    for correction in sorted(corrections, key=lambda c: (c.target, c.list_index)):
+        grouped.setdefault(correction.target, []).append(correction)
+    return grouped

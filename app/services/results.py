@@ -1,0 +1,36 @@
+"""The latest stored results: what a document's answers and fields say now.
+
+Results are keyed by engine and model revision, so a document may hold several answers
+to one question (one per engine, or per page asked). The latest written is the one shown,
+corrected and exported as current.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.keys import question_sha256
+from app.db.models import AnswerRecord, FieldRecord
+
+
+def latest_answer(session: Session, document_id: int, question: str) -> AnswerRecord | None:
+    return session.scalars(
+        select(AnswerRecord)
+        .where(
+            AnswerRecord.document_id == document_id,
+            AnswerRecord.question_sha256 == question_sha256(question),
+        )
+        .order_by(AnswerRecord.updated_at.desc(), AnswerRecord.id.desc())
+        .limit(1)
+    ).first()
+
+
+def latest_fields(session: Session, document_id: int, schema: str) -> dict[str, FieldRecord]:
+    """The latest value of each field of `schema`, by field name."""
+    rows = session.scalars(
+        select(FieldRecord)
+        .where(FieldRecord.document_id == document_id, FieldRecord.schema_name == schema)
+        .order_by(FieldRecord.updated_at, FieldRecord.id)
+    ).all()
+    return {row.name: row for row in rows}  # later rows win

@@ -1,0 +1,156 @@
+"""Corrections and confirmations: stored beside the model's values, grounded, exported,
+and outliving the results they corrected."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import Settings
+from app.db import open_database
+from app.db.models import CorrectionRecord, FieldRecord
+from app.errors import NotFoundError
+from app.samples import write_samples
+from app.schemas import export_json_schema
+from app.services.corrections import confirm_answer, confirm_field, correct_answer, correct_field
+from app.services.export import export_documents
+from app.services.payloads import AnalysisRequest
+from pipeline.fields.schemas import load_schema
+from tests.app.helpers import analyze, ingest
+
+QUESTION = "What is the total?"
+
+
+@pytest.fixture
+def invoice(settings: Settings, tmp_path: Path) -> int:
+    path = next(p for p in write_samples(tmp_path) if p.suffix == ".pdf")
+    document_id = ingest(settings, path).document_id
+    analyze(settings, document_id, AnalysisRequest.of([QUESTION], load_schema("invoice")))
+    return document_id
+
+
+def _exported(settings: Settings, document_id: int) -> dict:
+    with open_database(settings)() as session:
+        (document,) = export_documents(session=session, document_ids=[document_id])
+    item = json.loads(document.model_dump_json(by_alias=True))
+    jsonschema.validate(item, export_json_schema())
+    return item
+
+
+def _field(item: dict, name: str) -> list[dict]:
+    return [field for field in item["fields"] if field["name"] == name]
+
+
+def test_a_correction_is_stored_beside_the_model_value(settings: Settings, invoice: int) -> None:
+    with open_database(settings)() as session:
+        kwargs = {"session": session, "settings": settings, "document_id": invoice}
+        corrected = correct_field(
+            **kwargs, schema_name="invoice", field_name="customer", text="Northwind Traders"
+        )
+        again = correct_field(
+            **kwargs, schema_name="invoice", field_name="issue_date", text="3 Nov 2026"
+        )
+    assert corrected.kind == "corrected" and corrected.grounded and corrected.page == 0
+    assert again.value == "2026-11-03" and again.raw_text == "3 Nov 2026"  # normalised
+    item = _exported(settings, invoice)
+    assert item["schema_version"] == 2
+    (customer,) = _field(item, "customer")
+    assert customer["value"] == "Northwind Traders, 5 Mill Lane, Leeds"  # the model's, kept
+    (correction,) = customer["corrections"]
+    assert correction["value"] == "Northwind Traders" and correction["boxes"]
+    x0, y0, x1, y1 = correction["boxes"][0]["box"]
+    assert 0 < x0 < x1 < 1 and 0 < y0 < y1 < 0.5
+
+
+def test_correcting_again_replaces_the_person_s_value(settings: Settings, invoice: int) -> None:
+    with open_database(settings)() as session:
+        for text in ("1.00", "89.28"):
+            correct_field(
+                session=session,
+                settings=settings,
+                document_id=invoice,
+                schema_name="invoice",
+                field_name="total",
+                text=text,
+            )
+        assert session.scalar(select(func.count()).select_from(CorrectionRecord)) == 1
+    (total,) = _field(_exported(settings, invoice), "total")
+    assert [c["value"] for c in total["corrections"]] == ["89.28"]
+
+
+def test_confirming_keeps_the_model_value_and_its_boxes(settings: Settings, invoice: int) -> None:
+    with open_database(settings)() as session:
+        field = confirm_field(
+            session=session, document_id=invoice, schema_name="invoice", field_name="total"
+        )
+        answer = confirm_answer(session=session, document_id=invoice, question=QUESTION)
+    item = _exported(settings, invoice)
+    (total,) = _field(item, "total")
+    assert (field.kind, field.value) == ("confirmed", total["value"])
+    assert [box.model_dump(mode="json") for box in field.boxes] == total["boxes"]
+    assert item["answers"][0]["corrections"][0]["kind"] == "confirmed"
+    assert answer.value == item["answers"][0]["answer"] == "89.28"
+
+
+def test_corrections_outlive_the_result_they_corrected(settings: Settings, invoice: int) -> None:
+    with open_database(settings)() as session:
+        correct_answer(
+            session=session, settings=settings, document_id=invoice, question=QUESTION, text="89"
+        )
+        correct_field(
+            session=session,
+            settings=settings,
+            document_id=invoice,
+            schema_name="invoice",
+            field_name="total",
+            text="89.28",
+            list_index=0,
+        )
+        extractive_id = session.scalars(
+            select(FieldRecord.id).filter_by(name="total", engine="extractive")
+        ).one()
+    schema = load_schema("invoice")
+    analyze(settings, invoice, AnalysisRequest.of([QUESTION], schema, engine="tiny-random"))
+    item = _exported(settings, invoice)
+    totals = _field(item, "total")
+    assert {t["engine"] for t in totals} == {"extractive", "florence-vl"}
+    assert all(t["corrections"][0]["value"] == "89.28" for t in totals)
+    assert all(a["corrections"][0]["value"] == "89" for a in item["answers"])
+    with open_database(settings)() as session:
+        record = session.scalars(select(CorrectionRecord).filter_by(field_name="total")).one()
+        assert record.field_id == extractive_id and record.model_value == "89.28"
+
+
+def test_only_what_a_model_produced_can_be_corrected(settings: Settings, invoice: int) -> None:
+    with open_database(settings)() as session, pytest.raises(NotFoundError, match="receipt"):
+        confirm_field(session=session, document_id=invoice, schema_name="receipt", field_name="x")
+    with open_database(settings)() as session, pytest.raises(NotFoundError, match="ask it"):
+        confirm_answer(session=session, document_id=invoice, question="Never asked?")
+
+
+def test_correct_and_confirm_from_the_command_line(runner: CliRunner, tmp_path: Path) -> None:
+    path = next(p for p in write_samples(tmp_path) if p.suffix == ".pdf")
+    ingested = runner.invoke(cli, ["ingest", str(path), "--schema", "invoice", "--ask", QUESTION])
+    assert ingested.exit_code == 0, ingested.output
+    fields = runner.invoke(cli, ["correct", "1", "--schema", "invoice", "tax=14.88", "vendor=ACME"])
+    assert fields.exit_code == 0, fields.output
+    assert "corrected invoice.tax = 14.88 (page 0)" in fields.output
+    answer = runner.invoke(cli, ["correct", "1", "89.28", "--question", QUESTION])
+    assert answer.exit_code == 0 and f"corrected {QUESTION} = 89.28 (page 0)" in answer.output
+    confirmed = runner.invoke(cli, ["confirm", "1", "total", "--schema", "invoice"])
+    assert confirmed.exit_code == 0 and "confirmed invoice.total = 89.28" in confirmed.output
+    assert runner.invoke(cli, ["correct", "1", "total=1"]).exit_code == 2  # no target
+    assert runner.invoke(cli, ["correct", "1", "total", "--schema", "invoice"]).exit_code == 2
+    missing = runner.invoke(cli, ["confirm", "1", "--question", "Unasked?"])
+    assert missing.exit_code == 3 and "ask it first" in missing.output
+    exported = runner.invoke(cli, ["export", "1", "-o", str(tmp_path / "out.json")])
+    assert exported.exit_code == 0
+    document = json.loads((tmp_path / "out.json").read_text())[0]
+    (tax,) = _field(document, "tax")
+    assert tax["corrections"][0]["value"] == "14.88"
