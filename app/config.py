@@ -11,7 +11,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.limits import MAX_DPI, MIN_DPI
@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     model: str = Field("jiuhai/florence-vl-3b-sft", description="Hub id or local checkpoint.")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
     fusion_profile: str = Field("document", description="DBFusion gains; 'default' = paper.")
+    ui_password: SecretStr | None = Field(
+        None, description="When set, the web UI asks for it before anything else."
+    )
     # The queue (app.services.jobs, workers/). Short values are for tests; see the README.
     heartbeat_interval_s: float = Field(
         10.0, gt=0, description="How often running work writes its heartbeat."

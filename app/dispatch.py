@@ -12,6 +12,8 @@ The app never imports `workers/`, and `ui/` never imports Celery: both go throug
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 
@@ -42,11 +44,19 @@ class Dispatcher:
     """Sends committed jobs on their way; one per process (or per CLI command)."""
 
     def __init__(
-        self, settings: Settings, sessions: sessionmaker, *, on_page: JobPageProgress | None = None
+        self,
+        settings: Settings,
+        sessions: sessionmaker,
+        *,
+        on_page: JobPageProgress | None = None,
+        in_child: bool = False,
     ) -> None:
+        """`in_child`: with no broker, run jobs in a child process (`docfuse run-jobs`)
+        rather than this one: a web UI must not load a model or block on OCR."""
         self.settings = settings
         self.sessions = sessions
         self.on_page = on_page
+        self.in_child = in_child
 
     @property
     def inline(self) -> bool:
@@ -55,7 +65,9 @@ class Dispatcher:
     def send(self, job_ids: Iterable[int | None]) -> None:
         """Dispatch these jobs (None entries, "nothing to do", are skipped)."""
         ids = [job_id for job_id in job_ids if job_id is not None]
-        if self.inline:
+        if self.inline and self.in_child:
+            self._run_in_child(ids)
+        elif self.inline:
             self._run_here(ids)
         else:
             for job_id in ids:
@@ -97,6 +109,19 @@ class Dispatcher:
             broker.send(self.settings, kind, job_id, task_id)
         except BROKER_ERRORS as error:
             logger.warning("job %s queued but not sent (%s); it will be sent again", job_id, error)
+
+    def _run_in_child(self, job_ids: list[int]) -> None:
+        if not job_ids:
+            return
+        log = self.settings.data_dir / "logs" / "jobs.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as output:
+            subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "run-jobs", *map(str, job_ids)],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # not stopped by a Ctrl-C meant for the parent
+            )
 
     def _run_here(self, job_ids: list[int]) -> None:
         """Run the jobs and their follow-ups here. On Ctrl-C, close what was started and

@@ -11,6 +11,7 @@ from app.cli import (  # noqa: F401 - each module registers its commands
     evaluation,
     ingest,
     jobs,
+    ui,
     watch,
 )
 from app.cli.common import cli, main

@@ -74,7 +74,9 @@ def stop_if_interrupted() -> None:
         raise KeyboardInterrupt
 
 
-def command(name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def command(
+    name: str | None = None, *, hidden: bool = False
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Register a command whose docfuse errors end in one line and their exit code."""
 
     def register(function: Callable[P, R]) -> Callable[P, R]:
@@ -90,7 +92,7 @@ def command(name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R
                 errors.print("interrupted")
                 raise typer.Exit(ExitCode.INTERRUPTED) from None
 
-        cli.command(name)(run)
+        cli.command(name, hidden=hidden)(run)
         return run
 
     return register

@@ -68,6 +68,15 @@ def cancel(
     console.print(f"job {job.id} cancelled")
 
 
+@command("run-jobs", hidden=True)
+def run_jobs_command(
+    job_ids: Annotated[list[int], typer.Argument(help="Jobs to run.", min=1, max=MAX_ID)],
+) -> None:
+    """Run queued jobs in this process (the child process of a UI with no broker)."""
+    app = open_app()
+    app.dispatcher.send(job_ids)
+
+
 @command()
 def workers() -> None:
     """List registered workers: queues, engine, and whether they are alive."""

@@ -7,7 +7,9 @@ without closing the parent's connections (SQLAlchemy's `dispose(close=False)`).
 
 from __future__ import annotations
 
+import json
 import os
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -24,11 +26,13 @@ def database_engine(url: str) -> Engine:
 
 
 def _create(url: str) -> Engine:
+    # JSON columns hold words as written (not \u escapes), so text search finds "Größe".
+    options: dict[str, Any] = {"json_serializer": partial(json.dumps, ensure_ascii=False)}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **options)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -6,11 +6,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import Text, cast, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db.models import ACTIVE_JOB_STATUSES, DocumentRecord, JobRecord, JobStatus, utcnow
+from app.db.models import (
+    ACTIVE_JOB_STATUSES,
+    DocumentRecord,
+    JobRecord,
+    JobStatus,
+    PageRecord,
+    utcnow,
+)
 from app.errors import BadInputError, NotFoundError
 from app.read_models import document_info
 from app.schemas import DocumentInfo
@@ -21,11 +28,32 @@ ID = re.compile(r"[0-9]{1,19}")
 SHA256_PREFIX = re.compile(r"[0-9a-f]{6,64}")
 
 
-def list_documents(*, session: Session, status: str | None = None) -> list[DocumentInfo]:
+def list_documents(
+    *,
+    session: Session,
+    status: str | None = None,
+    name: str | None = None,
+    text: str | None = None,
+) -> list[DocumentInfo]:
+    """Documents by id; filtered by status, by a piece of the file name, and by words on
+    their pages (case-insensitive; a page must hold every word of `text`)."""
     query = select(DocumentRecord).order_by(DocumentRecord.id)
     if status is not None:
         query = query.where(DocumentRecord.status == status)
+    if name:
+        query = query.where(DocumentRecord.filename.ilike(f"%{_escaped(name)}%", escape="\\"))
+    if text and text.split():
+        words = cast(PageRecord.words, Text)
+        on_pages = select(PageRecord.document_id).where(
+            *(words.ilike(f"%{_escaped(term)}%", escape="\\") for term in text.split())
+        )
+        query = query.where(DocumentRecord.id.in_(on_pages))
     return [document_info(document) for document in session.scalars(query)]
+
+
+def _escaped(text: str) -> str:
+    """`text` as a LIKE pattern matching itself: % and _ are not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def get_document(*, session: Session, ref: str | int) -> DocumentInfo:

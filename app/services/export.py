@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -15,6 +17,7 @@ from app.db.keys import answer_target, field_target
 from app.db.models import CorrectionRecord, DocumentRecord
 from app.read_models import answer_out, document_info, field_out, page_out
 from app.schemas import ExportDocument, Provenance
+from app.services.results import latest_fields
 
 
 def export_documents(
@@ -92,3 +95,28 @@ def corrections_by_target(
     for correction in sorted(corrections, key=lambda c: (c.target, c.list_index)):
         grouped.setdefault(correction.target, []).append(correction)
     return grouped
+
+
+def fields_csv(*, session: Session, document_ids: Sequence[int], schema_name: str) -> str:
+    """One row per document, one column per field of `schema_name`: a person's value where
+    there is one (the first row of a list field), else the model's latest."""
+    documents = session.scalars(
+        select(DocumentRecord)
+        .where(DocumentRecord.id.in_(document_ids))
+        .options(selectinload(DocumentRecord.corrections))
+        .order_by(DocumentRecord.id)
+    ).all()
+    rows = [(document, latest_fields(session, document.id, schema_name)) for document in documents]
+    names = list(dict.fromkeys(name for _, fields in rows for name in fields))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["document_id", "filename", *names])
+    for document, fields in rows:
+        corrected = {
+            c.field_name: c.value
+            for c in document.corrections
+            if c.schema_name == schema_name and c.list_index == 0
+        }
+        values = [corrected.get(n, fields[n].value if n in fields else None) for n in names]
+        writer.writerow([document.id, document.filename, *("" if v is None else v for v in values)])
+    return out.getvalue()

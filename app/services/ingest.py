@@ -29,7 +29,7 @@ from app.config import Settings
 from app.db.json_columns import encode_words
 from app.db.models import DocumentRecord, DocumentStatus, JobKind, JobRecord, JobStatus, PageRecord
 from app.db.upsert import insert_if_absent
-from app.errors import BadInputError
+from app.errors import BadInputError, NotFoundError
 from app.read_models import Submission, SubmitOutcome
 from app.services import storage
 from app.services.analysis import queue_analysis
@@ -164,6 +164,25 @@ def submit_bytes(
     )
 
 
+def reprocess_document(*, session: Session, document_id: int) -> Submission:
+    """Queue the document's pages to be read again (committed); the caller dispatches.
+    Its pages and results stay until the new reading replaces the pages."""
+    document = session.get(DocumentRecord, document_id)
+    if document is None:
+        raise NotFoundError(f"no document with id {document_id}")
+    job_id = enqueue(
+        session,
+        document_id=document_id,
+        kind=JobKind.INGEST,
+        payload=IngestPayload(again=True).to_json(),
+    )
+    session.commit()
+    outcome = SubmitOutcome.QUEUED if job_id is not None else SubmitOutcome.BUSY
+    return Submission(
+        source=document.filename, outcome=outcome, document_id=document_id, job_id=job_id
+    )
+
+
 def register_document(
     *, session: Session, settings: Settings, data: bytes, filename: str, source: str
 ) -> DocumentRecord:
@@ -257,7 +276,7 @@ def run_ingest_job(
         job = session.get_one(JobRecord, job_id)
         document = job.document
         payload = IngestPayload.model_validate(job.payload)
-        if document.status == DocumentStatus.READY:  # a duplicate submission: pages exist
+        if document.status == DocumentStatus.READY and not payload.again:  # pages exist
             session.commit()
             return _finish(sessions, settings, job_id, payload, None)
         document.status = DocumentStatus.PROCESSING

@@ -68,3 +68,4 @@ class IngestPayload(_Payload):
 
     dpi: int | None = Field(None, ge=MIN_DPI, le=MAX_DPI, description="None: the worker's setting.")
     then: AnalysisRequest | None = None
+    again: bool = Field(False, description="Read the pages again even if they exist.")

@@ -100,21 +100,28 @@ def load_schema(name_or_path: str | Path) -> FieldSchema:
         known = ", ".join(builtin_schema_names())
         raise SchemaError(f"{name_or_path}: no such schema file, and not a built-in ({known})")
     try:
-        text = _read_bounded(path)
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, _NoAliases)
-        return FieldSchema.model_validate(data)
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SCHEMA_BYTES + 1)
+    except OSError as error:
+        raise SchemaError(f"{path}: cannot read the schema: {error.strerror}") from error
+    return parse_schema(data, source=str(path))
+
+
+def parse_schema(data: bytes, *, source: str) -> FieldSchema:
+    """A schema from the bytes of a YAML or JSON file (`source` names it in errors, and
+    its `.json` suffix selects JSON), with the checks `load_schema` describes."""
+    try:
+        if len(data) > MAX_SCHEMA_BYTES:
+            raise ValueError(f"larger than {MAX_SCHEMA_BYTES:,} bytes; a schema is a short list")
+        text = data.decode("utf-8")
+        is_json = source.lower().endswith(".json")
+        return FieldSchema.model_validate(
+            json.loads(text) if is_json else yaml.load(text, _NoAliases)
+        )
     except ValidationError as error:
-        raise SchemaError(f"{path}: invalid field schema: {_problems(error)}") from error
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise SchemaError(f"{path}: invalid field schema: {_short(str(error))}") from error
-
-
-def _read_bounded(path: Path) -> str:
-    with path.open("rb") as handle:
-        data = handle.read(MAX_SCHEMA_BYTES + 1)
-    if len(data) > MAX_SCHEMA_BYTES:
-        raise ValueError(f"larger than {MAX_SCHEMA_BYTES:,} bytes; a schema is a short list")
-    return data.decode("utf-8")
+        raise SchemaError(f"{source}: invalid field schema: {_problems(error)}") from error
+    except (ValueError, yaml.YAMLError) as error:
+        raise SchemaError(f"{source}: invalid field schema: {_short(str(error))}") from error
 
 
 class _NoAliases(yaml.SafeLoader):

@@ -19,7 +19,7 @@ from app.services.workers import list_workers
 from pipeline.fields.schemas import load_schema
 from tests import badfiles
 from tests.conftest import ICDAR_DIR, REPO_ROOT, SROIE_DIR
-from tests.workers.conftest import Cluster, RedisServer, wait_until
+from tests.processes import Cluster, RedisServer, wait_until
 
 pytestmark = pytest.mark.postgres
 
