@@ -13,20 +13,18 @@ from ui.status import engine_banner
 
 st.set_page_config(page_title="docfuse", page_icon=":material/description:", layout="wide")
 
-if signed_in():
-    pages = st.navigation(
-        [
-            st.Page(
-                "app_pages/documents.py", title="Documents", icon=":material/folder:", default=True
-            ),
-            st.Page("app_pages/upload.py", title="Upload", icon=":material/upload:"),
-            st.Page(
-                "app_pages/document.py",
-                title="Document",
-                icon=":material/article:",
-                url_path="document",
-            ),
-        ]  # fmt: skip
-    )
+PAGES = [
+    st.Page("app_pages/documents.py", title="Documents", icon=":material/folder:", default=True),
+    st.Page("app_pages/upload.py", title="Upload", icon=":material/upload:"),
+    st.Page(
+        "app_pages/document.py", title="Document", icon=":material/article:", url_path="document"
+    ),
+]
+
+# Navigation is declared before the gate so that a link to a page (say /document?id=...)
+# still leads there once the password is given; until then the menu stays hidden.
+allowed = signed_in()
+page = st.navigation(PAGES, position="sidebar" if allowed else "hidden")
+if allowed:
     engine_banner()
-    pages.run()
+    page.run()
