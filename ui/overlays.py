@@ -29,11 +29,13 @@ def schemas_of(document: ExportDocument) -> list[str]:
 def page_overlays(
     document: ExportDocument, index: int, layers: set[str], selected: str | None
 ) -> list[Overlay]:
-    """The boxes of page `index` for the chosen layers; `selected` marks one target."""
+    """The boxes of page `index` for the chosen layers, the same box of one kind drawn once
+    for all its targets, largest first (so smaller ones lie on top); `selected` marks one
+    target."""
     overlays: list[Overlay] = []
     if "words" in layers:
         words = document.pages[index].words or []
-        overlays += [Overlay("word", f"word:{n}", w.text, w.box) for n, w in enumerate(words)]
+        overlays += [Overlay("word", (f"word:{n}",), w.text, w.box) for n, w in enumerate(words)]
     if "answers" in layers:
         for answer in current_answers(document):
             target = answer_target(answer.question)
@@ -48,14 +50,39 @@ def page_overlays(
                 for correction in field.corrections:
                     text = f"{field.name} ({correction.kind}): {correction.raw_text or ''}"
                     overlays += _boxes("correction", target, text, correction.boxes, index, None)
-    return overlays
+    return sorted(_merged(overlays), key=_area, reverse=True)
+
+
+def _merged(overlays: list[Overlay]) -> list[Overlay]:
+    """One overlay per (kind, box), naming every target found there."""
+    merged: dict[tuple[str, tuple[float, ...]], Overlay] = {}
+    for overlay in overlays:
+        key = (overlay.kind, overlay.box)
+        seen = merged.get(key)
+        merged[key] = (
+            overlay
+            if seen is None
+            else Overlay(
+                overlay.kind,
+                seen.targets + tuple(t for t in overlay.targets if t not in seen.targets),
+                f"{seen.label}\n{overlay.label}",
+                overlay.box,
+                seen.selected or overlay.selected,
+            )
+        )
+    return list(merged.values())
+
+
+def _area(overlay: Overlay) -> float:
+    x0, y0, x1, y1 = overlay.box
+    return (x1 - x0) * (y1 - y0)
 
 
 def _boxes(
     kind: str, target: str, label: str, boxes: list[BoxOut], index: int, selected: str | None
 ) -> list[Overlay]:
     return [
-        Overlay(kind, target, label, box.box, selected == target)
+        Overlay(kind, (target,), label, box.box, selected == target)
         for box in boxes
         if box.page == index
     ]

@@ -2,6 +2,10 @@
 into the pixels), each carrying its normalised box and what it belongs to, so a click
 selects a field or an answer and a browser test can find the boxes.
 
+Where several fields sit on the same words (an issue date that is also the due date), one
+element carries all their targets (space-separated in `data-target`) and each click selects
+the next; smaller boxes are drawn over larger ones so that every box can be clicked.
+
 A Streamlit custom component (v2: inline HTML, CSS and JavaScript, no build step). Boxes
 are drawn in the page's own pixel coordinates (the SVG viewBox), so they stay on their
 words at any zoom.
@@ -49,14 +53,15 @@ export default function (component) {
     rect.setAttribute("height", (y1 - y0) * data.height);
     rect.setAttribute("class", "box " + box.kind + (box.selected ? " selected" : ""));
     rect.dataset.kind = box.kind;
-    rect.dataset.target = box.target;
+    rect.dataset.target = box.targets.join(" ");
     rect.dataset.box = box.box.join(",");
     rect.dataset.page = data.index;
     const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
     title.textContent = box.label;
     rect.appendChild(title);
     if (box.kind !== "word") {
-      rect.addEventListener("click", () => setTriggerValue("selected", box.target));
+      const next = box.targets[(box.targets.indexOf(data.selected) + 1) % box.targets.length];
+      rect.addEventListener("click", () => setTriggerValue("selected", next));
     }
     svg.appendChild(rect);
   }
@@ -70,11 +75,12 @@ _viewer = st.components.v2.component("docfuse.page_viewer", css=CSS, js=JS)
 
 @dataclass(frozen=True)
 class Overlay:
-    """One box to draw: `kind` is word, answer, field or correction; `target` names what
-    a click selects (`field:<schema>:<name>`, `answer:<question>`)."""
+    """One box to draw: `kind` is word, answer, field or correction; `targets` name what
+    a click selects (`field:<schema>:<name>`, `answer:<question>`), one per field or answer
+    found at this box."""
 
     kind: str
-    target: str
+    targets: tuple[str, ...]
     label: str
     box: tuple[float, float, float, float]
     selected: bool = False
@@ -87,11 +93,13 @@ def page_viewer(
     width: int,
     height: int,
     overlays: list[Overlay],
+    selected: str | None,
     zoom: int,
     key: str,
 ) -> str | None:
     """Show the page with its boxes; returns the target of a box the user just clicked."""
     data = {
+        "selected": selected,
         "image": picture,
         "index": index,
         "width": width,
