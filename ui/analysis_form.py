@@ -14,11 +14,15 @@ NO_SCHEMA = "(no fields)"
 OWN_SCHEMA = "(my schema file)"
 
 
-def schema_input(key: str, *, allow_none: bool = True) -> FieldSchema | None:
-    """A schema chosen by name, or uploaded as YAML or JSON; None when none (or invalid,
-    with the reason shown)."""
+def schema_input(
+    key: str, *, allow_none: bool = True, preferred: list[str] | None = None
+) -> FieldSchema | None:
+    """A schema chosen by name (the first of `preferred` that is built in, if any, comes
+    chosen), or uploaded as YAML or JSON; None when none (or invalid, with the reason
+    shown)."""
     choices = [*([NO_SCHEMA] if allow_none else []), *builtin_schema_names(), OWN_SCHEMA]
-    choice = st.selectbox("Fields to extract", choices, key=f"{key}-schema")
+    first = next((choices.index(name) for name in preferred or [] if name in choices), 0)
+    choice = st.selectbox("Fields to extract", choices, index=first, key=f"{key}-schema")
     if choice == NO_SCHEMA:
         return None
     if choice != OWN_SCHEMA:

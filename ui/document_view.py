@@ -20,13 +20,13 @@ from app.services.payloads import AnalysisRequest
 from ui import reads
 from ui.analysis_form import schema_input
 from ui.context import Context
+from ui.field_review import doubtful, field_summary, review_order, where
 from ui.jobs import analyze_and_wait
-from ui.overlays import LAYERS, current_answers, current_fields, page_overlays
+from ui.overlays import LAYERS, current_answers, current_fields, page_overlays, schemas_of
 from ui.text import plain
 from ui.viewer import page_viewer
 
 SELECTED = "selected-target"
-LOW_CONFIDENCE = 0.6
 
 
 def viewer_panel(document: ExportDocument) -> None:
@@ -47,13 +47,15 @@ def viewer_panel(document: ExportDocument) -> None:
     )
     index = int(number) - 1
     page = document.pages[index]
-    overlays = page_overlays(document, index, set(layers or []), st.session_state.get(SELECTED))
+    selected = st.session_state.get(SELECTED)
+    overlays = page_overlays(document, index, set(layers or []), selected)
     clicked = page_viewer(
         picture=reads.page_picture(doc.id, doc.sha256, index),
         index=index,
         width=page.width,
         height=page.height,
         overlays=overlays,
+        selected=selected,
         zoom=int(zoom),
         key=f"viewer-{doc.id}",
     )
@@ -72,14 +74,15 @@ def ask_panel(ctx: Context, document: ExportDocument, page_index: int) -> None:
         asked = st.form_submit_button("Ask")
     if asked and question.strip():
         page = page_index if scope == "this page" else None
-        _run(ctx, doc_id, AnalysisRequest.of([question.strip()], page=page))
+        text = question.strip()
+        _run(ctx, doc_id, AnalysisRequest.of([text], page=page), answer_target(text))
     for answer in current_answers(document):
         _answer_row(ctx, doc_id, answer)
 
 
 def fields_panel(ctx: Context, document: ExportDocument) -> None:
     doc_id = document.document.id
-    schema = schema_input(f"fields-{doc_id}", allow_none=False)
+    schema = schema_input(f"fields-{doc_id}", allow_none=False, preferred=schemas_of(document))
     if schema is None:
         return
     if st.button("Extract", key=f"extract-{doc_id}-{schema.name}"):
@@ -88,8 +91,20 @@ def fields_panel(ctx: Context, document: ExportDocument) -> None:
     if not fields:
         st.info(f"No {schema.name} fields yet: extract them.")
         return
-    # Review order: what most needs a person first (least confident, not on the page).
-    for field in sorted(fields, key=lambda f: (f.grounded, f.confidence or 0.0)):
+    ordered = sorted(fields, key=review_order)
+    st.dataframe(
+        [field_summary(field) for field in ordered],
+        hide_index=True,
+        key=f"fields-table-{doc_id}-{schema.name}",
+        column_order=["review", "field", "value", "confidence", "person", "where"],
+        column_config={
+            "review": st.column_config.TextColumn("", width=30),
+            "confidence": st.column_config.ProgressColumn(
+                min_value=0.0, max_value=1.0, format="%.2f", width="small"
+            ),
+        },
+    )
+    for field in ordered:
         _field_row(ctx, doc_id, schema.name, field)
 
 
@@ -123,17 +138,25 @@ def manage_panel(ctx: Context, document: ExportDocument) -> None:
         st.switch_page("app_pages/documents.py")
 
 
-def _run(ctx: Context, document_id: int, request: AnalysisRequest) -> None:
+def _run(
+    ctx: Context, document_id: int, request: AnalysisRequest, select: str | None = None
+) -> None:
+    """Run the analysis and show its results at once (selecting `select` on the page), or
+    say why not."""
     try:
         job = analyze_and_wait(ctx, document_id, request)
     except DocfuseError as error:
         st.error(plain(error))
         return
+    reads.forget()
     if job is None:
         st.warning("Still working (the workers may be busy): this page will show it when done.")
     elif job.status != JobStatus.DONE:
         st.error(plain(f"{job.status}: {job.message}"))
-    reads.forget()
+    else:
+        if select is not None:
+            st.session_state[SELECTED] = select
+        st.rerun()
 
 
 def _answer_row(ctx: Context, document_id: int, answer: AnswerOut) -> None:
@@ -167,18 +190,12 @@ def _answer_row(ctx: Context, document_id: int, answer: AnswerOut) -> None:
 
 def _field_row(ctx: Context, document_id: int, schema_name: str, field: FieldOut) -> None:
     target = field_target(schema_name, field.name)
-    doubtful = not field.grounded or (field.confidence or 0.0) < LOW_CONFIDENCE
     with st.container(border=True, key=f"field-{document_id}-{schema_name}-{field.name}"):
-        flag = " ⚠ review" if doubtful and field.value else ""
+        flag = " ⚠ review" if doubtful(field) else ""
         chosen = " ◀" if st.session_state.get(SELECTED) == target else ""
         st.markdown(f"**{plain(field.name)}**{flag}{chosen}")
         confidence = f"{field.confidence:.2f}" if field.confidence is not None else "-"
-        where = (
-            f"page {field.page + 1}"
-            if field.grounded and field.page is not None
-            else ("not found on the page" if field.value else "no value")
-        )
-        st.markdown(f"{plain(field.value or '-')} ({where}; confidence {confidence})")
+        st.markdown(f"{plain(field.value or '-')} ({where(field)}; confidence {confidence})")
         if field.grounded:
             _select_button(target, f"show-{document_id}-{schema_name}-{field.name}")
         _correction_form(

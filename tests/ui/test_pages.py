@@ -106,7 +106,7 @@ def test_documents_table_and_its_filters(ui: Settings, tmp_path: Path) -> None:
 def test_uploads_show_what_became_of_each_file(ui: Settings, tmp_path: Path) -> None:
     pdf = badfiles.make_born_digital_pdf(tmp_path)
     app = _app("app_pages/upload.py")
-    uploader = app.get("file_uploader")[0]
+    uploader = app.get("file_uploader")[0]  # the documents' (the schema's appears on demand)
     uploader.set_value(
         [
             ("invoice.pdf", pdf.read_bytes(), "application/pdf"),
@@ -159,6 +159,15 @@ def test_a_document_question_fields_and_corrections(ui: Settings, tmp_path: Path
         (exported,) = export_documents(session=session, document_ids=[invoice])
     corrections = {f.name: f.corrections for f in exported.fields if f.corrections}
     assert corrections["customer"][0].value == "Northwind Traders"
+    # The table puts what needs review first and shows the person's value beside the model's.
+    table = app.dataframe[0].value.set_index("field")
+    assert list(table.index[:2]) == ["currency", "line_items"]
+    assert table.loc["currency", ["where", "review"]].tolist() == [
+        "not found on the page",
+        "⚠",
+    ]
+    assert table.loc["customer", "person"] == "corrected: Northwind Traders"
+    assert table.loc["total", ["value", "person"]].tolist() == ["89.28", "confirmed: 89.28"]
     assert corrections["total"][0].kind == "confirmed"
 
 
