@@ -34,6 +34,7 @@ def ui(
         "--server.port", str(port), "--server.address", host, "--server.headless", "true",
         "--server.maxUploadSize", str(megabytes), "--server.enableXsrfProtection", "true",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",
     ]  # fmt: skip
     sys.stdout.flush()
     os.execv(sys.executable, argv)

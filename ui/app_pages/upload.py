@@ -10,21 +10,28 @@ from ui.text import plain
 from ui.uploads import submit_uploads, upload_state
 
 UPLOADS = "uploads"  # this browser session's submissions
+ROUND = "upload-round"
 
 ctx = context()
 st.title("Upload documents")
 st.caption(
-    f"PDF, PNG, JPEG or TIFF, up to {ctx.settings.max_upload_bytes // 2**20} MB each; the "
+    f"PDF, PNG, JPEG or TIFF, up to {ctx.settings.max_upload_bytes / 2**20:.1f} MB each; the "
     "type is read from the file itself."
 )
+# A new key empties the uploader once its files are handed over.
+round_ = st.session_state.setdefault(ROUND, 0)
 files = st.file_uploader(
-    "Documents", accept_multiple_files=True, key="upload-files", label_visibility="collapsed"
+    "Documents",
+    accept_multiple_files=True,
+    key=f"upload-files-{round_}",
+    label_visibility="collapsed",
 )
 then = analysis_request_inputs("upload")
 if st.button("Process", key="upload-process", type="primary", disabled=not files):
     batch = [(file.name, file.getvalue()) for file in files or []]
-    st.session_state.setdefault(UPLOADS, [])
-    st.session_state[UPLOADS] = submit_uploads(ctx, batch, then) + st.session_state[UPLOADS]
+    st.session_state[UPLOADS] = submit_uploads(ctx, batch, then) + st.session_state.get(UPLOADS, [])
+    st.session_state[ROUND] = round_ + 1
+    st.rerun()
 
 
 @st.fragment(run_every=1.0)
