@@ -32,8 +32,16 @@ def _environment(name: str) -> dict[str, str]:
 
 
 def test_the_deployment_has_every_service() -> None:
-    assert set(SERVICES) == {"redis", "postgres", "migrate", "worker", "watcher", "worker-gpu"}
-    assert set(DOCFUSE_SERVICES) == {"migrate", "worker", "watcher", "worker-gpu"}
+    assert set(SERVICES) == {
+        "redis",
+        "postgres",
+        "migrate",
+        "worker",
+        "watcher",
+        "ui",
+        "worker-gpu",
+    }
+    assert set(DOCFUSE_SERVICES) == {"migrate", "worker", "watcher", "ui", "worker-gpu"}
 
 
 @pytest.mark.parametrize("service", DOCFUSE_SERVICES)
@@ -56,7 +64,7 @@ def test_environment_names_are_settings(service: str) -> None:
 
 
 def test_services_share_the_data_and_model_volumes() -> None:
-    for service in ("worker", "watcher", "worker-gpu"):
+    for service in ("worker", "watcher", "ui", "worker-gpu"):
         environment = _environment(service)
         mounts = {m.split(":")[1]: m.split(":")[0] for m in SERVICES[service]["volumes"]}
         assert mounts[environment["DOCFUSE_DATA_DIR"]] == "docfuse-data", service
@@ -66,11 +74,11 @@ def test_services_share_the_data_and_model_volumes() -> None:
 
 
 def test_health_checks_and_start_order() -> None:
-    for service in ("redis", "postgres", "worker", "worker-gpu"):
+    for service in ("redis", "postgres", "worker", "ui", "worker-gpu"):
         assert SERVICES[service]["healthcheck"]["test"], service
     assert SERVICES["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert SERVICES["migrate"]["restart"] == "no"
-    for service in ("worker", "watcher", "worker-gpu"):
+    for service in ("worker", "watcher", "ui", "worker-gpu"):
         depends = SERVICES[service]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert depends["redis"]["condition"] == "service_healthy"
@@ -111,3 +119,13 @@ def test_dockerfiles_install_the_pinned_torch_and_the_packages(dockerfile: str) 
         assert '".[gpu]"' in text  # flash-attn
     else:
         assert "download.pytorch.org/whl/cpu" in text  # never the multi-GB CUDA wheel
+
+
+def test_the_ui_listens_for_other_machines_behind_a_required_password() -> None:
+    command = _command("ui")
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    port = command[command.index("--port") + 1]
+    assert SERVICES["ui"]["ports"] == [f"{port}:{port}"]
+    password = _environment("ui")["DOCFUSE_UI_PASSWORD"]
+    assert re.fullmatch(r"\$\{DOCFUSE_UI_PASSWORD:\?[^}]+\}", password)  # no default: required
+    assert f"127.0.0.1:{port}/_stcore/health" in " ".join(SERVICES["ui"]["healthcheck"]["test"])
