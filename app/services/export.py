@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.db.keys import answer_target, field_target
-from app.db.models import CorrectionRecord, DocumentRecord
+from app.db.models import CorrectionRecord, DocumentRecord, FieldRecord
 from app.read_models import answer_out, document_info, field_out, page_out
 from app.schemas import ExportDocument, Provenance
 from app.services.results import latest_fields
@@ -95,6 +95,18 @@ def corrections_by_target(
     for correction in sorted(corrections, key=lambda c: (c.target, c.list_index)):
         grouped.setdefault(correction.target, []).append(correction)
     return grouped
+
+
+def field_schema_names(*, session: Session, document_ids: Sequence[int]) -> list[str]:
+    """The schemas whose fields these documents have (built-in or a user's own)."""
+    return list(
+        session.scalars(
+            select(FieldRecord.schema_name)
+            .where(FieldRecord.document_id.in_(document_ids))
+            .distinct()
+            .order_by(FieldRecord.schema_name)
+        )
+    )
 
 
 def fields_csv(*, session: Session, document_ids: Sequence[int], schema_name: str) -> str:

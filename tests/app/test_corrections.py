@@ -3,6 +3,8 @@ and outliving the results they corrected."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from app.errors import NotFoundError
 from app.samples import write_samples
 from app.schemas import export_json_schema
 from app.services.corrections import confirm_answer, confirm_field, correct_answer, correct_field
-from app.services.export import export_documents
+from app.services.export import export_documents, field_schema_names, fields_csv
 from app.services.payloads import AnalysisRequest
 from pipeline.fields.schemas import load_schema
 from tests.app.helpers import analyze, ingest
@@ -154,3 +156,32 @@ def test_correct_and_confirm_from_the_command_line(runner: CliRunner, tmp_path: 
     document = json.loads((tmp_path / "out.json").read_text())[0]
     (tax,) = _field(document, "tax")
     assert tax["corrections"][0]["value"] == "14.88"
+
+
+def test_the_fields_csv_has_a_row_per_document_with_the_person_s_values(
+    settings: Settings, invoice: int, tmp_path: Path
+) -> None:
+    receipt = next(p for p in write_samples(tmp_path / "more") if p.suffix != ".pdf")
+    other = ingest(settings, receipt).document_id  # no invoice fields
+    with open_database(settings)() as session:
+        correct_field(
+            session=session,
+            settings=settings,
+            document_id=invoice,
+            schema_name="invoice",
+            field_name="customer",
+            text="Northwind Traders",
+        )
+        text = fields_csv(session=session, document_ids=[other, invoice], schema_name="invoice")
+        assert field_schema_names(session=session, document_ids=[other, invoice]) == ["invoice"]
+        assert field_schema_names(session=session, document_ids=[other]) == []
+    header, *rows = list(csv.reader(io.StringIO(text)))
+    fields = [f.name for f in load_schema("invoice").fields]
+    assert header[:2] == ["document_id", "filename"] and sorted(header[2:]) == sorted(fields)
+    by_id = {int(row[0]): dict(zip(header, row, strict=True)) for row in rows}
+    assert list(by_id) == [invoice, other]  # by id
+    assert by_id[invoice]["customer"] == "Northwind Traders"  # the person's value
+    assert (
+        by_id[invoice]["total"] == "89.28" and by_id[invoice]["invoice_number"] == "INV-2026-0042"
+    )
+    assert by_id[other]["filename"] == receipt.name and set(list(by_id[other].values())[2:]) == {""}

@@ -18,7 +18,7 @@ from app.config import Settings, get_settings
 from app.db import open_database
 from app.services.documents import list_documents
 from app.services.payloads import AnalysisRequest
-from pipeline.fields.schemas import load_schema
+from pipeline.fields.schemas import load_schema, parse_schema
 from tests import badfiles
 from tests.app.helpers import analyze, ingest
 from tests.conftest import REPO_ROOT, SROIE_DIR
@@ -101,6 +101,16 @@ def test_documents_table_and_its_filters(ui: Settings, tmp_path: Path) -> None:
     assert list(app.dataframe[0].value["status"]) == ["failed"]
     app.text_input(key="filter-name").input("nothing-like-this").run()
     assert not app.dataframe and "No documents match." in _texts(app)
+
+
+def test_the_fields_csv_offers_the_schemas_the_documents_have(ui: Settings, tmp_path: Path) -> None:
+    invoice = _invoice(ui, tmp_path)
+    own = parse_schema(
+        b"name: payment\nfields:\n  - name: amount_due\n    type: amount\n", source="payment.yaml"
+    )
+    analyze(ui, invoice, AnalysisRequest.of([], own))
+    app = _app()
+    assert app.selectbox(key="csv-schema").options == ["invoice", "payment", "receipt"]
 
 
 def test_uploads_show_what_became_of_each_file(ui: Settings, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app.db.models import DocumentStatus
 from app.services.documents import delete_documents
-from app.services.export import fields_csv
+from app.services.export import field_schema_names, fields_csv
 from pipeline.fields.schemas import builtin_schema_names
 from ui import reads
 from ui.context import context
@@ -49,8 +49,10 @@ actions[0].download_button(
     "Download JSON", export_json(chosen), file_name="docfuse-export.json",
     mime="application/json", key="download-selection",
 )  # fmt: skip
-schema = actions[1].selectbox("Fields of", builtin_schema_names(), key="csv-schema")
 with ctx.sessions() as session:
+    found = field_schema_names(session=session, document_ids=chosen)
+    names = list(dict.fromkeys([*found, *builtin_schema_names()]))  # a user's own too
+    schema = actions[1].selectbox("Fields of", names, key="csv-schema")
     csv_text = fields_csv(session=session, document_ids=chosen, schema_name=schema)
 actions[1].download_button(
     f"Download {schema} CSV", csv_text, file_name=f"docfuse-{schema}.csv", mime="text/csv",
