@@ -11,6 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -19,7 +20,7 @@ from app.db import open_database
 from app.db.models import CorrectionRecord, FieldRecord
 from app.errors import NotFoundError
 from app.samples import write_samples
-from app.schemas import export_json_schema
+from app.schemas import CorrectionOut, export_json_schema
 from app.services.corrections import confirm_answer, confirm_field, correct_answer, correct_field
 from app.services.export import export_documents, field_schema_names, fields_csv
 from app.services.payloads import AnalysisRequest
@@ -45,19 +46,28 @@ def _exported(settings: Settings, document_id: int) -> dict:
     return item
 
 
+def _correct(
+    session: Session, settings: Settings, document_id: int, name: str, text: str
+) -> CorrectionOut:
+    """A person's value for one field of the invoice schema."""
+    return correct_field(
+        session=session,
+        settings=settings,
+        document_id=document_id,
+        schema_name="invoice",
+        field_name=name,
+        text=text,
+    )
+
+
 def _field(item: dict, name: str) -> list[dict]:
     return [field for field in item["fields"] if field["name"] == name]
 
 
 def test_a_correction_is_stored_beside_the_model_value(settings: Settings, invoice: int) -> None:
     with open_database(settings)() as session:
-        kwargs = {"session": session, "settings": settings, "document_id": invoice}
-        corrected = correct_field(
-            **kwargs, schema_name="invoice", field_name="customer", text="Northwind Traders"
-        )
-        again = correct_field(
-            **kwargs, schema_name="invoice", field_name="issue_date", text="3 Nov 2026"
-        )
+        corrected = _correct(session, settings, invoice, "customer", "Northwind Traders")
+        again = _correct(session, settings, invoice, "issue_date", "3 Nov 2026")
     assert corrected.kind == "corrected" and corrected.grounded and corrected.page == 0
     assert again.value == "2026-11-03" and again.raw_text == "3 Nov 2026"  # normalised
     item = _exported(settings, invoice)
@@ -73,14 +83,7 @@ def test_a_correction_is_stored_beside_the_model_value(settings: Settings, invoi
 def test_correcting_again_replaces_the_person_s_value(settings: Settings, invoice: int) -> None:
     with open_database(settings)() as session:
         for text in ("1.00", "89.28"):
-            correct_field(
-                session=session,
-                settings=settings,
-                document_id=invoice,
-                schema_name="invoice",
-                field_name="total",
-                text=text,
-            )
+            _correct(session, settings, invoice, "total", text)
         assert session.scalar(select(func.count()).select_from(CorrectionRecord)) == 1
     (total,) = _field(_exported(settings, invoice), "total")
     assert [c["value"] for c in total["corrections"]] == ["89.28"]
@@ -105,15 +108,7 @@ def test_corrections_outlive_the_result_they_corrected(settings: Settings, invoi
         correct_answer(
             session=session, settings=settings, document_id=invoice, question=QUESTION, text="89"
         )
-        correct_field(
-            session=session,
-            settings=settings,
-            document_id=invoice,
-            schema_name="invoice",
-            field_name="total",
-            text="89.28",
-            list_index=0,
-        )
+        _correct(session, settings, invoice, "total", "89.28")
         extractive_id = session.scalars(
             select(FieldRecord.id).filter_by(name="total", engine="extractive")
         ).one()
@@ -164,14 +159,7 @@ def test_the_fields_csv_has_a_row_per_document_with_the_person_s_values(
     receipt = next(p for p in write_samples(tmp_path / "more") if p.suffix != ".pdf")
     other = ingest(settings, receipt).document_id  # no invoice fields
     with open_database(settings)() as session:
-        correct_field(
-            session=session,
-            settings=settings,
-            document_id=invoice,
-            schema_name="invoice",
-            field_name="customer",
-            text="Northwind Traders",
-        )
+        _correct(session, settings, invoice, "customer", "Northwind Traders")
         text = fields_csv(session=session, document_ids=[other, invoice], schema_name="invoice")
         assert field_schema_names(session=session, document_ids=[other, invoice]) == ["invoice"]
         assert field_schema_names(session=session, document_ids=[other]) == []
