@@ -9,10 +9,9 @@ Run from the repository root:  .venv/bin/python bench/ingest.py
   generated contracts of 8 pages of running text;
 * born-digital pages: the pipeline alone on the 10 ICDAR 2013 PDFs (open, check, text-layer
   words; pages with a text layer are not rendered), best of `--repeat` runs;
-* scanned: the 30 SROIE receipts (decode + OCR), once, after a warm-up page that builds the
-  OCR engine and loads its models (printed on its own: a worker pays it once per process);
-* OCR quality over the same receipts: character error rate and word recall
-  (`app.evaluation.ocr_metrics`), per receipt averaged, plus the worst receipt.
+* OCR (`bench/ocr.py`): docfuse's OCR against RapidOCR's defaults on the same pages in the
+  same run, seconds per page, word recall and character error rate, on the 30 scanned
+  SROIE receipts and on rendered ICDAR pages.
 
 Figures go to stdout with the machine they were measured on; docs/ingest.md records a run.
 """
@@ -27,10 +26,8 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse
-import csv
 import os
 import platform
-import statistics
 import tempfile
 import time
 
@@ -40,9 +37,9 @@ import pymupdf
 from app.config import Settings
 from app.db import open_database
 from app.dispatch import Dispatcher
-from app.evaluation.ocr_metrics import character_error_rate, load_sroie_lines, word_recall
 from app.services.ingest import submit_file
 from app.services.payloads import IngestPayload
+from bench.ocr import bench_ocr
 from bench.synthetic import write_pdfs
 from pipeline.pages import PageOptions, open_document
 from pipeline.text_layer import extract_words
@@ -159,36 +156,6 @@ def bench_born_digital(data_dir: Path, options: PageOptions, repeat: int) -> Non
     )
 
 
-def bench_scanned(data_dir: Path, options: PageOptions) -> None:
-    root = data_dir / "sroie-dev"
-    with (root / "manifest.tsv").open(newline="") as manifest:
-        rows = list(csv.DictReader(manifest, delimiter="\t"))
-    start = time.perf_counter()
-    with open_document((root / rows[0]["image"]).read_bytes(), options) as document:
-        next(document.pages())  # RapidOCR loads its models on its first call
-    print(f"OCR engine build + first page: {time.perf_counter() - start:.2f} s (once per process)")
-
-    cers, recalls, elapsed = [], [], 0.0
-    for row in rows:
-        start = time.perf_counter()
-        with open_document((root / row["image"]).read_bytes(), options) as document:
-            (page,) = document.pages()
-        elapsed += time.perf_counter() - start
-        truth = load_sroie_lines(root / row["box_csv"], page.width, page.height)
-        cers.append(character_error_rate(page.words, truth))
-        recalls.append(word_recall(page.words, truth))
-    print(
-        f"scanned: {len(rows)} receipts (1 page each) in {elapsed:.2f} s: "
-        f"{len(rows) / elapsed:.2f} pages/s"
-    )
-    worst = max(range(len(rows)), key=cers.__getitem__)
-    print(
-        f"OCR over sroie-dev: CER mean {statistics.mean(cers):.3f}, "
-        f"median {statistics.median(cers):.3f}, worst {cers[worst]:.3f} "
-        f"(receipt {rows[worst]['id']}); word recall mean {statistics.mean(recalls):.3f}"
-    )
-
-
 def print_machine() -> None:
     print(
         f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
@@ -204,14 +171,14 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--dpi", type=int, default=PageOptions().dpi)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--skip-ocr", action="store_true", help="Skip the scanned receipts.")
+    parser.add_argument("--skip-ocr", action="store_true", help="Skip the OCR comparison.")
     args = parser.parse_args()
     options = PageOptions(dpi=args.dpi)
     print_machine()
     bench_end_to_end(args.data_dir, args.repeat)
     bench_born_digital(args.data_dir, options, args.repeat)
     if not args.skip_ocr:
-        bench_scanned(args.data_dir, options)
+        bench_ocr(args.data_dir)
 
 
 if __name__ == "__main__":

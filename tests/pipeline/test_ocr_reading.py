@@ -1,0 +1,74 @@
+"""How docfuse reads a page with RapidOCR: upright pages without the angle classifier, a
+turned page read again with it, the threads a process is given, and pages that read
+poorly."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.samples import write_samples
+from pipeline import ocr
+from pipeline.types import Box, Word
+
+
+@pytest.fixture(scope="module")
+def receipt(tmp_path_factory: pytest.TempPathFactory) -> Image.Image:
+    path = next(p for p in write_samples(tmp_path_factory.mktemp("samples")) if p.suffix == ".png")
+    return Image.open(io.BytesIO(path.read_bytes())).convert("RGB")
+
+
+class _Spy:
+    """The real engine, remembering whether each call used the angle classifier."""
+
+    def __init__(self) -> None:
+        self.engine = ocr.ocr_engine(1)
+        self.classifier: list[bool] = []
+
+    def __call__(self, pixels: np.ndarray, **switches: Any) -> Any:
+        self.classifier.append(switches["use_cls"])
+        return self.engine(pixels, **switches)
+
+
+def test_an_upright_page_is_read_once_without_the_angle_classifier(receipt: Image.Image) -> None:
+    spy = _Spy()
+    result = ocr.read_page(np.asarray(receipt), spy)
+    assert spy.classifier == [False]
+    assert ocr.mean_confidence(result.scores) >= ocr.POOR_CONFIDENCE
+    assert any("14/10/2026" in text for text in result.txts)
+
+
+def test_a_page_upside_down_is_read_again_with_the_classifier(receipt: Image.Image) -> None:
+    spy = _Spy()
+    result = ocr.read_page(np.asarray(receipt.rotate(180)), spy)
+    assert spy.classifier == [False, True]
+    assert ocr.mean_confidence(result.scores) >= ocr.POOR_CONFIDENCE
+    assert any("14/10/2026" in text for text in result.txts), result.txts
+
+
+def test_onnxruntime_gets_the_threads_the_process_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert ocr.compute_threads() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert ocr.compute_threads() == len(os.sched_getaffinity(0))
+    engine = ocr.ocr_engine(1)
+    assert engine.cfg.EngineConfig.onnxruntime.intra_op_num_threads == 1
+    assert engine.cfg.Det.limit_side_len == ocr.DET_LONG_SIDE and not engine.cfg.Global.use_cls
+
+
+def _words(*confidences: float) -> list[Word]:
+    return [Word("w", Box(0, 0.1, 0.1, 0.2, 0.2), c) for c in confidences]
+
+
+def test_a_page_reads_poorly_with_hardly_any_words_or_unsure_ones() -> None:
+    assert not ocr.reads_poorly(_words(0.99, 0.9, 0.8))
+    assert ocr.reads_poorly(_words(0.99, 0.99))  # hardly any words
+    assert ocr.reads_poorly(_words(0.9, 0.8, 0.7, 0.9))  # mean 0.825
+    assert ocr.reads_poorly([])
