@@ -37,6 +37,7 @@ from app.schemas import (
     PageOut,
     WordOut,
 )
+from pipeline.ocr import mean_confidence, reads_poorly
 from pipeline.types import Box, TextSource
 
 FINISHED_JOB_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
@@ -178,19 +179,23 @@ def document_info(document: DocumentRecord) -> DocumentInfo:
 
 
 def page_out(page: PageRecord, include_words: bool) -> PageOut:
-    words = None
-    if include_words:
-        words = [
-            WordOut(text=word.text, box=_coordinates(word.box), confidence=word.confidence)
-            for word in decode_words(page.words, page.index)
-        ]
+    decoded = decode_words(page.words, page.index)
+    ocr = page.text_source == TextSource.OCR
+    scores = [word.confidence for word in decoded if word.confidence is not None]
     return PageOut(
         index=page.index,
         width=page.width,
         height=page.height,
         dpi=page.dpi,
         text_source=TextSource(page.text_source),
-        words=words,
+        ocr_confidence=round(mean_confidence(scores), 4) if ocr and scores else None,
+        ocr_poor=ocr and reads_poorly(decoded),
+        words=[
+            WordOut(text=word.text, box=_coordinates(word.box), confidence=word.confidence)
+            for word in decoded
+        ]
+        if include_words
+        else None,
     )
 
 

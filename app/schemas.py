@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.db.models import CorrectionKind, DocumentStatus
 from pipeline.types import TextSource
 
-SCHEMA_VERSION: Final = 2  # 2: corrections beside answers and fields
+# 2: corrections beside answers and fields; 3: OCR quality of each page
+SCHEMA_VERSION: Final = 3
 
 Coordinates = tuple[float, float, float, float]
 
@@ -55,6 +56,15 @@ class PageOut(_Model):
     height: int = Field(description="Rendered height in pixels.")
     dpi: int | None = Field(description="Render DPI for PDF pages; the image's own, if any.")
     text_source: TextSource
+    ocr_confidence: float | None = Field(
+        description="Mean recognition confidence of the page's OCR words (0..1); null for "
+        "a text-layer page or when nothing was read."
+    )
+    ocr_poor: bool = Field(
+        description="OCR read this page poorly: under 3 words, or a mean confidence under "
+        "0.85 (a blurred, faint or turned scan; also a blank one). Always false for a "
+        "text-layer page. Check its values by eye."
+    )
     words: list[WordOut] | None = Field(None, description="Omitted with --no-words.")
 
 
@@ -117,7 +127,7 @@ class Provenance(_Model):
 class ExportDocument(_Model):
     """One document with its pages, answers and fields."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     document: DocumentInfo
     pages: list[PageOut]
     answers: list[AnswerOut]

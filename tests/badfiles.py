@@ -307,3 +307,12 @@ class _RawPdf:
         out.write(b"".join(b"%010d 00000 n \n" % offsets[n] for n in range(1, size)))
         out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, start))
         return out.getvalue()
+
+
+def make_one_word_scan(directory: Path, word: str = "Approved") -> Path:
+    """A scan with a single word on it: OCR reads it, but too little to trust the page."""
+    image = Image.new("RGB", (900, 400), "white")
+    ImageDraw.Draw(image).text((60, 150), word, fill="black", font=ImageFont.load_default(72))
+    path = directory / "one-word.png"
+    image.save(path)
+    return path

@@ -47,6 +47,11 @@ def viewer_panel(document: ExportDocument) -> None:
     )
     index = int(number) - 1
     page = document.pages[index]
+    if page.ocr_poor:
+        confidence = (
+            f"mean confidence {page.ocr_confidence:.2f}" if page.ocr_confidence else "no words"
+        )
+        st.warning(f"OCR read this page poorly ({confidence}): check its values by eye.")
     selected = st.session_state.get(SELECTED)
     overlays = page_overlays(document, index, set(layers or []), selected)
     clicked = page_viewer(

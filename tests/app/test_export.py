@@ -37,7 +37,7 @@ def test_export_validates_and_carries_pages_words_and_failures(
     for item in payload:
         jsonschema.validate(item, schema)
     ready, failed = payload
-    assert ready["schema_version"] == 2
+    assert ready["schema_version"] == 3
     assert (
         ready["document"]["sha256"]
         == hashlib.sha256((ICDAR_DIR / "eu-004.pdf").read_bytes()).hexdigest()
@@ -111,3 +111,20 @@ def test_answers_and_fields_are_exported_with_boxes(settings: Settings, tmp_path
     assert item["fields"][0]["schema"] == "invoice"
     assert item["fields"][0]["value"] == "12.50"
     assert item["answers"][0]["grounded"] and item["fields"][0]["grounded"]
+
+
+def test_each_page_says_how_well_ocr_read_it(settings: Settings, tmp_path: Path) -> None:
+    from app.samples import write_samples
+
+    receipt = next(p for p in write_samples(tmp_path) if p.suffix == ".png")
+    note = badfiles.make_one_word_scan(tmp_path)
+    for path in (receipt, note, ICDAR_DIR / "eu-004.pdf"):
+        ingest(settings, path)
+    with open_database(settings)() as session:
+        exported = {d.document.filename: d for d in export_documents(session=session)}
+    (scan,) = exported[receipt.name].pages
+    assert scan.ocr_confidence is not None and scan.ocr_confidence > 0.9 and not scan.ocr_poor
+    (one_word,) = exported[note.name].pages
+    assert [w.text for w in one_word.words or []] == ["Approved"] and one_word.ocr_poor
+    text_layer = exported["eu-004.pdf"].pages[0]
+    assert text_layer.ocr_confidence is None and not text_layer.ocr_poor

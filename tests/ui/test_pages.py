@@ -181,6 +181,13 @@ def test_a_document_question_fields_and_corrections(ui: Settings, tmp_path: Path
     assert corrections["total"][0].kind == "confirmed"
 
 
+def test_a_page_ocr_read_poorly_says_so(ui: Settings, tmp_path: Path) -> None:
+    scan = ingest(ui, badfiles.make_one_word_scan(tmp_path)).document_id
+    assert "OCR read this page poorly (mean confidence" in _texts(_app(DOCUMENT_PAGE, id=str(scan)))
+    invoice = _invoice(ui, tmp_path)
+    assert "OCR read this page poorly" not in _texts(_app(DOCUMENT_PAGE, id=str(invoice)))
+
+
 def test_a_missing_or_failed_document_and_deletion(ui: Settings, tmp_path: Path) -> None:
     assert "Choose a document in the list." in _texts(_app(DOCUMENT_PAGE))
     assert "There is no document 99." in _texts(_app(DOCUMENT_PAGE, id="99"))
