@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
+GENERATION_CONFIG_NAME = "generation_config.json"
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_FILE_NAME = "model.safetensors"
 FLORENCE2_TOKENIZER_DIR = "florence2_tokenizer"
@@ -89,12 +90,17 @@ def save_checkpoint(
     *,
     llm_tokenizer=None,
     florence2_tokenizer=None,
+    stop_token_ids: Sequence[int] = (),
     max_shard_bytes: int = 5 * 1024**3,
 ) -> Path:
-    """Write `model` (and tokenizers, when given) as a released-layout directory."""
+    """Write `model` (and tokenizers, when given) as a released-layout directory; the
+    `stop_token_ids` go to `generation_config.json` as its `eos_token_id` list."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CONFIG_NAME).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
+    if stop_token_ids:
+        generation = {"eos_token_id": sorted(stop_token_ids)}
+        (directory / GENERATION_CONFIG_NAME).write_text(json.dumps(generation, indent=2) + "\n")
     released = to_released_state_dict(model.state_dict())
     shards = _plan_shards(released, max_shard_bytes)
     weight_map, seen_storage = {}, set()
@@ -167,6 +173,19 @@ def load_checkpoint(
         "loaded Florence-VL (%s) from %s on %s as %s", config.model_type, directory, device, dtype
     )
     return model.eval(), directory
+
+
+def checkpoint_stop_ids(directory: Path) -> list[int]:
+    """The token ids `generation_config.json` lists as `eos_token_id` (one id or a list), or
+    none without the file. The released checkpoints inherit their base model's list:
+    Phi-3.5-mini's and Llama-3.1-Instruct's each name several end tokens, and generation
+    must stop on every one of them, not only on the tokenizer's own EOS."""
+    path = directory / GENERATION_CONFIG_NAME
+    if not path.is_file():
+        return []
+    listed = json.loads(path.read_text()).get("eos_token_id")
+    ids = listed if isinstance(listed, list) else [] if listed is None else [listed]
+    return [int(token_id) for token_id in ids]
 
 
 def resolve_checkpoint(id_or_path: str | os.PathLike[str]) -> Path:

@@ -22,7 +22,12 @@ from PIL import Image
 from transformers import PreTrainedTokenizerBase
 
 from model.chat_templates import IMAGE_PLACEHOLDER, ChatTemplate, get_chat_template
-from model.checkpoint import FLORENCE2_TOKENIZER_DIR, load_checkpoint, save_checkpoint
+from model.checkpoint import (
+    FLORENCE2_TOKENIZER_DIR,
+    checkpoint_stop_ids,
+    load_checkpoint,
+    save_checkpoint,
+)
 from model.config import FlorenceVLConfig, FusionConfig
 from model.florence2_tokenizer import load_florence2_tokenizer
 from model.image_processing import preprocess_images
@@ -75,7 +80,10 @@ class FlorenceVLGenerator:
         florence2_tokenizer: PreTrainedTokenizerBase,
         *,
         directory: Path | None = None,
+        stop_ids: Sequence[int] = (),
     ) -> None:
+        """`stop_ids`: more tokens that end an answer (a checkpoint's `generation_config.json`
+        list), besides the template's separator and the tokenizer's EOS."""
         self.model = model.eval()
         self.directory = directory  # where it was loaded from, if it was
         self.llm_tokenizer = llm_tokenizer
@@ -88,7 +96,7 @@ class FlorenceVLGenerator:
         stop_tokens = [t for t in (self.template.sep, llm_tokenizer.eos_token) if t is not None]
         if self.template.sep not in vocab:
             logger.warning("LLM tokenizer has no %r token; stopping at EOS only", self.template.sep)
-        self.stop_token_ids = sorted({vocab[t] for t in stop_tokens if t in vocab})
+        self.stop_token_ids = sorted({vocab[t] for t in stop_tokens if t in vocab} | set(stop_ids))
         if not self.stop_token_ids:
             raise ValueError(f"LLM tokenizer knows none of the stop tokens {stop_tokens}")
 
@@ -130,7 +138,13 @@ class FlorenceVLGenerator:
         florence_dir = directory / FLORENCE2_TOKENIZER_DIR
         florence2_source = florence_dir if florence_dir.is_dir() else model.config.mm_vision_tower
         florence2_tokenizer = load_florence2_tokenizer(str(florence2_source))
-        return cls(model, llm_tokenizer, florence2_tokenizer, directory=directory)
+        return cls(
+            model,
+            llm_tokenizer,
+            florence2_tokenizer,
+            directory=directory,
+            stop_ids=checkpoint_stop_ids(directory),
+        )
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         return save_checkpoint(
@@ -138,6 +152,7 @@ class FlorenceVLGenerator:
             directory,
             llm_tokenizer=self.llm_tokenizer,
             florence2_tokenizer=self.florence2_tokenizer,
+            stop_token_ids=self.stop_token_ids,
         )
 
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:

@@ -13,9 +13,11 @@ from safetensors.torch import load_file, save_file
 
 from model.checkpoint import (
     CONFIG_NAME,
+    GENERATION_CONFIG_NAME,
     INDEX_NAME,
     SINGLE_FILE_NAME,
     CheckpointError,
+    checkpoint_stop_ids,
     load_checkpoint,
     resolve_checkpoint,
     save_checkpoint,
@@ -247,3 +249,31 @@ def test_released_style_phi35_config_reads_and_keeps_llava_fields() -> None:
         assert written[key] == released[key]
     assert written["architectures"] == ["LlavaPhiForCausalLM"]
     assert FlorenceVLConfig.from_dict(written).to_dict() == written
+
+
+@pytest.mark.parametrize("backbone", ["phi3", "llama"])
+def test_generation_stops_on_every_end_token_the_checkpoint_lists(
+    backbone: str, tmp_path: Path
+) -> None:
+    original = tiny_florence_vl(backbone)
+    pages, request = page_images(1), [(0, QUESTIONS[0])]
+    settings = GenerationSettings(max_new_tokens=6)
+    (free,) = original.answer(pages, request, settings=settings)
+    first = free.token_ids[0]  # what the random model says first: made an end token below
+    assert first not in original.stop_token_ids and len(free.token_ids) > 1
+    save_checkpoint(
+        original.model,
+        tmp_path,
+        llm_tokenizer=original.llm_tokenizer,
+        florence2_tokenizer=original.florence2_tokenizer,
+    )
+    listed = [original.llm_tokenizer.eos_token_id, first]  # as Phi-3.5's and Llama-3.1's lists
+    (tmp_path / GENERATION_CONFIG_NAME).write_text(json.dumps({"eos_token_id": listed}))
+    loaded = FlorenceVLGenerator.from_pretrained(tmp_path)
+    assert set(original.stop_token_ids) | {first} == set(loaded.stop_token_ids)
+    (stopped,) = loaded.answer(pages, request, settings=settings)
+    assert stopped.token_ids == (first,) and stopped.text == ""
+    again = loaded.save_pretrained(tmp_path / "again")  # the list survives a save
+    assert checkpoint_stop_ids(again) == loaded.stop_token_ids
+    (again / GENERATION_CONFIG_NAME).write_text(json.dumps({"eos_token_id": first}))
+    assert checkpoint_stop_ids(again) == [first]  # one id, not a list, is read too
