@@ -118,6 +118,34 @@ def load_florence2_tokenizer(id_or_path: str | Path) -> PreTrainedTokenizerBase:
     return _with_florence2_tokens(AutoTokenizer.from_pretrained(repo_id))
 
 
+# The three Florence-VL prompts in Florence-2's own (BART) vocabulary, ``<s> ... </s>``, as
+# the authors' code hard-codes them (shared/reference's `task_ids`).
+RELEASED_PROMPT_IDS: dict[str, tuple[int, ...]] = {
+    "caption": (0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2),
+    "ocr": (0, 2264, 16, 5, 2788, 11, 5, 2274, 116, 2),
+    "regions": (0, 574, 22486, 5, 8720, 11, 5, 2274, 6, 19, 49, 24173, 4, 2),
+}
+BART_VOCAB_SIZE = 50265  # Florence-2's tokenizer is BART's plus its added tokens
+
+
+def has_bart_vocabulary(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Florence-2's real tokenizer (not the small offline one of the tiny model)."""
+    return len(tokenizer) >= BART_VOCAB_SIZE
+
+
+def check_released_prompt_ids(names: Sequence[str], input_ids: Tensor, mask: Tensor) -> None:
+    """The prompts must reach the tower as exactly the ids the released model was trained
+    with: another tokenizer version or an edited prompt text would change its features
+    without any error."""
+    for name, ids, keep in zip(names, input_ids, mask, strict=True):
+        got = tuple(ids[keep.bool()].tolist())
+        if got != RELEASED_PROMPT_IDS[name]:
+            raise ValueError(
+                f"the {name!r} prompt tokenizes to {list(got)}, not to the released model's "
+                f"{list(RELEASED_PROMPT_IDS[name])}: use Florence-2-large's own tokenizer"
+            )
+
+
 def tokenize_prompts(
     tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]
 ) -> tuple[Tensor, Tensor]:

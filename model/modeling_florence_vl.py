@@ -21,7 +21,11 @@ from transformers.cache_utils import Cache
 
 from model.config import FlorenceVLConfig
 from model.florence2_keys import florence2_config_from_original
-from model.florence2_tokenizer import tokenize_prompts
+from model.florence2_tokenizer import (
+    check_released_prompt_ids,
+    has_bart_vocabulary,
+    tokenize_prompts,
+)
 from model.fusion import FlorenceVLFusion
 from model.projector import FlorenceVLProjector
 from model.vision_tower import FLORENCE_VL_PROMPTS, FlorenceVisionTower
@@ -75,6 +79,8 @@ class FlorenceVLForConditionalGeneration(nn.Module):
         input_ids, attention_mask = tokenize_prompts(
             florence2_tokenizer, [FLORENCE_VL_PROMPTS[name] for name in names]
         )
+        if has_bart_vocabulary(florence2_tokenizer):
+            check_released_prompt_ids(names, input_ids, attention_mask)
         self.vision_tower.set_prompts(input_ids, attention_mask, names=names)
 
     def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:

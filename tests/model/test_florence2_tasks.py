@@ -21,6 +21,8 @@ from model.florence2_tasks import (
 from model.florence2_tokenizer import (
     FLORENCE2_ADDED_TOKENS,
     build_offline_florence2_tokenizer,
+    check_released_prompt_ids,
+    has_bart_vocabulary,
     load_florence2_tokenizer,
     tokenize_prompts,
 )
@@ -222,3 +224,16 @@ def test_run_task_end_to_end(tiny_tower: FlorenceVisionTower, tokenizer, tiny_io
     assert results[0].truncated  # a random model does not stop within 4 tokens
     with pytest.raises(ValueError, match="1..1023"):
         run_task(tiny_tower.florence2, tokenizer, pixel_values, "<OCR>", max_new_tokens=1024)
+
+
+def test_the_released_prompt_ids_are_the_reference_s_and_checked(tokenizer, tiny_io) -> None:
+    reference = tiny_io["task_ids"]  # computed with Florence-2's own tokenizer
+    names = ("caption", "ocr", "regions")
+    mask = reference != 1
+    mask[:, 0] = True
+    check_released_prompt_ids(names, reference, mask)  # the pinned ids are the reference's
+    edited = reference.clone()
+    edited[1, 4] = 5  # one token of the OCR prompt differs
+    with pytest.raises(ValueError, match=r"'ocr' prompt tokenizes to \[0, 2264, 16, 5, 5,"):
+        check_released_prompt_ids(names, edited, mask)
+    assert not has_bart_vocabulary(tokenizer)  # the tiny model's offline one is not checked
