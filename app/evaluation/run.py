@@ -5,6 +5,8 @@ an evaluation never touches the user's documents. Formats:
 
 - `sroie`: `images/*.jpg`, `keys/*.json` (company, date, address, total), `boxes/*.csv`
   (line transcripts with boxes). Fields are extracted with the built-in `receipt` schema.
+- `qa`: documents with questions and accepted answers in `qa.jsonl` (see
+  `app.evaluation.qa`); each question is asked, and scored by exact match and ANLS.
 - `icdar2013`: `*.pdf` with `*-str.xml` table cells (boxes in PDF points, origin bottom
   left). There are no key fields: each cell's text is the "value", so the report gives how
   often the words inside a cell spell it (`accuracy`) and how often grounding the cell text
@@ -43,6 +45,7 @@ from app.evaluation.ocr_metrics import (
     reading_order,
     word_recall,
 )
+from app.evaluation.qa import anls, exact_match, load_qa
 from app.schemas import FieldOut
 from app.services.analysis import job_results, submit_analysis
 from app.services.ingest import submit_file
@@ -59,9 +62,10 @@ MIN_INSIDE = 0.5
 
 @dataclass
 class Tally:
-    """Running counts for one field."""
+    """Running counts for one field; `correct` sums each item's score (1 or 0 for a match,
+    a similarity for ANLS)."""
 
-    correct: int = 0
+    correct: float = 0
     total: int = 0
     grounded: int = 0
     groundable: int = 0
@@ -137,7 +141,7 @@ def evaluate(
     limit: int | None = None,
 ) -> Report:
     """Run the pipeline over `folder` (layout `fmt`) in a throwaway data dir and score it."""
-    formats = {"sroie": _sroie, "icdar2013": _icdar}
+    formats = {"sroie": _sroie, "icdar2013": _icdar, "qa": _qa}
     if fmt not in formats:
         raise ValueError(f"unknown format {fmt!r}; use one of {sorted(formats)}")
     with tempfile.TemporaryDirectory(prefix="docfuse-eval-") as scratch:
@@ -199,6 +203,32 @@ class _InProcess:
         self.dispatcher.send([job.id])
         with self.sessions() as session:
             return job_results(session=session, job_id=job.id).fields
+
+    def ask(self, document_id: int, question: str, page: int | None) -> str:
+        """The engine's answer ("" for none) to one question about a document."""
+        request = AnalysisRequest.of([question], page=page, engine=self.engine)
+        with self.sessions() as session:
+            job = submit_analysis(session=session, document_id=document_id, request=request)
+        self.dispatcher.send([job.id])
+        with self.sessions() as session:
+            answers = job_results(session=session, job_id=job.id).answers
+        return answers[0].answer if answers else ""
+
+
+def _qa(folder: Path, run: _InProcess) -> LabelledSet:
+    """Questions with accepted answers: ask each, score exact match and ANLS."""
+    items = load_qa(folder)
+
+    def score(path: Path, document_id: int, _pages: list[Page], report: Report) -> None:
+        matched, similar = report.fields["exact_match"], report.fields["anls"]
+        for item in items[path]:
+            said = run.ask(document_id, item.question, item.page)
+            matched.correct += exact_match(said, item.answers)
+            similar.correct += anls(said, item.answers)
+            matched.total += 1
+            similar.total += 1
+
+    return LabelledSet(list(items), ["exact_match", "anls"], score)
 
 
 def _sroie(folder: Path, run: _InProcess) -> LabelledSet:

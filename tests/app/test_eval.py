@@ -46,3 +46,35 @@ def test_eval_refuses_a_folder_of_the_wrong_shape(runner: CliRunner, tmp_path: P
     result = runner.invoke(cli, ["eval", str(tmp_path), "--format", "sroie"])
     assert result.exit_code != 0
     assert "no images/*.jpg" in str(result.exception) or "no images/*.jpg" in result.output
+
+
+def _qa_folder(folder: Path) -> Path:
+    """The sample invoice and receipt with questions, one per line of qa.jsonl."""
+    from app.samples import write_samples
+
+    invoice, receipt = sorted(write_samples(folder / "docs"), key=lambda p: p.suffix)
+    lines = [
+        {"file": f"docs/{invoice.name}", "question": "What is the total?", "answers": ["89.28"]},
+        {"file": f"docs/{invoice.name}", "question": "What is the invoice number?",
+         "answers": ["inv-2026-0042", "INV 2026 0042"], "page": 0},
+        {"file": f"docs/{invoice.name}", "question": "What is the total?", "answers": ["89.29"]},
+        {"file": f"docs/{receipt.name}", "question": "Who signed it?", "answers": ["Ann Lee"]},
+    ]  # fmt: skip
+    (folder / "qa.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return folder
+
+
+def test_eval_qa_scores_exact_match_and_anls(runner: CliRunner, tmp_path: Path) -> None:
+    folder = _qa_folder(tmp_path / "qa")
+    result = runner.invoke(cli, ["eval", str(folder), "--format", "qa", "--json"])
+    assert result.exit_code == 0, result.output
+    report = _last_json(result.stdout)
+    assert report["documents"] == 2 and report["failures"] == []
+    fields = report["fields"]
+    # Two exact answers of four (case does not count); "89.28" for "89.29" scores 0.8 ANLS.
+    assert fields["exact_match"] == {"accuracy": 0.5, "grounding": None, "n": 4}
+    assert fields["anls"] == {
+        "accuracy": round((1 + 1 + 0.8 + 0) / 4, 4),
+        "grounding": None,
+        "n": 4,
+    }
