@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
+from model.feature_cache import FeatureCache
 from model.generation import FlorenceVLGenerator, GenerationSettings
 from model.modeling_florence_vl import GenerationOutput
 from tests.model.vlm_fixtures import QUESTIONS, page_images, tiny_florence_vl
@@ -158,10 +159,34 @@ def test_vision_features_computed_once_per_page(
         return original(pixel_values)
 
     monkeypatch.setattr(tower, "forward", counting_forward)
-    answers = vl.answer(pages, [*REQUESTS, (0, "Anything else?")], settings=GenerationSettings(2))
+    vl.feature_cache.clear()
+    requests = [*REQUESTS, (0, "Anything else?")]
+    answers = vl.answer(pages, requests, settings=GenerationSettings(2))
     assert len(answers) == 5
     assert sum(seen) == len(pages)  # 5 questions, 2 pages: 2 images through the tower
     assert all(0.0 < a.confidence <= 1.0 and isinstance(a.text, str) for a in answers)
+
+    # Asked again (the same pages as new objects, as a worker reads them): no tower at all.
+    again = vl.answer([p.copy() for p in pages], requests, settings=GenerationSettings(2))
+    assert sum(seen) == len(pages)
+    assert [a.token_ids for a in again] == [a.token_ids for a in answers]
+    other = page_images(3)[2]
+    vl.answer([pages[0], other], [(0, QUESTIONS[0]), (1, QUESTIONS[0])])
+    assert sum(seen) == len(pages) + 1 and seen[-1] == 1  # only the page not seen before
+    assert len(vl.feature_cache) == 3
+
+
+def test_the_feature_cache_forgets_the_least_recently_used_page(pages) -> None:
+    vl = tiny_florence_vl("phi3")
+    vl.feature_cache = FeatureCache(capacity=1)
+    calls: list[int] = []
+    original = vl.model.get_image_features
+    vl.model.get_image_features = lambda x: calls.append(len(x)) or original(x)  # type: ignore[method-assign]
+    for page in (0, 0, 1, 0):
+        vl.answer(pages, [(page, QUESTIONS[0])], settings=GenerationSettings(1))
+    assert calls == [1, 1, 1]  # page 0, (cached), page 1 evicts 0, page 0 again
+    with pytest.raises(ValueError, match="capacity"):
+        FeatureCache(capacity=-1)
 
 
 def test_prompt_follows_the_training_template(vl: FlorenceVLGenerator) -> None:
