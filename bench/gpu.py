@@ -1,0 +1,248 @@
+# ruff: noqa: E402 (the import path is fixed first, see below)
+"""GPU benchmark: Florence-VL 3B (Florence-2-large tower + Phi-3.5-mini sizes) with random
+weights, in bf16 on one CUDA device.
+
+Run from the repository root on a GPU machine with only its own Python packages:
+
+    PYTHONPATH=. python3 bench/gpu.py            # under 5 minutes
+    PYTHONPATH=. python3 bench/gpu.py --smoke    # the same code, tiny and on the CPU (tests)
+
+Stages, each with its own time budget, each failing alone (its error is printed and the
+others still report):
+1. vision: the tower the reference way (a Florence-2 pass per prompt) against the fused
+   tower, at batch sizes 1 to 32 pages;
+2. end to end: pages/s answering 3 questions per page with 32 new tokens per answer (end
+   tokens ignored, so every answer has the same length) at several batch sizes, features
+   cache off;
+3. prefill and decode: the same batch with 1 new token and with 32 gives the prefill time
+   per page and the decode time per token.
+Peak memory is `torch.cuda.max_memory_allocated`. Every result is printed as a JSON line
+as it comes; the last line is the summary, with the device's name: record it in
+docs/benchmarks.md with the command.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this folder would come first on the import path, where bench/queue.py
+# would shadow the standard library's `queue`: the repository root goes there instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import dataclasses
+import json
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from PIL import Image
+from transformers import Phi3Config
+
+from model.florence2_keys import FLORENCE2_LARGE_ORIGINAL_CONFIG
+from model.florence2_tokenizer import build_offline_florence2_tokenizer
+from model.generation import FlorenceVLGenerator, GenerationSettings
+from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
+from model.tiny import build_tiny_llm_tokenizer, build_tiny_random, tiny_config
+
+# Phi-3.5-mini-instruct's sizes (the 3B checkpoint's LLM); no long-context rope scaling,
+# which changes no cost at these lengths.
+PHI35_MINI = dict(
+    hidden_size=3072,
+    intermediate_size=8192,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    vocab_size=32064,
+    max_position_embeddings=4096,
+)
+QUESTIONS = ("What is the total?", "What is the date?", "Who issued this document?")
+NEW_TOKENS = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    device: torch.device
+    dtype: torch.dtype
+    vision_batches: tuple[int, ...]
+    page_batches: tuple[int, ...]
+    budget_s: dict[str, float]
+
+
+FULL = Plan(
+    torch.device("cuda"),
+    torch.bfloat16,
+    (1, 2, 4, 8, 16, 32),
+    (1, 4, 8, 16, 32),
+    {"vision": 70.0, "end_to_end": 120.0, "split": 40.0},
+)
+SMOKE = Plan(
+    torch.device("cpu"),
+    torch.float32,
+    (1, 2),
+    (1, 2),
+    {"vision": 30, "end_to_end": 30, "split": 30},
+)
+
+
+def report(**figures: Any) -> None:
+    print(json.dumps(figures), flush=True)
+
+
+def build(plan: Plan, smoke: bool) -> FlorenceVLGenerator:
+    """The 3B architecture (or the tiny one) with random weights on the plan's device."""
+    if smoke:
+        model, tokenizers = build_tiny_random("phi3")
+        llm, florence2 = tokenizers.llm, tokenizers.florence2
+    else:
+        llm, florence2 = build_tiny_llm_tokenizer("phi3"), build_offline_florence2_tokenizer()
+        tiny = tiny_config("phi3", llm)
+        text = Phi3Config(**{**tiny.text_config.to_dict(), **PHI35_MINI, "initializer_range": 0.02})
+        config = dataclasses.replace(
+            tiny,
+            text_config=text,
+            florence2_config=FLORENCE2_LARGE_ORIGINAL_CONFIG,
+            mm_hidden_size=FLORENCE2_LARGE_ORIGINAL_CONFIG["vision_config"]["projection_dim"],
+        )
+        torch.manual_seed(0)
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(plan.dtype)
+        try:
+            with plan.device:
+                model = FlorenceVLForConditionalGeneration(config)
+        finally:
+            torch.set_default_dtype(previous)
+    model = model.to(device=plan.device, dtype=plan.dtype).eval()
+    generator = FlorenceVLGenerator(model, llm, florence2, feature_cache_pages=0)
+    generator.stop_token_ids = [-1]  # no token ends an answer: every one is NEW_TOKENS long
+    return generator
+
+
+def synchronize(plan: Plan) -> None:
+    if plan.device.type == "cuda":
+        torch.cuda.synchronize(plan.device)
+
+
+def timed(plan: Plan, run: Callable[[], object]) -> float:
+    synchronize(plan)
+    start = time.perf_counter()
+    run()
+    synchronize(plan)
+    return time.perf_counter() - start
+
+
+def within_budget(plan: Plan, stage: str, sizes: tuple[int, ...], measure: Callable[[int], None]):
+    """Measure each size in turn until the stage's budget is spent; an error ends the stage
+    alone (printed), never the script."""
+    started = time.perf_counter()
+    for size in sizes:
+        if time.perf_counter() - started > plan.budget_s[stage]:
+            report(stage=stage, skipped_from=size, reason="time budget spent")
+            return
+        try:
+            measure(size)
+        except Exception as error:  # a stage's failure (e.g. out of memory) is its own
+            report(stage=stage, size=size, error=f"{type(error).__name__}: {error}")
+            traceback.print_exc()
+            return
+
+
+def pages_for(count: int) -> list[Image.Image]:
+    return [Image.new("RGB", (850, 1100), (255 - 7 * i % 50, 250, 245)) for i in range(count)]
+
+
+def vision_stage(plan: Plan, generator: FlorenceVLGenerator, summary: dict) -> None:
+    tower = generator.model.vision_tower
+    size = generator.config.image_size
+
+    def measure(batch: int) -> None:
+        pixels = torch.randn(batch, 3, size, size, device=plan.device, dtype=plan.dtype)
+        with torch.inference_mode():
+            tower(pixels)  # warm-up
+            fused = timed(plan, lambda: tower(pixels))
+            naive = timed(plan, lambda: tower.forward_naive(pixels))
+        summary["vision_naive_over_fused"] = round(naive / fused, 2)
+        report(stage="vision", batch=batch, fused_s=round(fused, 4), naive_s=round(naive, 4),
+               naive_over_fused=round(naive / fused, 2))  # fmt: skip
+
+    within_budget(plan, "vision", plan.vision_batches, measure)
+
+
+def answer_seconds(plan: Plan, generator: FlorenceVLGenerator, pages: int, tokens: int) -> float:
+    images = pages_for(pages)
+    requests = [(page, question) for page in range(pages) for question in QUESTIONS]
+    settings = GenerationSettings(max_new_tokens=tokens)
+    batch = len(requests)
+    return timed(
+        plan, lambda: generator.answer(images, requests, settings=settings, batch_size=batch)
+    )
+
+
+def end_to_end_stage(plan: Plan, generator: FlorenceVLGenerator, summary: dict) -> None:
+    def measure(pages: int) -> None:
+        answer_seconds(plan, generator, pages, NEW_TOKENS)  # warm-up
+        if plan.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(plan.device)
+        seconds = answer_seconds(plan, generator, pages, NEW_TOKENS)
+        rate = pages / seconds
+        if rate > summary.get("pages_per_s", 0.0):
+            summary.update(pages_per_s=round(rate, 2), batch=pages)
+        if plan.device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(plan.device) / 2**30
+            summary["peak_memory_gib"] = round(max(peak, summary.get("peak_memory_gib", 0)), 2)
+        report(
+            stage="end_to_end",
+            pages=pages,
+            questions=pages * len(QUESTIONS),
+            new_tokens=NEW_TOKENS,
+            seconds=round(seconds, 3),
+            pages_per_s=round(rate, 2),
+        )
+
+    within_budget(plan, "end_to_end", plan.page_batches, measure)
+
+
+def split_stage(plan: Plan, generator: FlorenceVLGenerator, summary: dict) -> None:
+    pages = summary.get("batch", plan.page_batches[0])
+
+    def measure(size: int) -> None:
+        prefill = answer_seconds(plan, generator, size, 1)
+        whole = answer_seconds(plan, generator, size, NEW_TOKENS)
+        per_token = (whole - prefill) / (NEW_TOKENS - 1)
+        summary.update(prefill_ms_per_page=round(1000 * prefill / size, 2),
+                       decode_ms_per_token=round(1000 * per_token, 3))  # fmt: skip
+        report(stage="split", pages=size, prefill_s=round(prefill, 3), whole_s=round(whole, 3),
+               decode_ms_per_token=round(1000 * per_token, 3))  # fmt: skip
+
+    within_budget(plan, "split", (pages,), measure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU")
+    smoke = parser.parse_args().smoke
+    plan = SMOKE if smoke else FULL
+    device_name = torch.cuda.get_device_name(plan.device) if plan.device.type == "cuda" else "cpu"
+    summary: dict[str, Any] = {
+        "device": device_name,
+        "dtype": str(plan.dtype).split(".")[-1],
+        "torch": torch.__version__,
+        "attention": "sdpa",
+        "peak_memory_gib": None,  # measured on CUDA only
+    }
+    started = time.perf_counter()
+    generator = build(plan, smoke)
+    parameters = sum(p.numel() for p in generator.model.parameters()) / 1e9
+    report(stage="build", parameters_b=round(parameters, 3),
+           seconds=round(time.perf_counter() - started, 1), device=device_name)  # fmt: skip
+    for stage in (vision_stage, end_to_end_stage, split_stage):
+        stage(plan, generator, summary)
+    summary["total_s"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()

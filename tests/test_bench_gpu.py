@@ -1,0 +1,38 @@
+"""bench/gpu.py --smoke: the GPU benchmark's own code, tiny and on the CPU, so that the
+script is known to run the day a GPU is at hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT
+
+SUMMARY_KEYS = {
+    "device", "pages_per_s", "batch", "vision_naive_over_fused", "prefill_ms_per_page",
+    "decode_ms_per_token", "peak_memory_gib",
+}  # fmt: skip
+
+
+def test_the_gpu_benchmark_runs_every_stage_and_ends_with_its_summary() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/gpu.py", "--smoke"],
+        cwd=REPO_ROOT,
+        env=os.environ | {"PYTHONPATH": "."},  # as it is run on a GPU machine
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    stages = [line.get("stage") for line in lines[:-1]]
+    assert stages == ["build", "vision", "vision", "end_to_end", "end_to_end", "split"]
+    assert not any("error" in line for line in lines)
+    summary = lines[-1]
+    assert set(summary) >= SUMMARY_KEYS and summary["device"] == "cpu"
+    assert summary["pages_per_s"] > 0 and summary["batch"] in (1, 2)
+    assert summary["vision_naive_over_fused"] > 1  # the fused tower does less work
+    assert summary["prefill_ms_per_page"] > 0 and summary["decode_ms_per_token"] > 0
