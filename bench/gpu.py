@@ -40,25 +40,13 @@ from typing import Any
 
 import torch
 from PIL import Image
-from transformers import Phi3Config
 
-from model.florence2_keys import FLORENCE2_LARGE_ORIGINAL_CONFIG
 from model.florence2_tokenizer import build_offline_florence2_tokenizer
 from model.generation import FlorenceVLGenerator, GenerationSettings
 from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
-from model.tiny import build_tiny_llm_tokenizer, build_tiny_random, tiny_config
+from model.released import florence_vl_3b_config
+from model.tiny import build_tiny_llm_tokenizer, build_tiny_random
 
-# Phi-3.5-mini-instruct's sizes (the 3B checkpoint's LLM); no long-context rope scaling,
-# which changes no cost at these lengths.
-PHI35_MINI = dict(
-    hidden_size=3072,
-    intermediate_size=8192,
-    num_hidden_layers=32,
-    num_attention_heads=32,
-    num_key_value_heads=32,
-    vocab_size=32064,
-    max_position_embeddings=4096,
-)
 QUESTIONS = ("What is the total?", "What is the date?", "Who issued this document?")
 NEW_TOKENS = 32
 
@@ -99,14 +87,7 @@ def build(plan: Plan, smoke: bool) -> FlorenceVLGenerator:
         llm, florence2 = tokenizers.llm, tokenizers.florence2
     else:
         llm, florence2 = build_tiny_llm_tokenizer("phi3"), build_offline_florence2_tokenizer()
-        tiny = tiny_config("phi3", llm)
-        text = Phi3Config(**{**tiny.text_config.to_dict(), **PHI35_MINI, "initializer_range": 0.02})
-        config = dataclasses.replace(
-            tiny,
-            text_config=text,
-            florence2_config=FLORENCE2_LARGE_ORIGINAL_CONFIG,
-            mm_hidden_size=FLORENCE2_LARGE_ORIGINAL_CONFIG["vision_config"]["projection_dim"],
-        )
+        config = florence_vl_3b_config()  # token ids of the small tokenizer fit its vocabulary
         torch.manual_seed(0)
         previous = torch.get_default_dtype()
         torch.set_default_dtype(plan.dtype)

@@ -10,56 +10,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import LlamaConfig, Phi3Config
 
 from model.checkpoint import to_released_state_dict
-from model.config import FlorenceVLConfig
 from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
+from model.released import florence_vl_3b_config, florence_vl_8b_config
 from tests.model.conftest import REFERENCE_DIR
-
-
-def florence_vl_3b_config() -> FlorenceVLConfig:
-    text_config = Phi3Config(
-        vocab_size=32064,
-        hidden_size=3072,
-        intermediate_size=8192,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=32,
-        max_position_embeddings=131072,
-        original_max_position_embeddings=4096,
-        bos_token_id=1,
-        eos_token_id=32000,
-        pad_token_id=32000,
-        tie_word_embeddings=False,
-    )
-    return FlorenceVLConfig(
-        model_type="llava_phi",
-        text_config=text_config,
-        mm_vision_tower="jiuhai/florence-phi-vision-tower",
-    )
-
-
-def florence_vl_8b_config() -> FlorenceVLConfig:
-    text_config = LlamaConfig(
-        vocab_size=128257,
-        hidden_size=4096,
-        intermediate_size=14336,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        max_position_embeddings=131072,
-        rms_norm_eps=1e-5,
-        rope_theta=500000.0,
-        bos_token_id=128000,
-        eos_token_id=128001,
-        tie_word_embeddings=False,
-    )
-    return FlorenceVLConfig(
-        model_type="llava_llama",
-        text_config=text_config,
-        mm_vision_tower="jiuhai/florence-llama-vision-tower",
-    )
 
 
 def read_keys(name: str) -> dict[str, tuple[int, ...]]:
