@@ -316,3 +316,19 @@ def make_one_word_scan(directory: Path, word: str = "Approved") -> Path:
     path = directory / "one-word.png"
     image.save(path)
     return path
+
+
+def make_tiff_damaged_on_page_two(directory: Path) -> Path:
+    """A three-page TIFF whose first page reads and whose second page's data is damaged:
+    the failure comes after a page has been read, so nothing may be kept of it."""
+    path = make_multipage_tiff(directory)
+    with Image.open(path) as image:
+        image.seek(1)
+        start = image.tag_v2[273][0]  # StripOffsets: where the second page's pixels begin
+    data = bytearray(path.read_bytes())
+    for offset in range(start + 2, start + 40):
+        data[offset] ^= 0x5A
+    damaged = directory / "damaged-page-2.tiff"
+    damaged.write_bytes(bytes(data))
+    path.unlink()
+    return damaged

@@ -7,6 +7,7 @@ under a final name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -56,3 +57,5 @@ def remove_page_images(data_dir: Path, sha256: str, *, attempt: int | None = Non
     """Remove a document's page images: all of them, or those of one ingest attempt."""
     folder = data_dir / "pages" / sha256
     shutil.rmtree(folder if attempt is None else folder / f"job-{attempt}", ignore_errors=True)
+    with contextlib.suppress(OSError):  # still holds another attempt's images: keep it
+        folder.rmdir()  # nothing of the document left behind, not even its empty folder

@@ -87,6 +87,7 @@ BAD_FILES = {
     "unsupported type": badfiles.make_unsupported_file,
     "decompression bomb": badfiles.make_decompression_bomb,
     "oversized page": badfiles.make_oversized_page_pdf,
+    "damaged after page 1": badfiles.make_tiff_damaged_on_page_two,
 }
 REASON_WORDS = {
     "corrupt PDF": ["pdf"],
@@ -96,6 +97,7 @@ REASON_WORDS = {
     "unsupported type": ["unsupported"],
     "decompression bomb": ["pixels"],
     "oversized page": ["page ", "dpi"],
+    "damaged after page 1": ["page 2", "cannot be decoded"],
 }
 
 
