@@ -27,6 +27,7 @@ test: lint
 bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/vision.py
+	$(BIN)/python bench/feature_cache.py
 
 clean:
 	rm -rf $(VENV) docfuse-data docfuse-export.json
