@@ -37,7 +37,7 @@ from app.schemas import (
     PageOut,
     WordOut,
 )
-from pipeline.ocr import mean_confidence, reads_poorly
+from pipeline.ocr import reads_poorly, word_confidence
 from pipeline.types import Box, TextSource
 
 FINISHED_JOB_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
@@ -179,16 +179,17 @@ def document_info(document: DocumentRecord) -> DocumentInfo:
 
 
 def page_out(page: PageRecord, include_words: bool) -> PageOut:
-    decoded = decode_words(page.words, page.index)
     ocr = page.text_source == TextSource.OCR
-    scores = [word.confidence for word in decoded if word.confidence is not None]
+    # A text-layer page's words are decoded only when they are exported.
+    decoded = decode_words(page.words, page.index) if ocr or include_words else []
+    confidence = word_confidence(decoded) if ocr else None
     return PageOut(
         index=page.index,
         width=page.width,
         height=page.height,
         dpi=page.dpi,
         text_source=TextSource(page.text_source),
-        ocr_confidence=round(mean_confidence(scores), 4) if ocr and scores else None,
+        ocr_confidence=None if confidence is None else round(confidence, 4),
         ocr_poor=ocr and reads_poorly(decoded),
         words=[
             WordOut(text=word.text, box=_coordinates(word.box), confidence=word.confidence)

@@ -116,7 +116,9 @@ def timed(plan: Plan, run: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def within_budget(plan: Plan, stage: str, sizes: tuple[int, ...], measure: Callable[[int], None]):
+def within_budget(
+    plan: Plan, stage: str, sizes: tuple[int, ...], measure: Callable[[int], None]
+) -> None:
     """Measure each size in turn until the stage's budget is spent; an error ends the stage
     alone (printed), never the script."""
     started = time.perf_counter()

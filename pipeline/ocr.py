@@ -128,10 +128,15 @@ def mean_confidence(scores: Sequence[float] | None) -> float:
     return float(statistics.fmean(scores)) if scores else 0.0
 
 
+def word_confidence(words: Sequence[Word]) -> float | None:
+    """Mean recognition confidence of a page's words; None when none carries one."""
+    scores = [word.confidence for word in words if word.confidence is not None]
+    return mean_confidence(scores) if scores else None
+
+
 def reads_poorly(words: Sequence[Word]) -> bool:
     """Whether OCR's words for a page deserve a person's eye: hardly any, or unsure ones."""
-    scores = [word.confidence for word in words if word.confidence is not None]
-    return len(words) < FEW_WORDS or mean_confidence(scores) < POOR_CONFIDENCE
+    return len(words) < FEW_WORDS or (word_confidence(words) or 0.0) < POOR_CONFIDENCE
 
 
 class _Line:
