@@ -60,7 +60,8 @@ def upload_state(ctx: Context, submission: Submission) -> UploadState:
     running = [job for job in jobs if not job.finished]
     if document.status == DocumentStatus.READY and not running:
         known = "already there" if submission.outcome is SubmitOutcome.KNOWN else "ready"
-        label = f"{known}: {document.page_count} pages"
+        pages = "1 page" if document.page_count == 1 else f"{document.page_count} pages"
+        label = f"{known}: {pages}"
         return UploadState(name, document_id, label, None, False, True)
     reading = [job for job in running if job.kind == JobKind.INGEST and job.pages_total]
     if reading:

@@ -133,7 +133,7 @@ def test_upload_browse_ask_correct_and_export(
     expect(page.get_by_text("failed: damaged PDF")).to_be_visible()
     expect(page.get_by_text("refused: file too large")).to_be_visible()
     expect(page.get_by_text("ready: 2 pages")).to_be_visible()  # the invoice
-    expect(page.get_by_text("ready: 1 pages")).to_be_visible()  # the scan
+    expect(page.get_by_text("ready: 1 page", exact=True)).to_be_visible()  # the scan
     page.locator('input[type="file"]').first.set_input_files([copy])
     page.get_by_role("button", name="Process").click()
     expect(page.get_by_text("already there: 2 pages")).to_be_visible()
