@@ -15,7 +15,12 @@ others still report):
    tokens ignored, so every answer has the same length) at several batch sizes, features
    cache off;
 3. prefill and decode: the LLM alone (image features cached) on the best batch, with 1
-   new token and with 32, gives the prefill time per page and the decode time per token.
+   new token and with 32, gives the prefill time per page and the decode time per token;
+4. decode modes: the same split for each way of feeding tokens back (a growing cache, a
+   static cache, the static cache's step replayed as a CUDA graph), and how often their
+   answers agree (random bf16 weights give near-ties, so a few differ without a fault);
+5. consistency: the tiny model in float32 on the same device answers the same in every
+   decode mode as with no cache at all, so the fast paths are known to be right there.
 Peak memory is `torch.cuda.max_memory_allocated`. Every result is printed as a JSON line
 as it comes; the last line is the summary, with the device's name: record it in
 docs/benchmarks.md with the command.
@@ -41,9 +46,10 @@ from typing import Any
 import torch
 from PIL import Image
 
+from model.decode_steps import DecodeMode
 from model.feature_cache import FeatureCache
 from model.florence2_tokenizer import build_offline_florence2_tokenizer
-from model.generation import FlorenceVLGenerator, GenerationSettings
+from model.generation import FlorenceVLGenerator, GeneratedAnswer, GenerationSettings
 from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
 from model.released import florence_vl_3b_config
 from model.tiny import build_tiny_llm_tokenizer, build_tiny_random
@@ -66,14 +72,14 @@ FULL = Plan(
     torch.bfloat16,
     (1, 2, 4, 8, 16, 32),
     (1, 4, 8, 16, 32),
-    {"vision": 70.0, "end_to_end": 120.0, "split": 40.0},
+    {"vision": 70.0, "end_to_end": 120.0, "split": 40.0, "decode_modes": 60.0, "consistency": 30.0},
 )
 SMOKE = Plan(
     torch.device("cpu"),
     torch.float32,
     (1, 2),
     (1, 2),
-    {"vision": 30, "end_to_end": 30, "split": 30},
+    {"vision": 30, "end_to_end": 30, "split": 30, "decode_modes": 30, "consistency": 30},
 )
 
 
@@ -155,14 +161,19 @@ def vision_stage(plan: Plan, generator: FlorenceVLGenerator, summary: dict) -> N
     within_budget(plan, "vision", plan.vision_batches, measure)
 
 
-def answer_seconds(plan: Plan, generator: FlorenceVLGenerator, pages: int, tokens: int) -> float:
+def answer(
+    generator: FlorenceVLGenerator, pages: int, tokens: int, decode: DecodeMode = "auto"
+) -> list[GeneratedAnswer]:
     images = pages_for(pages)
     requests = [(page, question) for page in range(pages) for question in QUESTIONS]
-    settings = GenerationSettings(max_new_tokens=tokens)
-    batch = len(requests)
-    return timed(
-        plan, lambda: generator.answer(images, requests, settings=settings, batch_size=batch)
-    )
+    settings = GenerationSettings(max_new_tokens=tokens, decode=decode)
+    return generator.answer(images, requests, settings=settings, batch_size=len(requests))
+
+
+def answer_seconds(
+    plan: Plan, generator: FlorenceVLGenerator, pages: int, tokens: int, decode: DecodeMode = "auto"
+) -> float:
+    return timed(plan, lambda: answer(generator, pages, tokens, decode))
 
 
 def end_to_end_stage(plan: Plan, generator: FlorenceVLGenerator, summary: dict) -> None:
@@ -189,28 +200,89 @@ def end_to_end_stage(plan: Plan, generator: FlorenceVLGenerator, summary: dict) 
     within_budget(plan, "end_to_end", plan.page_batches, measure)
 
 
+def split_seconds(
+    plan: Plan, generator: FlorenceVLGenerator, pages: int, decode: DecodeMode
+) -> tuple[float, float]:
+    """The LLM alone (the pages' image features cached), the best of 3 runs with 1 new token
+    (prefill) and with NEW_TOKENS: (prefill seconds, decode seconds per token)."""
+
+    def best(tokens: int) -> float:
+        return min(answer_seconds(plan, generator, pages, tokens, decode) for _ in range(3))
+
+    generator.feature_cache = FeatureCache(capacity=pages)
+    try:
+        answer_seconds(plan, generator, pages, 1)  # fills the cache
+        prefill, whole = best(1), best(NEW_TOKENS)
+    finally:
+        generator.feature_cache = FeatureCache(capacity=0)
+    return prefill, (whole - prefill) / (NEW_TOKENS - 1)
+
+
 def split_stage(plan: Plan, generator: FlorenceVLGenerator, summary: dict) -> None:
-    """The LLM alone: the pages' image features come from the cache (the vision stage
-    times the tower), the best of 3 runs with 1 new token (prefill) and with NEW_TOKENS."""
-    pages = summary.get("batch", plan.page_batches[0])
+    """Prefill and decode on the best batch, decoded the default way."""
 
-    def best(size: int, tokens: int) -> float:
-        return min(answer_seconds(plan, generator, size, tokens) for _ in range(3))
-
-    def measure(size: int) -> None:
-        generator.feature_cache = FeatureCache(capacity=size)
-        try:
-            answer_seconds(plan, generator, size, 1)  # fills the cache
-            prefill, whole = best(size, 1), best(size, NEW_TOKENS)
-        finally:
-            generator.feature_cache = FeatureCache(capacity=0)
-        per_token = (whole - prefill) / (NEW_TOKENS - 1)
-        summary.update(prefill_ms_per_page=round(1000 * prefill / size, 2),
+    def measure(pages: int) -> None:
+        prefill, per_token = split_seconds(plan, generator, pages, "auto")
+        summary.update(prefill_ms_per_page=round(1000 * prefill / pages, 2),
                        decode_ms_per_token=round(1000 * per_token, 3))  # fmt: skip
-        report(stage="split", pages=size, prefill_s=round(prefill, 3), whole_s=round(whole, 3),
+        report(stage="split", pages=pages, prefill_s=round(prefill, 3),
                decode_ms_per_token=round(1000 * per_token, 3))  # fmt: skip
 
-    within_budget(plan, "split", (pages,), measure)
+    within_budget(plan, "split", (summary.get("batch", plan.page_batches[0]),), measure)
+
+
+def decode_modes(plan: Plan) -> tuple[DecodeMode, ...]:
+    return ("dynamic", "static", "graph") if plan.device.type == "cuda" else ("dynamic", "static")
+
+
+def decode_modes_stage(plan: Plan, generator: FlorenceVLGenerator, summary: dict) -> None:
+    """Each decode mode's time per token on the best batch, and the share of its answers
+    identical to the growing cache's."""
+    pages = summary.get("batch", plan.page_batches[0])
+    per_token: dict[str, float] = {}
+    generator.feature_cache = FeatureCache(capacity=pages)
+    reference = [a.token_ids for a in answer(generator, pages, NEW_TOKENS, "dynamic")]
+
+    def measure(index: int) -> None:
+        mode = decode_modes(plan)[index]
+        per_token[mode] = split_seconds(plan, generator, pages, mode)[1]
+        generator.feature_cache = FeatureCache(capacity=pages)
+        answers = answer(generator, pages, NEW_TOKENS, mode)
+        same = sum(a.token_ids == r for a, r in zip(answers, reference, strict=True))
+        report(stage="decode_modes", mode=mode, pages=pages,
+               decode_ms_per_token=round(1000 * per_token[mode], 3),
+               same_answers_as_dynamic=f"{same}/{len(reference)}")  # fmt: skip
+
+    try:
+        within_budget(plan, "decode_modes", tuple(range(len(decode_modes(plan)))), measure)
+    finally:
+        generator.feature_cache = FeatureCache(capacity=0)
+    fastest = min(per_token, key=per_token.__getitem__, default=None)
+    if fastest is not None and "dynamic" in per_token:
+        ratio = per_token["dynamic"] / per_token[fastest]
+        summary.update(fastest_decode=fastest, dynamic_over_fastest_decode=round(ratio, 2))
+
+
+def consistency_stage(plan: Plan, _generator: FlorenceVLGenerator, summary: dict) -> None:
+    """The tiny model in float32 on the plan's device: every decode mode's answers must be
+    those of the no-cache path, token for token."""
+
+    def measure(_: int) -> None:
+        model, tokenizers = build_tiny_random("phi3")
+        tiny = FlorenceVLGenerator(model.to(plan.device), tokenizers.llm, tokenizers.florence2)
+        images = pages_for(2)
+        requests = [(page, question) for page in range(2) for question in QUESTIONS]
+
+        def tokens(**options: Any) -> list[tuple[int, ...]]:
+            settings = GenerationSettings(max_new_tokens=12, **options)
+            return [a.token_ids for a in tiny.answer(images, requests, settings=settings)]
+
+        expected = tokens(use_cache=False)
+        agree = {mode: tokens(decode=mode) == expected for mode in decode_modes(plan)}
+        summary["decode_modes_agree_with_no_cache"] = all(agree.values())
+        report(stage="consistency", **agree)
+
+    within_budget(plan, "consistency", (0,), measure)
 
 
 def main() -> None:
@@ -224,6 +296,7 @@ def main() -> None:
         "dtype": str(plan.dtype).split(".")[-1],
         "torch": torch.__version__,
         "attention": "sdpa",
+        "decode": "graph" if plan.device.type == "cuda" else "dynamic",
         "peak_memory_gib": None,  # measured on CUDA only
     }
     started = time.perf_counter()
@@ -231,7 +304,8 @@ def main() -> None:
     parameters = sum(p.numel() for p in generator.model.parameters()) / 1e9
     report(stage="build", parameters_b=round(parameters, 3),
            seconds=round(time.perf_counter() - started, 1), device=device_name)  # fmt: skip
-    for stage in (vision_stage, end_to_end_stage, split_stage):
+    stages = (vision_stage, end_to_end_stage, split_stage, decode_modes_stage, consistency_stage)
+    for stage in stages:
         stage(plan, generator, summary)
     summary["total_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(summary), flush=True)

@@ -29,6 +29,7 @@ from model.checkpoint import (
     save_checkpoint,
 )
 from model.config import FlorenceVLConfig, FusionConfig
+from model.decode_steps import DecodeMode
 from model.feature_cache import FeatureCache, image_digest
 from model.florence2_tokenizer import load_florence2_tokenizer
 from model.image_processing import preprocess_images
@@ -42,7 +43,8 @@ FEATURE_CACHE_PAGES = 32
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """Decoding options. The reference uses greedy (or temperature 0.2) and up to 512 tokens."""
+    """Decoding options. The reference uses greedy (or temperature 0.2) and up to 512 tokens.
+    `decode`: how new tokens are fed back (`model/decode_steps.py`); it changes speed only."""
 
     max_new_tokens: int = 128
     do_sample: bool = False
@@ -50,6 +52,7 @@ class GenerationSettings:
     top_p: float = 1.0
     seed: int = 0
     use_cache: bool = True
+    decode: DecodeMode = "auto"
 
 
 class _DecodingOptions(TypedDict):
@@ -63,6 +66,7 @@ class _DecodingOptions(TypedDict):
     top_p: float
     generator: torch.Generator | None
     use_cache: bool
+    decode: DecodeMode
 
 
 @dataclass(frozen=True)
@@ -256,6 +260,7 @@ class FlorenceVLGenerator:
             top_p=settings.top_p,
             generator=generator,
             use_cache=settings.use_cache,
+            decode=settings.decode,
         )
         if not settings.use_cache:  # whole prompts, recomputed at every step
             input_ids, attention_mask = self.batch_prompts([self.prompt_ids(q) for _, q in batch])

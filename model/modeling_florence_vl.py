@@ -11,7 +11,9 @@ in `model/generation.py` expands it to `config.image_tokens` positions of
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +22,7 @@ from transformers import AutoModelForCausalLM, DynamicCache, PreTrainedTokenizer
 from transformers.cache_utils import Cache
 
 from model.config import FlorenceVLConfig
+from model.decode_steps import DecodeMode, DynamicSteps, StaticSteps, resolve_decode_mode
 from model.florence2_keys import florence2_config_from_original
 from model.florence2_tokenizer import (
     check_released_prompt_ids,
@@ -31,6 +34,10 @@ from model.projector import FlorenceVLProjector
 from model.vision_tower import FLORENCE_VL_PROMPTS, FlorenceVisionTower
 
 logger = logging.getLogger(__name__)
+
+# Tokens decoded on a GPU between two checks for every row having stopped (each check waits
+# for the device to catch up).
+STOP_CHECK_EVERY = 8
 
 
 @dataclass
@@ -66,6 +73,7 @@ class FlorenceVLForConditionalGeneration(nn.Module):
         self.language_model = AutoModelForCausalLM.from_config(
             config.text_config, attn_implementation=attn_implementation
         )
+        self._cache_keyword = cache_keyword(self.language_model)
 
     def set_prompts(self, florence2_tokenizer: PreTrainedTokenizerBase) -> None:
         """Tokenize the fusion's prompt branches with Florence-2's tokenizer for the tower.
@@ -148,19 +156,35 @@ class FlorenceVLForConditionalGeneration(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         if position_ids is None:
             position_ids = positions_from_mask(attention_mask)
+        logits, cache = self._language_model(
+            inputs_embeds, attention_mask, position_ids, cache, use_cache, logits_to_keep
+        )
+        return FlorenceVLOutput(
+            logits=logits,
+            cache=cache,
+            image_features=image_features if pixel_values is not None else None,
+        )
+
+    def _language_model(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor,
+        cache: Cache | None,
+        use_cache: bool,
+        logits_to_keep: int,
+    ) -> tuple[torch.Tensor, Cache | None]:
+        """The LLM's logits and cache, the cache passed under the name this transformers
+        release uses."""
         outputs = self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            cache=cache,
             use_cache=use_cache,
             logits_to_keep=logits_to_keep,
+            **{self._cache_keyword: cache},
         )
-        return FlorenceVLOutput(
-            logits=outputs.logits,
-            cache=outputs.cache,
-            image_features=image_features if pixel_values is not None else None,
-        )
+        return outputs.logits, getattr(outputs, self._cache_keyword)
 
     @torch.inference_mode()
     def generate(
@@ -178,11 +202,14 @@ class FlorenceVLForConditionalGeneration(nn.Module):
         generator: torch.Generator | None = None,
         use_cache: bool = True,
         cache: Cache | None = None,
+        decode: DecodeMode = "auto",
     ) -> GenerationOutput:
         """Greedy or nucleus sampling from left-padded prompts until every row hit a stop token.
 
         `cache`, when given, already holds a prefix of every row (see `prefill_prefix`); then
         `input_ids` is the rest of each prompt and `attention_mask` covers prefix and rest.
+        `decode` picks how each new token is fed back (`model/decode_steps.py`); the answers
+        are the same whichever it is.
         Our own prefill/decode loop rather than `language_model.generate(inputs_embeds=...)`:
         transformers only accepts `inputs_embeds` for the first step, which breaks the no-cache
         path and hides the position ids that left padding needs.
@@ -191,10 +218,9 @@ class FlorenceVLForConditionalGeneration(nn.Module):
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if cache is not None and not use_cache:
             raise ValueError("a prefilled cache needs use_cache=True")
-        batch_size = input_ids.shape[0]
         device = input_ids.device
-        embed_tokens = self.language_model.get_input_embeddings()
-        stops = torch.tensor(stop_token_ids, device=device)
+        attention = self.language_model.config._attn_implementation
+        mode = resolve_decode_mode(decode, device, attention) if use_cache else "dynamic"
 
         # Prefill: the prompt (or what follows the cached prefix), image tokens spliced in.
         inputs_embeds = self.embed_inputs(input_ids, image_features)  # (B, L, H)
@@ -202,35 +228,24 @@ class FlorenceVLForConditionalGeneration(nn.Module):
         if use_cache and cache is None:
             cache = DynamicCache(config=self.language_model.config)
         logits = self._step(inputs_embeds, attention_mask, position_ids, cache)
-
-        tokens, probs = [], []
-        finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
-        lengths = torch.zeros(batch_size, dtype=torch.long, device=device)
-        for _ in range(max_new_tokens):
-            # Decode: choose from the last position's logits, then feed the choice back.
-            next_tokens = _choose(logits, do_sample, temperature, top_p, generator)  # (B,)
-            chosen_probs = logits.float().softmax(-1).gather(-1, next_tokens[:, None])[:, 0]
-            next_tokens = next_tokens.masked_fill(finished, pad_token_id)
-            tokens.append(next_tokens)
-            probs.append(chosen_probs.masked_fill(finished, 0.0))
-            lengths += (~finished).long()
-            finished |= torch.isin(next_tokens, stops)
-            if bool(finished.all()):
-                break
-            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(batch_size, 1)], 1)
-            next_position = position_ids[:, -1:] + 1  # (B, 1)
-            position_ids = torch.cat([position_ids, next_position], dim=1)
-            next_embeds = embed_tokens(next_tokens[:, None])  # (B, 1, H)
-            if use_cache:
-                logits = self._step(next_embeds, attention_mask, next_position, cache)
-            else:
-                inputs_embeds = torch.cat([inputs_embeds, next_embeds], dim=1)
-                logits = self._step(inputs_embeds, attention_mask, position_ids, None)
-        return GenerationOutput(
-            sequences=torch.stack(tokens, dim=1),
-            token_probs=torch.stack(probs, dim=1),
-            lengths=lengths,
-        )
+        embed_tokens = self.language_model.get_input_embeddings()
+        steps: DynamicSteps | StaticSteps
+        if mode == "dynamic":
+            steps = DynamicSteps(
+                self._step, embed_tokens, inputs_embeds, attention_mask, position_ids, cache
+            )
+        else:
+            assert cache is not None
+            steps = StaticSteps(
+                self._step, embed_tokens, cache, attention_mask, position_ids[:, -1:],
+                max_new_tokens, self.language_model.config,
+            )  # fmt: skip
+            if mode == "graph":
+                steps.capture()
+        return _decode_loop(
+            logits, steps, stop_token_ids, pad_token_id, max_new_tokens,
+            lambda step_logits: _choose(step_logits, do_sample, temperature, top_p, generator),
+        )  # fmt: skip
 
     @torch.inference_mode()
     def prefill_prefix(
@@ -258,20 +273,67 @@ class FlorenceVLForConditionalGeneration(nn.Module):
         cache: Cache | None,
     ) -> torch.Tensor:
         """One LLM call; returns the last position's logits (B, V)."""
-        outputs = self.language_model(
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            cache=cache,
-            use_cache=cache is not None,
-            logits_to_keep=1,
+        logits, _ = self._language_model(
+            inputs_embeds, attention_mask, position_ids, cache, cache is not None, 1
         )
-        return outputs.logits[:, -1]
+        return logits[:, -1]
+
+
+def cache_keyword(language_model: nn.Module) -> str:
+    """The keyword a transformers LLM takes its KV cache under: `cache` in recent releases,
+    `past_key_values` in earlier 5.x ones (5.17, as preinstalled on GPU images). A cache passed
+    under the other name is swallowed by `**kwargs` without a word, and every step after the
+    first then sees no context."""
+    parameters = inspect.signature(language_model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     """Left padding: each row's first real token gets position 0 (padding positions get 0)."""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def _decode_loop(
+    logits: torch.Tensor,
+    steps: Callable[[torch.Tensor], torch.Tensor],
+    stop_token_ids: list[int],
+    pad_token_id: int,
+    max_new_tokens: int,
+    choose: Callable[[torch.Tensor], torch.Tensor],
+) -> GenerationOutput:
+    """Choose from the last logits, feed the choice back, until every row stopped.
+
+    Whether every row stopped is a question to the device that waits for all queued work,
+    so it is asked every `stop_check_interval` tokens and the host can queue steps ahead.
+    The few steps a batch may run after its last row stopped yield padding only."""
+    batch_size, device = logits.shape[0], logits.device
+    check_every = stop_check_interval(device)
+    stops = torch.tensor(stop_token_ids, device=device)
+    tokens, probs = [], []
+    finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
+    lengths = torch.zeros(batch_size, dtype=torch.long, device=device)
+    for step in range(max_new_tokens):
+        next_tokens = choose(logits)  # (B,)
+        chosen_probs = logits.float().softmax(-1).gather(-1, next_tokens[:, None])[:, 0]
+        next_tokens = next_tokens.masked_fill(finished, pad_token_id)
+        tokens.append(next_tokens)
+        probs.append(chosen_probs.masked_fill(finished, 0.0))
+        lengths += (~finished).long()
+        finished |= torch.isin(next_tokens, stops)
+        last = step + 1 == max_new_tokens
+        if last or ((step + 1) % check_every == 0 and bool(finished.all())):
+            break
+        logits = steps(next_tokens)
+    return GenerationOutput(
+        sequences=torch.stack(tokens, dim=1),
+        token_probs=torch.stack(probs, dim=1),
+        lengths=lengths,
+    )
+
+
+def stop_check_interval(device: torch.device) -> int:
+    """Every token where asking costs nothing (a CPU), every `STOP_CHECK_EVERY` on a GPU."""
+    return STOP_CHECK_EVERY if device.type == "cuda" else 1
 
 
 def _choose(

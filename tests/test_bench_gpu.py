@@ -29,10 +29,14 @@ def test_the_gpu_benchmark_runs_every_stage_and_ends_with_its_summary() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     stages = [line.get("stage") for line in lines[:-1]]
-    assert stages == ["build", "vision", "vision", "end_to_end", "end_to_end", "split"]
+    assert stages == [
+        "build", "vision", "vision", "end_to_end", "end_to_end", "split",
+        "decode_modes", "decode_modes", "consistency",
+    ]  # fmt: skip
     assert not any("error" in line for line in lines)
     summary = lines[-1]
     assert set(summary) >= SUMMARY_KEYS and summary["device"] == "cpu"
     assert summary["pages_per_s"] > 0 and summary["batch"] in (1, 2)
     assert summary["vision_naive_over_fused"] > 1  # the fused tower does less work
     assert summary["prefill_ms_per_page"] > 0 and summary["decode_ms_per_token"] > 0
+    assert summary["decode_modes_agree_with_no_cache"] is True

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
+from model import modeling_florence_vl
+from model.decode_steps import resolve_decode_mode
 from model.feature_cache import FeatureCache
 from model.generation import FlorenceVLGenerator, GenerationSettings
 from model.modeling_florence_vl import GenerationOutput
@@ -213,3 +215,62 @@ def test_prompt_follows_the_training_template(vl: FlorenceVLGenerator) -> None:
 def test_answer_names_bad_image_index(vl: FlorenceVLGenerator, pages) -> None:
     with pytest.raises(ValueError, match=r"\[5\].*2 images"):
         vl.answer(pages, [(5, "What?")])
+
+
+@pytest.mark.parametrize("sample", [False, True], ids=["greedy", "sampled"])
+def test_static_cache_decoding_equals_the_growing_cache(
+    vl: FlorenceVLGenerator, prepared: Prepared, sample: bool
+) -> None:
+    """The static cache (the CUDA-graph path, run eagerly here) sees the same context at every
+    step as the growing cache: left padding, positions and the mask over unwritten slots."""
+    args = (prepared.input_ids, prepared.attention_mask, prepared.image_features)
+
+    def run(decode: str) -> GenerationOutput:
+        options = {"do_sample": sample, "temperature": 1.5, "top_p": 0.9}
+        return generate(vl, *args, max_new_tokens=8, decode=decode, stop_token_ids=[-1],
+                        generator=torch.Generator().manual_seed(5), **options)  # fmt: skip
+
+    static, dynamic = run("static"), run("dynamic")
+    assert rows(static) == rows(dynamic)
+    torch.testing.assert_close(static.token_probs, dynamic.token_probs)
+
+
+def test_answer_with_static_decoding_equals_full_prompts(vl: FlorenceVLGenerator, pages) -> None:
+    """Through `answer`: the shared-prefix cache is copied into the static cache."""
+    static = vl.answer(pages, REQUESTS, settings=GenerationSettings(6, decode="static"))
+    full = vl.answer(pages, REQUESTS, settings=GenerationSettings(6, use_cache=False))
+    assert [a.token_ids for a in static] == [a.token_ids for a in full]
+
+
+def test_stopping_checked_every_few_tokens_changes_no_answer(
+    vl: FlorenceVLGenerator, prepared: Prepared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = (prepared.input_ids, prepared.attention_mask, prepared.image_features)
+    free = generate(vl, *args, stop_token_ids=[-1], max_new_tokens=8)
+    stops = sorted(set(free.sequences[:, 1].tolist()))  # every row stops by its second token
+    every_token = generate(vl, *args, stop_token_ids=stops, max_new_tokens=8)
+    monkeypatch.setattr(modeling_florence_vl, "stop_check_interval", lambda device: 5)
+    every_fifth = generate(vl, *args, stop_token_ids=stops, max_new_tokens=8)
+    assert rows(every_fifth) == rows(every_token)
+    assert every_token.sequences.shape[1] <= 2
+    assert every_fifth.sequences.shape[1] == 5  # ran on to the first check, padding only
+    assert (every_fifth.token_probs[:, 2:] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("mode", "device", "attention", "message"),
+    [
+        ("graph", "cpu", "sdpa", "needs a CUDA device"),
+        ("static", "cuda", "eager", "needs SDPA attention"),
+        ("fast", "cpu", "sdpa", "must be one of auto, dynamic, static, graph"),
+    ],
+)
+def test_impossible_decode_modes_are_refused(mode, device, attention, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        resolve_decode_mode(mode, torch.device(device), attention)
+
+
+def test_auto_decoding_picks_graphs_on_a_gpu_only() -> None:
+    assert resolve_decode_mode("auto", torch.device("cuda"), "sdpa") == "graph"
+    assert resolve_decode_mode("auto", torch.device("cuda"), "flash_attention_2") == "dynamic"
+    assert resolve_decode_mode("auto", torch.device("cpu"), "sdpa") == "dynamic"
