@@ -185,10 +185,12 @@ class FlorenceVLGenerator:
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """PIL images -> (B, 3, S, S) normalised pixels in the model's dtype and device."""
         pixel_values = preprocess_images(
-            list(images), size=self.config.image_size, resize_mode=self.config.resize_mode
+            list(images),
+            size=self.config.image_size,
+            resize_mode=self.config.resize_mode,
+            device=self.device,
         )
-        dtype = self.model.projector.input_layer.weight.dtype
-        return pixel_values.to(device=self.device, dtype=dtype)
+        return pixel_values.to(self.model.projector.input_layer.weight.dtype)
 
     def prompt_parts(self, question: str) -> tuple[list[int], list[int]]:
         """Chat prompt ids split after the ONE `config.image_token_index` that stands for

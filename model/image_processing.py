@@ -10,7 +10,9 @@ processors are not used because their fast path needs torchvision, which docfuse
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -46,12 +48,19 @@ def expand_to_square(image: Image.Image, colour: tuple[int, ...] = PAD_COLOUR) -
 
 
 def preprocess_images(
-    images: Sequence[Image.Image], *, size: int = 768, resize_mode: ResizeMode = "pad"
+    images: Sequence[Image.Image],
+    *,
+    size: int = 768,
+    resize_mode: ResizeMode = "pad",
+    device: torch.device | str = "cpu",
 ) -> Tensor:
-    """Images -> (B, 3, size, size) float32 normalised pixel values.
+    """Images -> (B, 3, size, size) float32 normalised pixel values on `device`.
 
     ``resize_mode="pad"`` pads to a square with the mean colour before resizing (SFT
     checkpoints); ``"stretch"`` resizes directly, distorting the aspect ratio (pretraining).
+    Only the resize runs in PIL (in threads); the pixels travel as bytes and are scaled and
+    normalised on the device (in float32, as the reference's numpy does): a quarter of the
+    data to move, and the host's slowest step gone from a GPU worker.
     """
     if resize_mode not in ("pad", "stretch"):
         raise ValueError(f"resize_mode must be 'pad' or 'stretch', got {resize_mode!r}")
@@ -59,14 +68,17 @@ def preprocess_images(
         raise ValueError(f"size must be positive, got {size}")
     if not images:
         raise ValueError("preprocess_images needs at least one image, got none")
-    mean = np.asarray(IMAGE_MEAN, dtype=np.float32)
-    std = np.asarray(IMAGE_STD, dtype=np.float32)
-    batch = []
-    for image in images:
+
+    def resized(image: Image.Image) -> np.ndarray:
         image = image.convert("RGB")
         if resize_mode == "pad":
             image = expand_to_square(image)
-        image = image.resize((size, size), resample=Image.Resampling.BICUBIC)
-        pixels = (np.asarray(image, dtype=np.float64) / 255.0).astype(np.float32)  # (H, W, 3)
-        batch.append(((pixels - mean) / std).transpose(2, 0, 1))  # (3, H, W)
-    return torch.from_numpy(np.stack(batch))  # (B, 3, size, size)
+        return np.asarray(image.resize((size, size), resample=Image.Resampling.BICUBIC))
+
+    # PIL lets go of the GIL while it resizes: a batch's pages resize on all cores at once.
+    with ThreadPoolExecutor(max_workers=min(len(images), os.cpu_count() or 1)) as pool:
+        pixels = torch.from_numpy(np.stack(list(pool.map(resized, images))))
+    pixels = pixels.to(device).permute(0, 3, 1, 2)  # (B, 3, H, W)
+    mean = torch.tensor(IMAGE_MEAN, device=pixels.device)[:, None, None]
+    std = torch.tensor(IMAGE_STD, device=pixels.device)[:, None, None]
+    return pixels.float().div_(255.0).sub_(mean).div_(std)  # in place: one float copy

@@ -220,7 +220,9 @@ class FlorenceVLForConditionalGeneration(nn.Module):
             raise ValueError("a prefilled cache needs use_cache=True")
         device = input_ids.device
         attention = self.language_model.config._attn_implementation
-        mode = resolve_decode_mode(decode, device, attention) if use_cache else "dynamic"
+        mode = resolve_decode_mode(decode, device, attention)
+        if not use_cache or max_new_tokens == 1:  # no step to feed a static cache
+            mode = "dynamic"
 
         # Prefill: the prompt (or what follows the cached prefix), image tokens spliced in.
         inputs_embeds = self.embed_inputs(input_ids, image_features)  # (B, L, H)
