@@ -7,6 +7,14 @@ BIN := $(VENV)/bin
 
 setup: $(VENV)/.installed
 
+# transformers as GPU images ship it (5.17), beside the pinned one: the tests run the GPU
+# benchmark's smoke mode on it too, since its model API differs (tests/test_bench_gpu.py).
+GPU_TRANSFORMERS := $(VENV)/transformers-5.17
+
+$(GPU_TRANSFORMERS)/.installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet --no-warn-conflicts --target $(GPU_TRANSFORMERS) transformers==5.17.0
+	touch $@
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -21,7 +29,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint $(GPU_TRANSFORMERS)/.installed
 	$(BIN)/pytest
 
 bench: setup

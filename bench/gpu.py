@@ -44,6 +44,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import transformers
 from PIL import Image
 
 from model.decode_steps import DecodeMode
@@ -297,6 +298,7 @@ def main() -> None:
         "device": device_name,
         "dtype": str(plan.dtype).split(".")[-1],
         "torch": torch.__version__,
+        "transformers": transformers.__version__,
         "attention": "sdpa",
         "decode": "graph" if plan.device.type == "cuda" else "dynamic",
         "peak_memory_gib": None,  # measured on CUDA only
