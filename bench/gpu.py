@@ -38,6 +38,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import argparse
 import dataclasses
 import json
+import logging
 import time
 import traceback
 from collections.abc import Callable
@@ -288,6 +289,17 @@ def consistency_stage(plan: Plan, _generator: FlorenceVLGenerator, summary: dict
     within_budget(plan, "consistency", (0,), measure)
 
 
+class CaptureFailures(logging.Handler):
+    """Counts decode steps that could not be captured as CUDA graphs (they ran eagerly)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU")
@@ -303,6 +315,8 @@ def main() -> None:
         "decode": "graph" if plan.device.type == "cuda" else "dynamic",
         "peak_memory_gib": None,  # measured on CUDA only
     }
+    capture_failures = CaptureFailures()
+    logging.getLogger("model.decode_steps").addHandler(capture_failures)
     started = time.perf_counter()
     generator = build(plan, smoke)
     parameters = sum(p.numel() for p in generator.model.parameters()) / 1e9
@@ -311,6 +325,7 @@ def main() -> None:
     stages = (vision_stage, end_to_end_stage, split_stage, decode_modes_stage, consistency_stage)
     for stage in stages:
         stage(plan, generator, summary)
+    summary["graph_capture_failures"] = capture_failures.count
     summary["total_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(summary), flush=True)
 

@@ -14,13 +14,16 @@ with large effects on a GPU and none on the answers:
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import MethodType
 from typing import Any, Literal
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig, StaticCache
+from transformers import PreTrainedModel, StaticCache
 from transformers.cache_utils import Cache
 
 logger = logging.getLogger(__name__)
@@ -86,22 +89,23 @@ class StaticSteps:
     def __init__(
         self,
         step: LLMStep,
-        embed_tokens: nn.Module,
+        language_model: PreTrainedModel,
         prefilled: Cache,
         attention_mask: torch.Tensor,
         last_positions: torch.Tensor,
         new_tokens: int,
-        llm_config: PreTrainedConfig,
     ) -> None:
         """`prefilled`: the prompt's dynamic cache (emptied here, its memory given back);
         `attention_mask` (B, L) its mask; `last_positions` (B, 1) each row's last position."""
-        self.step, self.embed_tokens = step, embed_tokens
+        self.step, self.language_model = step, language_model
+        self.embed_tokens = language_model.get_input_embeddings()
         rows, self.length = attention_mask.shape
-        self.cache = StaticCache(config=llm_config, max_cache_len=self.length + new_tokens)
+        slots = self.length + new_tokens
+        self.cache = StaticCache(config=language_model.config, max_cache_len=slots)
         for index, layer in enumerate(_layers(prefilled)):
             self.cache.update(layer.keys, layer.values, index)  # slots 0..L-1
             layer.keys = layer.values = None  # one copy of the prompt's cache at a time
-        device, slots = attention_mask.device, self.length + new_tokens
+        device = attention_mask.device
         self.mask = torch.zeros(rows, 1, 1, slots, dtype=torch.bool, device=device)
         self.mask[:, 0, 0, : self.length] = attention_mask.bool()
         self.positions = last_positions.clone()
@@ -131,7 +135,7 @@ class StaticSteps:
             torch.cuda.current_stream(self.tokens.device).wait_stream(side)
             self._rewind(slot)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            with rope_frozen(self.language_model, self.mask.shape[-1]), torch.cuda.graph(graph):
                 self.logits = self._run()
         except RuntimeError as error:  # e.g. a model whose step syncs with the host
             logger.warning("decode step not captured as a CUDA graph (%s): eager steps", error)
@@ -156,6 +160,37 @@ class StaticSteps:
         self.graph.replay()
         assert self.logits is not None
         return self.logits
+
+
+@contextmanager
+def rope_frozen(language_model: PreTrainedModel, positions: int) -> Iterator[None]:
+    """Longrope rotary embeddings (Phi-3.5's) run their frequencies' forward undecorated.
+
+    On every call, longrope picks short or long frequencies by comparing the largest position
+    with the pretraining length: a question to the device, which a CUDA graph cannot record.
+    When none of the `positions` can pass that length, the answer is already known (short,
+    set by the eager steps before), and the undecorated forward computes what the decorated
+    one would. Otherwise the decorated forward stays, and capture fails as it must.
+    """
+    modules = [
+        module
+        for module in language_model.modules()
+        if (limit := _longrope_length(module)) is not None and positions <= limit
+    ]
+    for module in modules:
+        module.forward = MethodType(inspect.unwrap(type(module).forward), module)
+    try:
+        yield
+    finally:
+        for module in modules:
+            del module.forward
+
+
+def _longrope_length(module: Any) -> int | None:
+    """A longrope embedding's pretraining length, where it switches to long frequencies."""
+    if getattr(module, "rope_type", None) != "longrope":
+        return None
+    return int(module.config.rope_parameters["original_max_position_embeddings"])
 
 
 def _layers(cache: Cache) -> list[Any]:

@@ -239,8 +239,8 @@ class FlorenceVLForConditionalGeneration(nn.Module):
         else:
             assert cache is not None
             steps = StaticSteps(
-                self._step, embed_tokens, cache, attention_mask, position_ids[:, -1:],
-                max_new_tokens, self.language_model.config,
+                self._step, self.language_model, cache, attention_mask, position_ids[:, -1:],
+                max_new_tokens,
             )  # fmt: skip
             if mode == "graph":
                 steps.capture()

@@ -8,6 +8,12 @@ from transformers import LlamaConfig, Phi3Config
 from model.config import FlorenceVLConfig
 
 
+def longrope_parameters(head_dim: int, factor: float) -> dict[str, object]:
+    """Longrope parameters with every short and long factor `factor` (1.0: plain RoPE)."""
+    factors = [factor] * (head_dim // 2)
+    return {"rope_type": "longrope", "short_factor": factors, "long_factor": factors}
+
+
 def florence_vl_3b_config() -> FlorenceVLConfig:
     """Florence-2-large's tower and Phi-3.5-mini-instruct (vocabulary 32064, with its pad)."""
     text_config = Phi3Config(
@@ -19,6 +25,9 @@ def florence_vl_3b_config() -> FlorenceVLConfig:
         num_key_value_heads=32,
         max_position_embeddings=131072,
         original_max_position_embeddings=4096,
+        # Phi-3.5-mini's kind of rotary embedding; its per-frequency factors (in a checkpoint's
+        # config.json) change no key or timing, so plain ones stand in for them here.
+        rope_parameters=longrope_parameters(head_dim=3072 // 32, factor=1.0),
         bos_token_id=1,
         eos_token_id=32000,
         pad_token_id=32000,

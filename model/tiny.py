@@ -24,6 +24,7 @@ from model.config import BACKBONES, FlorenceVLConfig, FusionConfig
 from model.florence2_keys import FLORENCE2_LARGE_ORIGINAL_CONFIG
 from model.florence2_tokenizer import build_offline_florence2_tokenizer
 from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
+from model.released import longrope_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,14 @@ def tiny_config(
     )
     text_config: Phi3Config | LlamaConfig
     if backbone == "phi3":
-        text_config = Phi3Config(num_key_value_heads=4, **common)
+        # Phi-3.5-mini's rotary embedding kind (longrope, switching at 4,096 positions), its
+        # factors neutral: the code path is the released one, the values plain RoPE's.
+        text_config = Phi3Config(
+            num_key_value_heads=4,
+            rope_parameters=longrope_parameters(head_dim=64 // 4, factor=1.0),
+            original_max_position_embeddings=4096,
+            **common,
+        )
     else:  # grouped-query attention, as in Llama-3.1-8B
         text_config = LlamaConfig(num_key_value_heads=2, **common)
     return FlorenceVLConfig(

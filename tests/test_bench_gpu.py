@@ -57,3 +57,4 @@ def test_the_gpu_benchmark_runs_every_stage_and_ends_with_its_summary(
     assert summary["vision_naive_over_fused"] > 1  # the fused tower does less work
     assert summary["prefill_ms_per_page"] > 0 and summary["decode_ms_per_token"] > 0
     assert summary["decode_modes_agree_with_no_cache"] is True
+    assert summary["graph_capture_failures"] == 0

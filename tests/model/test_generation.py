@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import pytest
 import torch
 
 from model import modeling_florence_vl
-from model.decode_steps import resolve_decode_mode
+from model.decode_steps import resolve_decode_mode, rope_frozen
 from model.feature_cache import FeatureCache
 from model.generation import FlorenceVLGenerator, GenerationSettings
 from model.modeling_florence_vl import GenerationOutput
@@ -274,3 +275,20 @@ def test_auto_decoding_picks_graphs_on_a_gpu_only() -> None:
     assert resolve_decode_mode("auto", torch.device("cuda"), "sdpa") == "graph"
     assert resolve_decode_mode("auto", torch.device("cuda"), "flash_attention_2") == "dynamic"
     assert resolve_decode_mode("auto", torch.device("cpu"), "sdpa") == "dynamic"
+
+
+def test_longrope_runs_undecorated_only_where_its_switch_cannot_fire() -> None:
+    """Capturing a CUDA graph needs Phi-3.5's longrope without its per-call length check,
+    which is safe only while no position can reach the pretraining length (4,096)."""
+    llm = tiny_florence_vl("phi3").model.language_model
+    (rotary,) = [m for m in llm.modules() if getattr(m, "rope_type", None) == "longrope"]
+    x, positions = torch.randn(1, 3, 16), torch.arange(3)[None]
+    expected = rotary(x, positions)
+    with rope_frozen(llm, positions=4096):
+        assert vars(rotary)["forward"].__func__ is inspect.unwrap(type(rotary).forward)
+        frozen = rotary(x, positions)
+    assert "forward" not in vars(rotary)  # the decorated forward is back
+    with rope_frozen(llm, positions=4097):
+        assert "forward" not in vars(rotary)
+    for got, want in zip(frozen, expected, strict=True):
+        torch.testing.assert_close(got, want)
