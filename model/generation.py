@@ -33,6 +33,7 @@ from model.decode_steps import DecodeMode
 from model.feature_cache import FeatureCache, image_digest
 from model.florence2_tokenizer import load_florence2_tokenizer
 from model.image_processing import preprocess_images
+from model.llm_tokenizer import load_llm_tokenizer
 from model.modeling_florence_vl import FlorenceVLForConditionalGeneration, GenerationOutput
 
 logger = logging.getLogger(__name__)
@@ -132,11 +133,10 @@ class FlorenceVLGenerator:
     ) -> FlorenceVLGenerator:
         """Load a released-layout checkpoint (local directory or hub id) and its tokenizers.
 
-        The LLM tokenizer comes from the checkpoint directory; the Florence-2 tokenizer from its
-        `florence2_tokenizer/` subdirectory when present, else from `mm_vision_tower`.
+        The LLM tokenizer comes from the checkpoint directory (the slow sentencepiece one where
+        it can, as the authors loaded it: `model/llm_tokenizer.py`); the Florence-2 tokenizer
+        from its `florence2_tokenizer/` subdirectory when present, else from `mm_vision_tower`.
         """
-        from transformers import AutoTokenizer
-
         model, directory = load_checkpoint(
             id_or_path,
             device=device,
@@ -145,7 +145,7 @@ class FlorenceVLGenerator:
             gain_profile=gain_profile,
             attn_implementation=attn_implementation,
         )
-        llm_tokenizer = AutoTokenizer.from_pretrained(directory)
+        llm_tokenizer = load_llm_tokenizer(directory)
         florence_dir = directory / FLORENCE2_TOKENIZER_DIR
         florence2_source = florence_dir if florence_dir.is_dir() else model.config.mm_vision_tower
         florence2_tokenizer = load_florence2_tokenizer(str(florence2_source))
