@@ -10,6 +10,7 @@ the lock second finds the schema current and does nothing.
 from __future__ import annotations
 
 import fcntl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,12 +20,14 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from app.db.session import database_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
 ADVISORY_LOCK_KEY = 0x646F6366_75736501  # "docfuse" + 1: one lock for every docfuse schema
+LOCKED_ATTEMPTS = 5  # SQLite "database is locked" at start-up: tried again after 0.2-0.8 s
 
 
 def alembic_config(url: str) -> Config:
@@ -47,7 +50,23 @@ def current_revision(url: str) -> str | None:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Apply every pending migration to the database at `url` (idempotent, concurrency-safe)."""
+    """Apply every pending migration to the database at `url` (idempotent, concurrency-safe).
+
+    SQLite answers "database is locked" at once, without waiting out its busy timeout, when
+    waiting could not help: a WAL read transaction that must become a write after another
+    process wrote, or two connections switching a new file to WAL together. Processes that
+    start on one new database at once meet exactly that, so such an answer is retried.
+    """
+    for attempt in range(1, LOCKED_ATTEMPTS + 1):
+        try:
+            return _upgrade_once(url, revision)
+        except OperationalError as error:
+            if attempt == LOCKED_ATTEMPTS or "database is locked" not in str(error.orig):
+                raise
+            time.sleep(0.2 * attempt)
+
+
+def _upgrade_once(url: str, revision: str) -> None:
     if revision == "head" and current_revision(url) == head_revision():
         return
     with _file_lock(url), database_engine(url).begin() as connection:
