@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,8 @@ from app.db.models import DocumentStatus
 from app.schemas import export_json_schema
 from app.services.documents import delete_documents, document_ids, list_documents
 from app.services.export import export_documents, write_export
+from app.services.training_export import training_examples, write_training_set
+from pipeline.fields.schemas import load_schema
 
 DocIds = Annotated[list[str], typer.Argument(help="Document ids or sha256 prefixes.")]
 
@@ -54,8 +57,23 @@ def export(
     words: Annotated[
         bool, typer.Option("--words/--no-words", help="Include words and boxes.")
     ] = True,
+    training: Annotated[
+        Path | None,
+        typer.Option(help="Write corrected and confirmed values as training data here instead."),
+    ] = None,
+    schema: Annotated[
+        str | None, typer.Option(help="With --training: only this schema's fields.")
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="With --training: corrections from this day."),
+    ] = None,
 ) -> None:
-    """Write the export JSON (see `docfuse schema`)."""
+    """Write the export JSON (see `docfuse schema`), or with --training the corrections as
+    LLaVA conversations for `docfuse finetune`."""
+    if training is not None:
+        _export_training(training, schema, since)
+        return
     if not doc_ids and not all_documents:
         errors.print("name document ids, or pass --all")
         raise typer.Exit(ExitCode.BAD_INPUT)
@@ -69,6 +87,24 @@ def export(
         f"exported {len(exported)} documents to {esc(output)}"
         + (f" ({len(written)} files)" if per_document else "")
     )
+
+
+def _export_training(out_dir: Path, schema: str | None, since: datetime | None) -> None:
+    app = open_app()
+    field_schema = load_schema(schema) if schema else None
+    with app.sessions() as session:
+        examples, skipped = training_examples(
+            session, schema=field_schema, since=since.replace(tzinfo=UTC) if since else None
+        )
+        written = write_training_set(session, app.settings, examples, skipped, out_dir)
+    for reason in written.skipped:
+        console.print(f"skipped {esc(reason)}")
+    console.print(
+        f"training data: {written.train} train and {written.validation} validation examples "
+        f"from {written.documents} documents in {esc(out_dir)}"
+    )
+    if not examples:
+        raise typer.Exit(ExitCode.NOT_FOUND)
 
 
 @command()

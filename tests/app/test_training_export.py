@@ -1,0 +1,81 @@
+"""`docfuse export --training`: corrections as LLaVA conversations, split by document."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.samples import write_samples
+from pipeline.fields.schemas import load_schema
+
+QUESTION = "What is the total?"
+
+
+@pytest.fixture
+def corrected(runner: CliRunner, tmp_path: Path) -> CliRunner:
+    """The sample invoice (document 1) and receipt (2), each with corrections."""
+    invoice, receipt = sorted(write_samples(tmp_path), key=lambda p: p.suffix != ".pdf")
+    for path, schema in ((invoice, "invoice"), (receipt, "receipt")):
+        done = runner.invoke(cli, ["ingest", str(path), "--schema", schema, "--ask", QUESTION])
+        assert done.exit_code == 0, done.output
+    commands = [
+        ["correct", "1", "--schema", "invoice", "vendor=ACME Office Supplies"],
+        ["confirm", "1", "total", "--schema", "invoice"],
+        ["correct", "2", "--schema", "receipt", "company=Corner Cafe"],
+        ["correct", "2", "27.03", "--question", QUESTION],
+    ]
+    for command in commands:
+        assert runner.invoke(cli, command).exit_code == 0
+    return runner
+
+
+def _split(folder: Path) -> dict[str, list[dict]]:
+    return {
+        name: json.loads((folder / f"{name}.json").read_text()) for name in ("train", "validation")
+    }
+
+
+def test_corrections_become_llava_conversations_split_by_document(
+    corrected: CliRunner, tmp_path: Path
+) -> None:
+    out = tmp_path / "training"
+    result = corrected.invoke(cli, ["export", "--training", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 train and 2 validation examples from 2 documents" in result.output
+    split = _split(out)
+    examples = split["train"] + split["validation"]
+    pairs = {(e["conversations"][0]["value"], e["conversations"][1]["value"]) for e in examples}
+    invoice = load_schema("invoice")
+    assert pairs == {
+        (f"<image>\n{invoice.field('vendor').spec().question}", "ACME Office Supplies"),
+        (f"<image>\n{invoice.field('total').spec().question}", "89.28"),  # confirmed
+        (f"<image>\n{load_schema('receipt').field('company').spec().question}", "Corner Cafe"),
+        (f"<image>\n{QUESTION}", "27.03"),
+    }
+    for example in examples:
+        assert [turn["from"] for turn in example["conversations"]] == ["human", "gpt"]
+        with Image.open(out / example["image"]) as image:
+            assert image.format == "PNG" and image.width > 100
+    documents = {name: {e["id"].split("-")[0] for e in rows} for name, rows in split.items()}
+    assert len(documents["train"]) == len(documents["validation"]) == 1
+    assert not documents["train"] & documents["validation"]  # never a document in both
+
+
+def test_schema_and_since_narrow_the_training_data(corrected: CliRunner, tmp_path: Path) -> None:
+    only = corrected.invoke(
+        cli, ["export", "--training", str(tmp_path / "r"), "--schema", "receipt"]
+    )
+    assert only.exit_code == 0, only.output
+    split = _split(tmp_path / "r")
+    answers = [e["conversations"][1]["value"] for rows in split.values() for e in rows]
+    assert answers == ["Corner Cafe"]
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+    none = corrected.invoke(cli, ["export", "--training", str(tmp_path / "n"), "--since", tomorrow])
+    assert none.exit_code == 3
+    assert "0 train and 0 validation examples from 0 documents" in none.output
