@@ -11,14 +11,17 @@ its parameters take no gradient, so autograd records nothing inside it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from PIL import Image
 from torch import nn
 from torch.nn import functional
 
+from model.chat_templates import IMAGE_PLACEHOLDER
 from model.generation import FlorenceVLGenerator
 from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
 
@@ -40,6 +43,21 @@ class TrainingBatch:
     attention_mask: torch.Tensor  # (B, L)
     labels: torch.Tensor  # (B, L)
     pixel_values: torch.Tensor  # (B, 3, S, S)
+
+
+def read_conversations(folder: Path, name: str) -> list[Conversation]:
+    """`folder/name` in the LLaVA format (`docfuse export --training` writes it): one image
+    and one question-answer turn per example, images relative to `folder`."""
+    path = folder / name
+    if not path.is_file():
+        return []
+    conversations = []
+    for example in json.loads(path.read_text(encoding="utf-8")):
+        human, gpt = example["conversations"][:2]
+        question = human["value"].replace(IMAGE_PLACEHOLDER, "", 1).strip()
+        with Image.open(folder / example["image"]) as image:
+            conversations.append(Conversation(image.convert("RGB"), question, gpt["value"]))
+    return conversations
 
 
 def answer_ids(generator: FlorenceVLGenerator, answer: str) -> list[int]:
@@ -79,14 +97,3 @@ def freeze_vision_tower(model: FlorenceVLForConditionalGeneration) -> list[nn.Pa
     for parameter in model.vision_tower.parameters():
         parameter.requires_grad_(False)
     return [p for p in model.parameters() if p.requires_grad]
-
-
-def batches(
-    conversations: Sequence[Conversation], batch_size: int, *, seed: int
-) -> Iterator[list[Conversation]]:
-    """Endless shuffled batches (a new order each pass, reproducible from `seed`)."""
-    order = torch.Generator().manual_seed(seed)
-    while True:
-        permutation = torch.randperm(len(conversations), generator=order).tolist()
-        for start in range(0, len(permutation), batch_size):
-            yield [conversations[i] for i in permutation[start : start + batch_size]]

@@ -11,7 +11,6 @@ from model.training import (
     IGNORE_INDEX,
     Conversation,
     answer_ids,
-    batches,
     conversation_loss,
     freeze_vision_tower,
     training_batch,
@@ -52,8 +51,9 @@ def test_thirty_steps_teach_the_tiny_model_the_corrected_values(backbone: str) -
     optimizer = torch.optim.AdamW(trainable, lr=3e-3)
     examples = conversations()
     losses = []
-    for _, chunk in zip(range(30), batches(examples, 2, seed=0), strict=False):
-        loss = conversation_loss(vl, training_batch(vl, chunk))
+    batch = training_batch(vl, examples)
+    for _ in range(30):
+        loss = conversation_loss(vl, batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

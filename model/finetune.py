@@ -1,0 +1,187 @@
+"""Fine-tuning Florence-VL on a user's corrections: LoRA on the LLM, the projector in full,
+the Florence-2 tower frozen (as the authors' SFT stage, with LoRA so one GPU suffices).
+
+A run checkpoints after every epoch (`STATE_FILE` in the output folder: the trainable
+weights, adapter and projector, by name; the optimizer; the random state; the losses) and,
+started again on the same folder, resumes after the last epoch it finished. At the end the
+adapter is merged into the LLM and the whole model is saved in the released layout, so
+`DOCFUSE_MODEL` loads it like any checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, LoraModel
+
+from model.generation import FlorenceVLGenerator, GenerationSettings
+from model.tiny import TINY_REVISION, build_tiny_random
+from model.training import Conversation, conversation_loss, freeze_vision_tower, training_batch
+
+STATE_FILE = "finetune-state.pt"
+# The authors' SFT learning rates per chat template (FLORENCE_VL.md).
+SFT_LEARNING_RATES = {"phi3": 9e-5, "llama3": 1e-5}
+ANSWER_TOKENS = 64  # enough for a field value when validating
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    epochs: int = 3
+    lora_rank: int = 64
+    batch_size: int = 4
+    learning_rate: float | None = None  # None: the authors' rate for the model's template
+    seed: int = 0
+
+
+@dataclass
+class FinetuneResult:
+    examples: int
+    steps: int = 0
+    losses: list[float] = field(default_factory=list)
+    val_exact_before: float | None = None
+    val_exact_after: float | None = None
+
+    def summary(self, out: Path) -> dict[str, object]:
+        return {
+            "examples": self.examples,
+            "steps": self.steps,
+            "train_loss_first": self.losses[0] if self.losses else None,
+            "train_loss_last": self.losses[-1] if self.losses else None,
+            "val_exact_before": self.val_exact_before,
+            "val_exact_after": self.val_exact_after,
+            "out": str(out),
+        }
+
+
+def finetune(
+    generator: FlorenceVLGenerator,
+    train: Sequence[Conversation],
+    validation: Sequence[Conversation],
+    out: Path,
+    settings: FinetuneSettings = FinetuneSettings(),
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> FinetuneResult:
+    """Train, validate before and after, save the merged model to `out`.
+    `on_step(step, total_steps, loss)` reports progress."""
+    if not train:
+        raise ValueError("no training examples")
+    out.mkdir(parents=True, exist_ok=True)
+    model = generator.model
+    torch.manual_seed(settings.seed)  # the adapter's initial weights: a rerun starts alike
+    trainable = _attach_lora(generator, settings)
+    rate = settings.learning_rate or SFT_LEARNING_RATES.get(generator.template.name, 1e-5)
+    optimizer = torch.optim.AdamW(trainable, lr=rate)
+    result, first_epoch = _resume(generator, optimizer, out / STATE_FILE, len(train))
+    if result.val_exact_before is None:
+        result.val_exact_before = exact_match(generator, validation)
+    per_epoch = -(-len(train) // settings.batch_size)
+    for epoch in range(first_epoch, settings.epochs):
+        model.train()
+        model.vision_tower.eval()  # frozen: no dropout either, it reads pages as it will
+        for chunk in _epoch_batches(train, settings, epoch):
+            loss = conversation_loss(generator, training_batch(generator, chunk))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            result.steps += 1
+            result.losses.append(loss.item())
+            if on_step is not None:
+                on_step(result.steps, per_epoch * settings.epochs, loss.item())
+        _save_state(generator, optimizer, result, epoch + 1, out / STATE_FILE)
+    model.language_model = model.language_model.merge_and_unload()
+    model.eval()
+    generator.feature_cache.clear()  # features projected by the projector before training
+    result.val_exact_after = exact_match(generator, validation)
+    generator.save_pretrained(out)
+    (out / STATE_FILE).unlink()
+    return result
+
+
+def load_base(base: str, device: str) -> FlorenceVLGenerator:
+    """`tiny-random` (the tiny random phi3 model, for tests and smoke runs), or a released-
+    layout checkpoint (folder or hub id); bfloat16 on a GPU, float32 on the CPU."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if base == TINY_REVISION:
+        model, tokenizers = build_tiny_random("phi3")
+        model = model.to(device=device, dtype=dtype)
+        return FlorenceVLGenerator(model, tokenizers.llm, tokenizers.florence2)
+    return FlorenceVLGenerator.from_pretrained(base, device=device, dtype=dtype)
+
+
+def exact_match(
+    generator: FlorenceVLGenerator, conversations: Sequence[Conversation]
+) -> float | None:
+    """Share of greedy answers equal to the expected ones (None without examples)."""
+    if not conversations:
+        return None
+    images = [c.image for c in conversations]
+    requests = [(i, c.question) for i, c in enumerate(conversations)]
+    settings = GenerationSettings(max_new_tokens=ANSWER_TOKENS)
+    answers = generator.answer(images, requests, settings=settings)
+    right = sum(a.text == c.answer.strip() for a, c in zip(answers, conversations, strict=True))
+    return right / len(conversations)
+
+
+def _attach_lora(generator: FlorenceVLGenerator, settings: FinetuneSettings) -> list:
+    """LoRA on every linear layer of the LLM but its head; the projector trains in full."""
+    model = generator.model
+    freeze_vision_tower(model)
+    config = LoraConfig(
+        r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, target_modules="all-linear"
+    )
+    model.language_model = LoraModel(model.language_model, config, "default")
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _epoch_batches(
+    train: Sequence[Conversation], settings: FinetuneSettings, epoch: int
+) -> list[list[Conversation]]:
+    """One epoch's batches in an order fixed by seed and epoch, so a resumed run trains
+    exactly what the uninterrupted one would have."""
+    order = torch.Generator().manual_seed(settings.seed * 1_000_003 + epoch)
+    permutation = torch.randperm(len(train), generator=order).tolist()
+    size = settings.batch_size
+    return [[train[i] for i in permutation[s : s + size]] for s in range(0, len(train), size)]
+
+
+def _save_state(
+    generator: FlorenceVLGenerator,
+    optimizer: torch.optim.Optimizer,
+    result: FinetuneResult,
+    epochs_done: int,
+    path: Path,
+) -> None:
+    state = {
+        "epochs_done": epochs_done,
+        "trainable": {
+            name: parameter.detach().clone()
+            for name, parameter in generator.model.named_parameters()
+            if parameter.requires_grad
+        },
+        "optimizer": optimizer.state_dict(),
+        "random": torch.get_rng_state(),
+        "result": result,
+    }
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)  # a kill mid-save leaves the previous state whole
+
+
+def _resume(
+    generator: FlorenceVLGenerator, optimizer: torch.optim.Optimizer, path: Path, examples: int
+) -> tuple[FinetuneResult, int]:
+    if not path.is_file():
+        return FinetuneResult(examples), 0
+    state = torch.load(path, weights_only=False)
+    parameters = dict(generator.model.named_parameters())
+    for name, value in state["trainable"].items():  # adapter and projector, by name
+        parameters[name].data.copy_(value)
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["random"])
+    return state["result"], state["epochs_done"]
