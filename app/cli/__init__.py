@@ -9,6 +9,7 @@ from app.cli import (  # noqa: F401 - each module registers its commands
     demo,
     documents,
     evaluation,
+    finetune,
     ingest,
     jobs,
     ui,

@@ -79,3 +79,23 @@ def test_schema_and_since_narrow_the_training_data(corrected: CliRunner, tmp_pat
     none = corrected.invoke(cli, ["export", "--training", str(tmp_path / "n"), "--since", tomorrow])
     assert none.exit_code == 3
     assert "0 train and 0 validation examples from 0 documents" in none.output
+
+
+def test_finetune_trains_on_the_exported_corrections(corrected: CliRunner, tmp_path: Path) -> None:
+    """The loop from corrections to a model: export, fine-tune the tiny model, load it."""
+    data, out = tmp_path / "training", tmp_path / "model"
+    assert corrected.invoke(cli, ["export", "--training", str(data)]).exit_code == 0
+    options = ["--base", "tiny-random", "--out", str(out), "--epochs", "3", "--lora-rank", "4",
+               "--batch-size", "2", "--learning-rate", "1e-2", "--device", "cpu"]  # fmt: skip
+    result = corrected.invoke(cli, ["finetune", str(data), *options])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["examples"] == 2 and summary["steps"] == 3  # 2 train examples, batches of 2
+    assert summary["train_loss_last"] < summary["train_loss_first"]
+    assert summary["val_exact_before"] is not None and summary["out"] == str(out)
+    assert (out / "config.json").is_file() and (out / "model.safetensors.index.json").is_file()
+
+
+def test_finetune_without_training_data_says_so(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["finetune", str(tmp_path), "--base", "tiny-random"])
+    assert result.exit_code == 2 and "no training examples" in result.output
