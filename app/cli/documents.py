@@ -96,8 +96,8 @@ def _export_training(out_dir: Path, schema: str | None, since: datetime | None) 
         examples, skipped = training_examples(
             session, schema=field_schema, since=since.replace(tzinfo=UTC) if since else None
         )
-        written = write_training_set(session, app.settings, examples, skipped, out_dir)
-    for reason in written.skipped:
+        written = write_training_set(session, app.settings, examples, out_dir)
+    for reason in skipped:
         console.print(f"skipped {esc(reason)}")
     console.print(
         f"training data: {written.train} train and {written.validation} validation examples "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,7 +57,6 @@ class TrainingSet:
     train: int
     validation: int
     documents: int
-    skipped: list[str]
 
 
 def training_examples(
@@ -76,10 +76,11 @@ def training_examples(
     if since is not None:
         query = query.where(CorrectionRecord.updated_at >= since)
     examples, skipped = [], []
+    schemas: dict[str, FieldSchema | None] = {} if schema is None else {schema.name: schema}
     for correction in session.scalars(query):
         answer = correction.raw_text or correction.value
         page = _page_of(session, correction)
-        definition = _definition(correction, schema)
+        definition = _definition(correction, schemas)
         where = f"document {correction.document_id}, {correction.target}"
         if not answer:
             skipped.append(f"{where}: no value (the person cleared it)")
@@ -94,11 +95,7 @@ def training_examples(
 
 
 def write_training_set(
-    session: Session,
-    settings: Settings,
-    examples: list[TrainingExample],
-    skipped: list[str],
-    out_dir: Path,
+    session: Session, settings: Settings, examples: list[TrainingExample], out_dir: Path
 ) -> TrainingSet:
     """`out_dir/train.json`, `validation.json` and `images/`, split by document."""
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
@@ -111,21 +108,25 @@ def write_training_set(
             )
         )
     }
+    validating = _validation_documents(documents)
     for number, example in enumerate(examples):
-        source = page_image_file(settings, documents[example.document_sha256], example.page_index)
-        shutil.copyfile(source, out_dir / example.image)
-        split[_split_of(example.document_sha256, documents)].append(example.conversation(number))
+        target = out_dir / example.image
+        if not target.exists():  # a page with several values is copied once
+            document = documents[example.document_sha256]
+            shutil.copyfile(page_image_file(settings, document, example.page_index), target)
+        name = VALIDATION_FILE if example.document_sha256 in validating else TRAIN_FILE
+        split[name].append(example.conversation(number))
     for name, rows in split.items():
         (out_dir / name).write_text(json.dumps(rows, ensure_ascii=False, indent=1))
-    return TrainingSet(len(split[TRAIN_FILE]), len(split[VALIDATION_FILE]), len(documents), skipped)
+    return TrainingSet(len(split[TRAIN_FILE]), len(split[VALIDATION_FILE]), len(documents))
 
 
-def _split_of(sha256: str, documents: dict[str, DocumentRecord]) -> str:
-    """Validation for about VALIDATION_SHARE of documents; with two or more documents at
-    least one goes each way (the one whose hash ranks lowest validates)."""
+def _validation_documents(documents: Iterable[str]) -> set[str]:
+    """About VALIDATION_SHARE of the documents (by sha256), chosen by a hash of each; with two
+    or more documents at least one goes each way."""
     ranked = sorted(documents, key=_rank)
     share = max(1, round(VALIDATION_SHARE * len(ranked))) if len(ranked) > 1 else 0
-    return VALIDATION_FILE if sha256 in ranked[:share] else TRAIN_FILE
+    return set(ranked[:share])
 
 
 def _rank(sha256: str) -> str:
@@ -147,13 +148,22 @@ def _page_of(session: Session, correction: CorrectionRecord) -> int | None:
     return 0 if correction.document.page_count == 1 else None
 
 
-def _definition(correction: CorrectionRecord, schema: FieldSchema | None) -> FieldDefinition | None:
+def _definition(
+    correction: CorrectionRecord, schemas: dict[str, FieldSchema | None]
+) -> FieldDefinition | None:
     """A field correction's definition, for the question the engine asks (None: an answer).
-    From `schema`, else the built-in schema of that name; a user's schema file not named
-    here gives the question made of the field's name."""
+    From the schema named (`schemas`, filled as names come up, each schema read once), else
+    the built-in schema of that name; a user's schema file not named here gives the question
+    made of the field's name."""
     if correction.field_name is None:
         return None
-    try:
-        return (schema or load_schema(correction.schema_name or "")).field(correction.field_name)
-    except (SchemaError, KeyError):
-        return FieldDefinition(name=correction.field_name)
+    name = correction.schema_name or ""
+    if name not in schemas:
+        try:
+            schemas[name] = load_schema(name)
+        except SchemaError:
+            schemas[name] = None
+    found = schemas[name]
+    if found is not None and correction.field_name in {d.name for d in found.fields}:
+        return found.field(correction.field_name)
+    return FieldDefinition(name=correction.field_name)
