@@ -118,8 +118,8 @@ class StaticSteps:
         """One step from the buffers; the cache advances its own write position."""
         return self.step(self.embed_tokens(self.tokens), self.mask, self.positions, self.cache)
 
-    def capture(self) -> bool:
-        """Record the step as a CUDA graph; False (and eager steps) when it cannot be.
+    def capture(self) -> None:
+        """Record the step as a CUDA graph; where it cannot be, a warning and eager steps.
 
         A warm-up step runs first on a side stream, as capture requires; it writes the next
         cache slot, which the first real step overwrites, and its advance of the cache's
@@ -140,11 +140,10 @@ class StaticSteps:
         except RuntimeError as error:  # e.g. a model whose step syncs with the host
             logger.warning("decode step not captured as a CUDA graph (%s): eager steps", error)
             self._rewind(slot)
-            return False
+            return
         finally:
             self.mask[:, 0, 0, slot] = False
         self.graph = graph
-        return True
 
     def _rewind(self, slot: int) -> None:
         for layer in _layers(self.cache):

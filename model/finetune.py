@@ -19,7 +19,7 @@ import torch
 from peft import LoraConfig, LoraModel
 
 from model.generation import FlorenceVLGenerator, GenerationSettings
-from model.tiny import TINY_REVISION, build_tiny_random
+from model.tiny import TINY_REVISION, tiny_random_generator
 from model.training import Conversation, conversation_loss, freeze_vision_tower, training_batch
 
 STATE_FILE = "finetune-state.pt"
@@ -90,7 +90,7 @@ def finetune(
             result.steps += 1
             result.losses.append(loss.item())
             if on_step is not None:
-                on_step(result.steps, per_epoch * settings.epochs, loss.item())
+                on_step(result.steps, per_epoch * settings.epochs, result.losses[-1])
         _save_state(generator, optimizer, result, epoch + 1, out / STATE_FILE)
     model.language_model = model.language_model.merge_and_unload()
     model.eval()
@@ -108,9 +108,7 @@ def load_base(base: str, device: str) -> FlorenceVLGenerator:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     if base == TINY_REVISION:
-        model, tokenizers = build_tiny_random("phi3")
-        model = model.to(device=device, dtype=dtype)
-        return FlorenceVLGenerator(model, tokenizers.llm, tokenizers.florence2)
+        return tiny_random_generator("phi3", device=device, dtype=dtype)
     return FlorenceVLGenerator.from_pretrained(base, device=device, dtype=dtype)
 
 

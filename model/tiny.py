@@ -23,6 +23,7 @@ from model.checkpoint import save_checkpoint
 from model.config import BACKBONES, FlorenceVLConfig, FusionConfig
 from model.florence2_keys import FLORENCE2_LARGE_ORIGINAL_CONFIG
 from model.florence2_tokenizer import build_offline_florence2_tokenizer
+from model.generation import FlorenceVLGenerator
 from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
 from model.released import longrope_parameters
 
@@ -158,6 +159,20 @@ def build_tiny_random(
     florence2_tokenizer = build_offline_florence2_tokenizer()
     model.set_prompts(florence2_tokenizer)
     return model.eval(), Tokenizers(llm_tokenizer, florence2_tokenizer)
+
+
+def tiny_random_generator(
+    backbone: str = "phi3",
+    seed: int = 0,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    **fusion,
+) -> FlorenceVLGenerator:
+    """`build_tiny_random` on `device` in `dtype`, with its tokenizers, ready to answer."""
+    model, tokenizers = build_tiny_random(backbone, seed, **fusion)
+    model = model.to(device=device, dtype=dtype)
+    return FlorenceVLGenerator(model, tokenizers.llm, tokenizers.florence2)
 
 
 def save_tiny_random(

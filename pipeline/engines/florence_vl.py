@@ -99,15 +99,14 @@ class FlorenceVLEngine(Engine):
         """The same code with a tiny random model and offline tokenizers, for tests and smoke
         runs only. Its answers are meaningless; `model_revision` says "tiny-random"."""
         from model.config import FusionConfig
-        from model.generation import FlorenceVLGenerator
-        from model.tiny import build_tiny_random
+        from model.tiny import tiny_random_generator
 
         engine = cls.__new__(cls)
         engine._configure(device, dtype, max_new_tokens, batch_size)
         gains = FusionConfig().with_profile(fusion_profile).gains
-        model, tokenizers = build_tiny_random(backbone, seed, gains=gains)
-        model.to(device=engine.device, dtype=_torch_dtype(engine.dtype))
-        engine.vlm = FlorenceVLGenerator(model, tokenizers.llm, tokenizers.florence2)
+        engine.vlm = tiny_random_generator(
+            backbone, seed, device=engine.device, dtype=_torch_dtype(engine.dtype), gains=gains
+        )
         engine.model_name = engine.model_revision = TINY_RANDOM_REVISION
         logger.warning("florence-vl engine runs a tiny RANDOM model: its answers are meaningless")
         return engine
