@@ -145,14 +145,17 @@ def load_checkpoint(
     """Build the model from `config.json` on `device` in `dtype` and load every weight.
 
     `fusion` replaces the stored fusion settings (an ablation variant); `gain_profile` keeps
-    them and applies a named gain profile (an inference-time choice, e.g. "document").
+    them and applies a named gain profile (an inference-time choice, e.g. "document") unless
+    the checkpoint's gains were learned by fine-tuning.
     Returns the model (in eval mode) and the resolved local directory.
     """
     directory = resolve_checkpoint(id_or_path)
     config = FlorenceVLConfig.from_dict(
         json.loads((directory / CONFIG_NAME).read_text()), fusion=fusion
     )
-    if gain_profile is not None:
+    if gain_profile is not None and config.fusion.gains_learned:
+        logger.info("%s: keeps the fusion gains it learned, not %r's", directory, gain_profile)
+    elif gain_profile is not None:
         config.fusion = config.fusion.with_profile(gain_profile)
     # Built in place on the target device and dtype: an 8B model never exists in float32.
     with torch.device(device), _default_dtype(dtype):

@@ -64,13 +64,16 @@ class FusionConfig:
     paper's, the order of the three V' blocks is UNVERIFIED. `include_pooled_token` selects
     577 tokens per image (Florence-2's pooled token first, as the authors' code path produces)
     or the paper's 576 grid tokens; also UNVERIFIED. `gains` multiplies a branch's features
-    before fusion; missing branches have gain 1.0 (= the checkpoint).
+    before fusion; missing branches have gain 1.0 (= the checkpoint). `gains_learned` marks
+    gains that fine-tuning learned: they belong to the weights, so no gain profile replaces
+    them.
     """
 
     mode: str = "channel_concat"
     branches: tuple[str, ...] = (LOW_LEVEL, *PROMPT_BRANCHES)
     include_pooled_token: bool = True
     gains: dict[str, float] = field(default_factory=dict)
+    gains_learned: bool = False
 
     def __post_init__(self) -> None:
         self.branches = tuple(self.branches)

@@ -16,11 +16,41 @@ from model.config import LOW_LEVEL, FusionConfig
 
 
 class FlorenceVLFusion(nn.Module):
-    """Parameter-free: the fusion only arranges features; the projector learns the mixing."""
+    """Parameter-free as released: the fusion only arranges features (scaled by the config's
+    gains) and the projector learns the mixing. Fine-tuning makes the gains trainable scalars
+    for a while (`learn_gains`), then writes what they learned back into the config
+    (`settle_gains`), so a checkpoint keeps the released key layout and carries its gains in
+    `config.json`."""
 
     def __init__(self, config: FusionConfig) -> None:
         super().__init__()
         self.config = config
+        self.trainable_gains: nn.ParameterDict | None = None
+
+    def learn_gains(self) -> list[nn.Parameter]:
+        """One trainable float32 scalar per branch, starting at the config's gain."""
+        # float32 whatever the model's dtype: a bf16 scalar near 1 moves in steps of 1/128.
+        start = {name: torch.tensor(self.config.gain(name)) for name in self.config.branches}
+        self.trainable_gains = nn.ParameterDict(
+            {name: nn.Parameter(value) for name, value in start.items()}
+        )
+        return list(self.trainable_gains.values())
+
+    def settle_gains(self) -> None:
+        """Fix the learned gains in the config (marked learned, so no gain profile replaces
+        them) and drop the parameters."""
+        if self.trainable_gains is None:
+            return
+        learned = {name: float(gain.detach()) for name, gain in self.trainable_gains.items()}
+        self.config.gains, self.config.gains_learned = learned, True
+        self.trainable_gains = None
+
+    def _gain(self, name: str) -> torch.Tensor | float | None:
+        """The branch's multiplier; None when the features pass as they are (fixed gain 1)."""
+        if self.trainable_gains is not None:
+            return self.trainable_gains[name]
+        gain = self.config.gain(name)
+        return None if gain == 1.0 else gain
 
     def forward(self, low_level: torch.Tensor, prompt_features: torch.Tensor) -> torch.Tensor:
         """`low_level` (B, N, C) is V; `prompt_features` (B, P, N, C) holds V' for the config's
@@ -42,8 +72,8 @@ class FlorenceVLFusion(nn.Module):
         by_name.update({name: prompt_features[:, i] for i, name in enumerate(prompt_names)})
         blocks = []  # each (B, N, C)
         for name in self.config.branches:
-            gain = self.config.gain(name)
-            blocks.append(by_name[name] if gain == 1.0 else by_name[name] * gain)
+            gain = self._gain(name)
+            blocks.append(by_name[name] if gain is None else by_name[name] * gain)
         if self.config.mode == "channel_concat":
             return torch.cat(blocks, dim=-1)  # (B, N, K*C)
         if self.config.mode == "token_concat":

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import ExitCode, command, errors, esc, progress_bar
+from app.cli.common import ExitCode, command, errors, esc, load_settings, progress_bar
 
 
 @command()
@@ -27,10 +27,14 @@ def finetune(
         float | None, typer.Option(help="Default: the authors' rate for the model.")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    fusion_profile: Annotated[
+        str | None, typer.Option(help="The gains training starts from; default: the app's.")
+    ] = None,
 ) -> None:
     """Fine-tune Florence-VL on corrected values: LoRA on the LLM, the projector in full, the
-    vision tower frozen. A run stopped part-way resumes from its last finished epoch when
-    started again with the same --out. The last line printed is a JSON summary."""
+    fusion gains as scalars, the vision tower frozen. A run stopped part-way resumes from its
+    last finished epoch when started again with the same --out. The last line printed is a
+    JSON summary."""
     from model.finetune import FinetuneSettings, load_base
     from model.finetune import finetune as run
     from model.training import read_conversations
@@ -41,7 +45,8 @@ def finetune(
         raise typer.Exit(ExitCode.BAD_INPUT)
     validation = read_conversations(data, "validation.json")
     settings = FinetuneSettings(epochs, lora_rank, batch_size, learning_rate)
-    generator = load_base(base, device)
+    profile = fusion_profile or load_settings().fusion_profile
+    generator = load_base(base, device, profile)
     with progress_bar() as progress:
         task = progress.add_task("fine-tuning", total=None)
 

@@ -36,7 +36,12 @@ def test_thirty_steps_learn_a_corrected_value_and_the_saved_model_keeps_it(
         torch.equal(a, b) for a, b in zip(tower, vl.model.vision_tower.parameters(), strict=True)
     )
     assert not (tmp_path / "out" / STATE_FILE).exists()  # finished: no state to resume
-    loaded = FlorenceVLGenerator.from_pretrained(tmp_path / "out")
+    gains = vl.config.fusion.gains  # learned from 1.0 (the default profile) and kept
+    assert vl.config.fusion.gains_learned and set(gains) == set(vl.config.fusion.branches)
+    assert all(abs(gain - 1.0) > 1e-3 for gain in gains.values())
+    # Saved with the learned gains, which a gain profile asked for at load does not replace.
+    loaded = FlorenceVLGenerator.from_pretrained(tmp_path / "out", gain_profile="document")
+    assert loaded.config.fusion.gains == gains
     with torch.no_grad():
         batch = training_batch(vl, examples)
         torch.testing.assert_close(
@@ -67,3 +72,28 @@ def test_a_run_stopped_after_an_epoch_resumes_where_it_stopped(tmp_path: Path) -
     b = FlorenceVLGenerator.from_pretrained(tmp_path / "run").model.projector.state_dict()
     for name in a:
         torch.testing.assert_close(a[name], b[name])
+
+
+def test_gradient_checkpointing_trains_the_same_model(tmp_path: Path) -> None:
+    """Recomputing activations in the backward pass (as on a GPU) changes memory, not
+    results: the same losses and the same trained projector as keeping them."""
+    runs = {}
+    for checkpointing in (False, True):
+        vl = tiny_florence_vl("phi3")
+        seen = []
+
+        def on_step(step: int, total: int, loss: float, vl=vl, seen=seen) -> None:
+            llm = vl.model.language_model  # the property's name depends on the release
+            on = getattr(llm, "is_activation_checkpointing", None)
+            seen.append(llm.is_gradient_checkpointing if on is None else on)
+
+        settings = FinetuneSettings(
+            epochs=2, lora_rank=4, batch_size=2, learning_rate=3e-3,
+            gradient_checkpointing=checkpointing,
+        )  # fmt: skip
+        result = finetune(vl, corrected(), [], tmp_path / str(checkpointing), settings, on_step)
+        assert seen == [checkpointing, checkpointing]
+        runs[checkpointing] = (result.losses, vl.model.projector.state_dict())
+    assert runs[True][0] == pytest.approx(runs[False][0], rel=1e-5)
+    for name, weight in runs[False][1].items():
+        torch.testing.assert_close(runs[True][1][name], weight)
