@@ -169,8 +169,10 @@ def _checkpointing(settings: FinetuneSettings, generator: FlorenceVLGenerator) -
 def _enable_checkpointing(language_model: torch.nn.Module) -> None:
     """Non-reentrant, which needs no gradient on the (frozen) inputs. transformers 5.24
     calls it activation checkpointing; 5.17, which GPU images ship, gradient checkpointing."""
-    enable = getattr(language_model, "activation_checkpointing_enable", None)
-    (enable or language_model.gradient_checkpointing_enable)({"use_reentrant": False})
+    name = "activation_checkpointing_enable"
+    if not hasattr(language_model, name):
+        name = "gradient_checkpointing_enable"
+    getattr(language_model, name)({"use_reentrant": False})
 
 
 def _epoch_batches(
