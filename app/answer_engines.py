@@ -56,15 +56,19 @@ def engine_for(settings: Settings, name: str | None = None) -> Engine:
     if name is not None:
         settings = settings.model_copy(update={"engine": EngineName(name)})
     choice = choose_engine(settings)
-    return _kept_engine(choice.name, settings.model, settings.device, settings.fusion_profile)
+    return _kept_engine(choice.name, *_model_settings(settings))
 
 
 def build_engine(settings: Settings, choice: EngineChoice) -> Engine:
     """Instantiate the chosen engine (model loading happens here)."""
-    return _build(choice.name, settings.model, settings.device, settings.fusion_profile)
+    return _build(choice.name, *_model_settings(settings))
 
 
-def _build(name: str, model: str, device: str, fusion_profile: str) -> Engine:
+def _model_settings(settings: Settings) -> tuple[str, str, str, str]:
+    return settings.model, settings.device, settings.fusion_profile, settings.adapter
+
+
+def _build(name: str, model: str, device: str, fusion_profile: str, adapter: str) -> Engine:
     if name == "extractive":
         from pipeline.engines.extractive import ExtractiveEngine
 
@@ -72,8 +76,8 @@ def _build(name: str, model: str, device: str, fusion_profile: str) -> Engine:
     from pipeline.engines.florence_vl import FlorenceVLEngine
 
     if name == "tiny-random":
-        return FlorenceVLEngine.tiny_random(fusion_profile=fusion_profile)
-    return FlorenceVLEngine(model, device=device, fusion_profile=fusion_profile)
+        return FlorenceVLEngine.tiny_random(fusion_profile=fusion_profile, adapter=adapter)
+    return FlorenceVLEngine(model, device=device, fusion_profile=fusion_profile, adapter=adapter)
 
 
 _kept_engine = lru_cache(maxsize=4)(_build)

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     model: str = Field("jiuhai/florence-vl-3b-sft", description="Hub id or local checkpoint.")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
     fusion_profile: str = Field("document", description="DBFusion gains; 'default' = paper.")
+    adapter: str = Field(
+        "", description="A fine-tuned adapter folder (docfuse finetune's out/adapter) to apply."
+    )
     ui_password: SecretStr | None = Field(
         None, description="When set, the web UI asks for it before anything else."
     )

@@ -135,6 +135,9 @@ class FlorenceVLConfig:
     chat_template: str = ""
     # The reference splices at a sentinel id outside every vocabulary; so do we.
     image_token_index: int = -200
+    # The sha256 of the fine-tuned adapter merged into these weights ("" for none): results
+    # name it in their model revision (`model/adapter.py`).
+    adapter: str = ""
 
     def __post_init__(self) -> None:
         if self.model_type not in BACKBONES:
@@ -213,6 +216,7 @@ class FlorenceVLConfig:
             "image_size": self.image_size,
             "chat_template": self.chat_template,
             "image_token_index": self.image_token_index,
+            "adapter": self.adapter,
         }
         return out
 
@@ -243,5 +247,6 @@ class FlorenceVLConfig:
             image_size=extension.get("image_size", 768),
             chat_template=extension.get("chat_template", ""),
             image_token_index=extension.get("image_token_index", -200),
+            adapter=extension.get("adapter", ""),
             **mm,
         )

@@ -6,7 +6,8 @@ is learned from the user's pages.
 A run checkpoints after every epoch (`STATE_FILE` in the output folder: the trainable
 weights, adapter and projector, by name; the optimizer; the random state; the losses) and,
 started again on the same folder, resumes after the last epoch it finished. At the end the
-adapter is merged into the LLM and the whole model is saved in the released layout, so
+adapter is saved on its own (`out/adapter`, for `DOCFUSE_ADAPTER` beside the base model),
+then merged into the LLM and the whole model saved in the released layout, so
 `DOCFUSE_MODEL` loads it like any checkpoint.
 """
 
@@ -18,14 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from peft import LoraConfig, LoraModel
 
+from model.adapter import attach_lora, save_adapter
 from model.config import FusionConfig
 from model.generation import FlorenceVLGenerator, GenerationSettings
 from model.tiny import TINY_REVISION, tiny_random_generator
 from model.training import Conversation, conversation_loss, freeze_vision_tower, training_batch
 
 STATE_FILE = "finetune-state.pt"
+ADAPTER_DIR = "adapter"
 # The authors' SFT learning rates per chat template (FLORENCE_VL.md).
 SFT_LEARNING_RATES = {"phi3": 9e-5, "llama3": 1e-5}
 ANSWER_TOKENS = 64  # enough for a field value when validating
@@ -63,6 +65,7 @@ class FinetuneResult:
             "val_exact_before": self.val_exact_before,
             "val_exact_after": self.val_exact_after,
             "out": str(out),
+            "adapter": str(out / ADAPTER_DIR),
         }
 
 
@@ -73,42 +76,63 @@ def finetune(
     out: Path,
     settings: FinetuneSettings = FinetuneSettings(),
     on_step: Callable[[int, int, float], None] | None = None,
+    *,
+    base: str = "",
 ) -> FinetuneResult:
-    """Train, validate before and after, save the merged model to `out`.
-    `on_step(step, total_steps, loss)` reports progress."""
+    """Train, validate before and after, save the adapter and the merged model to `out`.
+    `on_step(step, total_steps, loss)` reports progress; `base` names the model trained."""
     if not train:
         raise ValueError("no training examples")
     out.mkdir(parents=True, exist_ok=True)
     model = generator.model
-    torch.manual_seed(settings.seed)  # the adapter's initial weights: a rerun starts alike
-    optimizer = torch.optim.AdamW(_trainable_groups(generator, settings))
-    if _checkpointing(settings, generator):
-        _enable_checkpointing(model.language_model)
+    optimizer = prepare_training(generator, settings)
     result, first_epoch = _resume(generator, optimizer, out / STATE_FILE, len(train))
     if result.val_exact_before is None:
         result.val_exact_before = exact_match(generator, validation)
     per_epoch = -(-len(train) // settings.batch_size)
     for epoch in range(first_epoch, settings.epochs):
-        model.train()
-        model.vision_tower.eval()  # frozen: no dropout either, it reads pages as it will
         for chunk in _epoch_batches(train, settings, epoch):
-            loss = conversation_loss(generator, training_batch(generator, chunk))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
             result.steps += 1
-            result.losses.append(loss.item())
+            result.losses.append(training_step(generator, optimizer, chunk))
             if on_step is not None:
                 on_step(result.steps, per_epoch * settings.epochs, result.losses[-1])
         _save_state(generator, optimizer, result, epoch + 1, out / STATE_FILE)
-    model.language_model = model.language_model.merge_and_unload()
     model.fusion.settle_gains()
+    adapter = save_adapter(model, out / ADAPTER_DIR, rank=settings.lora_rank, base=base)
+    model.language_model = model.language_model.merge_and_unload()
+    model.config.adapter = adapter
     model.eval()
     generator.feature_cache.clear()  # features projected by the projector before training
     result.val_exact_after = exact_match(generator, validation)
     generator.save_pretrained(out)
     (out / STATE_FILE).unlink()
     return result
+
+
+def prepare_training(
+    generator: FlorenceVLGenerator, settings: FinetuneSettings
+) -> torch.optim.Optimizer:
+    """Attach LoRA, make the gains trainable, freeze the tower, switch checkpointing on
+    where the settings say; the optimizer over what trains."""
+    torch.manual_seed(settings.seed)  # the adapter's initial weights: a rerun starts alike
+    optimizer = torch.optim.AdamW(_trainable_groups(generator, settings))
+    if _checkpointing(settings, generator):
+        _enable_checkpointing(generator.model.language_model)
+    return optimizer
+
+
+def training_step(
+    generator: FlorenceVLGenerator, optimizer: torch.optim.Optimizer, batch: list[Conversation]
+) -> float:
+    """One optimizer step on `batch`; its loss."""
+    model = generator.model
+    model.train()
+    model.vision_tower.eval()  # frozen: no dropout either, it reads pages as it will
+    loss = conversation_loss(generator, training_batch(generator, batch))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 def load_base(base: str, device: str, fusion_profile: str = "default") -> FlorenceVLGenerator:
@@ -147,10 +171,7 @@ def _trainable_groups(
     SFT rate; the fusion gains at theirs. The tower is frozen."""
     model = generator.model
     freeze_vision_tower(model)
-    config = LoraConfig(
-        r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, target_modules="all-linear"
-    )
-    model.language_model = LoraModel(model.language_model, config, "default")
+    attach_lora(model, settings.lora_rank)
     weights = [p for p in model.parameters() if p.requires_grad]
     rate = settings.learning_rate or SFT_LEARNING_RATES.get(generator.template.name, 1e-5)
     gains = model.fusion.learn_gains()

@@ -35,7 +35,7 @@ def describe_answer(answer: AnswerOut) -> str:
     else:
         where = f"page {answer.page}, not found on the page"
     confidence = f"{answer.confidence:.2f}" if answer.confidence is not None else "-"
-    return f"{esc(answer.answer)}  ({where}; confidence {confidence})"
+    return f"{esc(answer.answer)}  ({where}; confidence {confidence}; {esc(answer.model_revision)})"
 
 
 def field_table(fields: list[FieldOut]) -> Table:

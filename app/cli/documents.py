@@ -15,6 +15,7 @@ from app.db.models import DocumentStatus
 from app.schemas import export_json_schema
 from app.services.documents import delete_documents, document_ids, list_documents
 from app.services.export import export_documents, write_export
+from app.services.results import models_by_document
 from app.services.training_export import training_examples, write_training_set
 from pipeline.fields.schemas import load_schema
 
@@ -29,8 +30,9 @@ def documents(
 ) -> None:
     """List documents with their status and page count."""
     app = open_app()
-    table = Table("id", "status", "pages", "type", "filename", "sha256", "error")
+    table = Table("id", "status", "pages", "type", "filename", "sha256", "models", "error")
     with app.sessions() as session:
+        models = models_by_document(session)
         for doc in list_documents(session=session, status=status):
             table.add_row(
                 str(doc.id),
@@ -39,6 +41,7 @@ def documents(
                 doc.file_type or "-",
                 esc(doc.filename),
                 doc.sha256[:12],
+                esc("\n".join(models.get(doc.id, []))) or "-",
                 esc(doc.error or ""),
             )
     console.print(table)

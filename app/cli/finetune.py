@@ -53,5 +53,5 @@ def finetune(
         def on_step(step: int, total: int, loss: float) -> None:
             progress.update(task, completed=step, total=total, description=f"loss {loss:.3f}")
 
-        result = run(generator, train, validation, out, settings, on_step=on_step)
+        result = run(generator, train, validation, out, settings, on_step=on_step, base=base)
     typer.echo(json.dumps(result.summary(out)))

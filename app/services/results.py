@@ -7,7 +7,7 @@ corrected and exported as current.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
 from app.db.keys import question_sha256
@@ -34,3 +34,18 @@ def latest_fields(session: Session, document_id: int, schema: str) -> dict[str, 
         .order_by(FieldRecord.updated_at, FieldRecord.id)
     ).all()
     return {row.name: row for row in rows}  # later rows win
+
+
+def models_by_document(session: Session) -> dict[int, list[str]]:
+    """Which models produced each document's results, as `engine:model revision` (a
+    fine-tuned model's revision names its adapter), in name order."""
+    produced = union(
+        *(
+            select(record.document_id, record.engine, record.model_revision)
+            for record in (AnswerRecord, FieldRecord)
+        )
+    )
+    models: dict[int, list[str]] = {}
+    for document_id, engine, revision in session.execute(produced):
+        models.setdefault(document_id, []).append(f"{engine}:{revision}")
+    return {document_id: sorted(names) for document_id, names in models.items()}

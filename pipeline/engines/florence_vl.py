@@ -28,7 +28,7 @@ from pipeline.engines.base import (
 from pipeline.types import Page
 
 if TYPE_CHECKING:
-    from model.generation import GeneratedAnswer
+    from model.generation import FlorenceVLGenerator, GeneratedAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,10 @@ class FlorenceVLEngine(Engine):
         device: "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
         dtype: "auto" (bfloat16 on CUDA, float32 on CPU) or one of bfloat16/float16/float32.
         fusion_profile: DBFusion gain profile, "default" (exactly the released model) or
-            "document" (OCR-prompt features weighted up; see docs/model.md).
+            "document" (OCR-prompt features weighted up; see docs/model.md); a fine-tuned
+            model or adapter keeps the gains it learned.
+        adapter: a folder `docfuse finetune` wrote (its `adapter/`), merged into the model on
+            load; the model revision then names it.
         max_new_tokens: answer length cap.
         batch_size: pages per vision batch and prompts per generation batch.
     """
@@ -61,6 +64,7 @@ class FlorenceVLEngine(Engine):
         device: str = "auto",
         dtype: str = "auto",
         fusion_profile: str = "default",
+        adapter: str = "",
         max_new_tokens: int = 64,
         batch_size: int = 8,
     ) -> None:
@@ -74,8 +78,9 @@ class FlorenceVLEngine(Engine):
             gain_profile=fusion_profile,
             attn_implementation=attention_implementation(self.device),
         )
+        self._apply_adapter(adapter)
         self.model_name = str(model_id_or_path)
-        self.model_revision = _revision_of(model_id_or_path, self.vlm.directory)
+        self.model_revision = _revision_of(model_id_or_path, self.vlm)
         logger.info(
             "florence-vl engine ready: %s on %s (%s), fusion profile %s",
             self.model_revision,
@@ -93,6 +98,7 @@ class FlorenceVLEngine(Engine):
         device: str = "cpu",
         dtype: str = "auto",
         fusion_profile: str = "default",
+        adapter: str = "",
         max_new_tokens: int = 16,
         batch_size: int = 8,
     ) -> FlorenceVLEngine:
@@ -107,7 +113,9 @@ class FlorenceVLEngine(Engine):
         engine.vlm = tiny_random_generator(
             backbone, seed, device=engine.device, dtype=_torch_dtype(engine.dtype), gains=gains
         )
-        engine.model_name = engine.model_revision = TINY_RANDOM_REVISION
+        engine._apply_adapter(adapter)
+        engine.model_name = TINY_RANDOM_REVISION
+        engine.model_revision = _revision_of(TINY_RANDOM_REVISION, engine.vlm)
         logger.warning("florence-vl engine runs a tiny RANDOM model: its answers are meaningless")
         return engine
 
@@ -122,6 +130,12 @@ class FlorenceVLEngine(Engine):
         self.dtype = resolve_dtype(dtype, self.device)
         self.batch_size = batch_size
         self.settings = GenerationSettings(max_new_tokens=max_new_tokens)
+
+    def _apply_adapter(self, adapter: str) -> None:
+        if adapter:
+            from model.adapter import apply_adapter
+
+            apply_adapter(self.vlm.model, Path(adapter))
 
     def answer(self, pages: Sequence[Page], questions: Sequence[Question]) -> list[Answer]:
         """Answer each question about the page it names; one model call for the whole batch."""
@@ -228,8 +242,14 @@ def _torch_dtype(name: str):
     return getattr(torch, name)
 
 
-def _revision_of(model_id_or_path: str, directory: Path | None) -> str:
-    """The id or path, plus the hub commit when the files came from a hub snapshot."""
+def _revision_of(model_id_or_path: str, vlm: FlorenceVLGenerator) -> str:
+    """The id or path, plus the hub commit when the files came from a hub snapshot, plus the
+    fine-tuned adapter's hash when one is merged in (two fine-tuning runs into one folder
+    are two revisions)."""
+    revision = str(model_id_or_path)
+    directory = vlm.directory
     if directory is not None and directory.parent.name == "snapshots":
-        return f"{model_id_or_path}@{directory.name}"
-    return str(model_id_or_path)
+        revision = f"{revision}@{directory.name}"
+    if vlm.config.adapter:
+        revision = f"{revision}+adapter.{vlm.config.adapter[:12]}"
+    return revision

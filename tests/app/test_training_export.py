@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.config import get_settings
 from app.samples import write_samples
 from pipeline.fields.schemas import load_schema
 
@@ -81,8 +83,11 @@ def test_schema_and_since_narrow_the_training_data(corrected: CliRunner, tmp_pat
     assert "0 train and 0 validation examples from 0 documents" in none.output
 
 
-def test_finetune_trains_on_the_exported_corrections(corrected: CliRunner, tmp_path: Path) -> None:
-    """The loop from corrections to a model: export, fine-tune the tiny model, load it."""
+def test_finetune_trains_on_the_exported_corrections(
+    corrected: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop from corrections to a model: export, fine-tune the tiny model, answer with
+    its adapter beside the base model's answers, each saying which model gave it."""
     data, out = tmp_path / "training", tmp_path / "model"
     assert corrected.invoke(cli, ["export", "--training", str(data)]).exit_code == 0
     options = ["--base", "tiny-random", "--out", str(out), "--epochs", "3", "--lora-rank", "4",
@@ -94,6 +99,16 @@ def test_finetune_trains_on_the_exported_corrections(corrected: CliRunner, tmp_p
     assert summary["train_loss_last"] < summary["train_loss_first"]
     assert summary["val_exact_before"] is not None and summary["out"] == str(out)
     assert (out / "config.json").is_file() and (out / "model.safetensors.index.json").is_file()
+    digest = json.loads((out / "adapter" / "adapter.json").read_text())["sha256"][:12]
+    adapted = f"tiny-random+adapter.{digest}"
+    for adapter, revision in (("", "tiny-random"), (summary["adapter"], adapted)):
+        monkeypatch.setenv("DOCFUSE_ADAPTER", adapter)
+        get_settings.cache_clear()
+        asked = corrected.invoke(cli, ["ask", "2", QUESTION, "--engine", "tiny-random"])
+        assert f"; {revision})" in asked.output or "no answer found" in asked.output
+        listed = corrected.invoke(cli, ["documents"]).output
+        assert f"florence-vl:{revision}" in listed
+    assert re.search(r"florence-vl:tiny-random +│", listed)  # the base model's, still there
 
 
 def test_finetune_without_training_data_says_so(runner: CliRunner, tmp_path: Path) -> None:
