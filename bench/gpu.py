@@ -20,7 +20,11 @@ others still report):
    static cache, the static cache's step replayed as a CUDA graph), and how often their
    answers agree (random bf16 weights give near-ties, so a few differ without a fault);
 5. consistency: the tiny model in float32 on the same device answers the same in every
-   decode mode as with no cache at all, so the fast paths are known to be right there.
+   decode mode as with no cache at all, so the fast paths are known to be right there;
+6. training: fine-tuning steps as `docfuse finetune` takes them (LoRA rank 64 on the LLM,
+   the projector and the fusion gains trainable, the tower frozen, gradient checkpointing,
+   bf16) on batches of 4 pages: steps/s and peak memory. It runs last, since it attaches
+   LoRA to the model, and imports peft inside the stage, so without peft only it fails.
 Peak memory is `torch.cuda.max_memory_allocated`. Every result is printed as a JSON line
 as it comes; the last line is the summary, with the device's name: record it in
 docs/benchmarks.md with the command.
@@ -67,6 +71,8 @@ class Plan:
     vision_batches: tuple[int, ...]
     page_batches: tuple[int, ...]
     budget_s: dict[str, float]
+    lora_rank: int
+    training_batch: int
 
 
 FULL = Plan(
@@ -74,15 +80,21 @@ FULL = Plan(
     torch.bfloat16,
     (1, 2, 4, 8, 16, 32),
     (1, 4, 8, 16, 32, 48),
-    {"vision": 70.0, "end_to_end": 120.0, "split": 40.0, "decode_modes": 60.0, "consistency": 30.0},
-)
+    {"vision": 70.0, "end_to_end": 120.0, "split": 40.0, "decode_modes": 60.0, "consistency": 30.0,
+     "training": 90.0},
+    lora_rank=64,
+    training_batch=4,
+)  # fmt: skip
 SMOKE = Plan(
     torch.device("cpu"),
     torch.float32,
     (1, 2),
     (1, 2),
-    {"vision": 30, "end_to_end": 30, "split": 30, "decode_modes": 30, "consistency": 30},
-)
+    {"vision": 30, "end_to_end": 30, "split": 30, "decode_modes": 30, "consistency": 30,
+     "training": 30},
+    lora_rank=4,
+    training_batch=2,
+)  # fmt: skip
 
 
 def report(**figures: Any) -> None:
@@ -289,6 +301,39 @@ def consistency_stage(plan: Plan, _generator: FlorenceVLGenerator, summary: dict
     within_budget(plan, "consistency", (0,), measure)
 
 
+TRAINING_STEPS = 5  # timed, after one warm-up step
+
+
+def training_stage(plan: Plan, generator: FlorenceVLGenerator, summary: dict) -> None:
+    def measure(batch: int) -> None:
+        from model.finetune import FinetuneSettings, prepare_training, training_step
+        from model.training import Conversation
+
+        settings = FinetuneSettings(
+            lora_rank=plan.lora_rank, batch_size=batch, gradient_checkpointing=True
+        )
+        pages = pages_for(batch)
+        examples = [Conversation(page, QUESTIONS[i % 3], "12.50") for i, page in enumerate(pages)]
+        optimizer = prepare_training(generator, settings)
+        training_step(generator, optimizer, examples)  # warm-up
+        if plan.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(plan.device)
+
+        def steps() -> None:
+            for _ in range(TRAINING_STEPS):
+                training_step(generator, optimizer, examples)
+
+        seconds = timed(plan, steps)
+        figures = {"training_steps_per_s": round(TRAINING_STEPS / seconds, 3)}
+        if plan.device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(plan.device) / 2**30
+            figures["training_peak_memory_gib"] = round(peak, 2)
+        summary.update(figures, training_batch=batch, training_lora_rank=plan.lora_rank)
+        report(stage="training", batch=batch, lora_rank=plan.lora_rank, **figures)
+
+    within_budget(plan, "training", (plan.training_batch,), measure)
+
+
 class CaptureFailures(logging.Handler):
     """Counts decode steps that could not be captured as CUDA graphs (they ran eagerly)."""
 
@@ -322,7 +367,10 @@ def main() -> None:
     parameters = sum(p.numel() for p in generator.model.parameters()) / 1e9
     report(stage="build", parameters_b=round(parameters, 3),
            seconds=round(time.perf_counter() - started, 1), device=device_name)  # fmt: skip
-    stages = (vision_stage, end_to_end_stage, split_stage, decode_modes_stage, consistency_stage)
+    stages = (
+        vision_stage, end_to_end_stage, split_stage, decode_modes_stage, consistency_stage,
+        training_stage,
+    )  # fmt: skip
     for stage in stages:
         stage(plan, generator, summary)
     summary["graph_capture_failures"] = capture_failures.count

@@ -47,7 +47,7 @@ def test_the_gpu_benchmark_runs_every_stage_and_ends_with_its_summary(
     stages = [line.get("stage") for line in lines[:-1]]
     assert stages == [
         "build", "vision", "vision", "end_to_end", "end_to_end", "split",
-        "decode_modes", "decode_modes", "consistency",
+        "decode_modes", "decode_modes", "consistency", "training",
     ]  # fmt: skip
     assert not any("error" in line for line in lines)
     summary = lines[-1]
@@ -58,3 +58,4 @@ def test_the_gpu_benchmark_runs_every_stage_and_ends_with_its_summary(
     assert summary["prefill_ms_per_page"] > 0 and summary["decode_ms_per_token"] > 0
     assert summary["decode_modes_agree_with_no_cache"] is True
     assert summary["graph_capture_failures"] == 0
+    assert summary["training_steps_per_s"] > 0 and summary["training_batch"] == 2
