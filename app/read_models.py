@@ -220,6 +220,7 @@ def field_out(field: FieldRecord, corrections: Sequence[CorrectionRecord] = ()) 
         value=field.value,
         raw_text=field.raw_text,
         page=field.page_index,
+        model_revision=field.model_revision,
         corrections=[correction_out(c) for c in corrections],
         **_result(field),
     )

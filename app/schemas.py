@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.db.models import CorrectionKind, DocumentStatus
 from pipeline.types import TextSource
 
-# 2: corrections beside answers and fields; 3: OCR quality of each page
-SCHEMA_VERSION: Final = 3
+# 2: corrections beside answers and fields; 3: OCR quality of each page; 4: fields name
+# their model revision, as answers do (a fine-tuned model's names its adapter)
+SCHEMA_VERSION: Final = 4
 
 Coordinates = tuple[float, float, float, float]
 
@@ -112,6 +113,7 @@ class FieldOut(_Model):
     confidence: float | None
     engine: str
     model: str
+    model_revision: str
     corrections: list[CorrectionOut] = Field(
         default_factory=list,
         description="A person's corrections or confirmation of it (one per list row).",
@@ -127,7 +129,7 @@ class Provenance(_Model):
 class ExportDocument(_Model):
     """One document with its pages, answers and fields."""
 
-    schema_version: Literal[3] = SCHEMA_VERSION
+    schema_version: Literal[4] = SCHEMA_VERSION
     document: DocumentInfo
     pages: list[PageOut]
     answers: list[AnswerOut]

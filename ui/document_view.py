@@ -174,6 +174,7 @@ def _answer_row(ctx: Context, document_id: int, answer: AnswerOut) -> None:
             where = f"page {answer.page + 1}" if answer.grounded else "not found on the page"
             confidence = f"{answer.confidence:.2f}" if answer.confidence is not None else "-"
             st.markdown(f"{plain(answer.answer)} ({where}; confidence {confidence})")
+            _produced_by(answer)
             _select_button(target, f"show-{document_id}-{target[-12:]}")
         _correction_form(
             ctx,
@@ -201,6 +202,7 @@ def _field_row(ctx: Context, document_id: int, schema_name: str, field: FieldOut
         st.markdown(f"**{plain(field.name)}**{flag}{chosen}")
         confidence = f"{field.confidence:.2f}" if field.confidence is not None else "-"
         st.markdown(f"{plain(field.value or '-')} ({where(field)}; confidence {confidence})")
+        _produced_by(field)
         if field.grounded:
             _select_button(target, f"show-{document_id}-{schema_name}-{field.name}")
         _correction_form(
@@ -223,6 +225,11 @@ def _field_row(ctx: Context, document_id: int, schema_name: str, field: FieldOut
                 field_name=field.name,
             ),
         )
+
+
+def _produced_by(result: AnswerOut | FieldOut) -> None:
+    """Which model gave the value: a fine-tuned model's revision names its adapter."""
+    st.caption(plain(f"by {result.engine} · {result.model_revision}"))
 
 
 def _select_button(target: str, key: str) -> None:

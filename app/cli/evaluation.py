@@ -47,7 +47,7 @@ def eval_command(
     console.print(
         f"documents {report['documents']}, OCR CER {_pct(report['ocr']['cer'])}, "
         f"word recall {_pct(report['ocr']['word_recall'])}, {report['pages_per_s']} pages/s, "
-        f"engine {report['engine']}"
+        f"engine {report['engine']} ({esc(', '.join(report['models']) or '-')})"
     )
     for failure in report["failures"]:
         console.print(f"[red]failed[/red] {esc(failure)}")

@@ -90,6 +90,7 @@ class Report:
     recall_found: float = 0.0
     recall_words: int = 0
     failures: list[str] = field(default_factory=list)
+    models: set[str] = field(default_factory=set)  # the revisions that answered
 
     def add_ocr(self, words: list, gt_lines: list[GroundTruthLine]) -> None:
         chars = sum(len(normalise(text)) for text, _ in gt_lines)
@@ -111,6 +112,7 @@ class Report:
             },
             "pages_per_s": round(self.pages / self.seconds, 3) if self.seconds else None,
             "engine": self.engine,
+            "models": sorted(self.models),
             "failures": self.failures,
         }
 
@@ -149,9 +151,10 @@ def evaluate(
             settings.model_dump()
             | {"data_dir": Path(scratch), "database_url": "", "broker_url": ""}
         )
-        run = _InProcess(private, choice)
+        report = Report(engine=choice.name)
+        run = _InProcess(private, choice, report)
         labelled = formats[fmt](folder, run)
-        report = Report(engine=choice.name, fields={name: Tally() for name in labelled.fields})
+        report.fields = {name: Tally() for name in labelled.fields}
         files = labelled.files[:limit]
         started = time.perf_counter()
         for done, path in enumerate(files, start=1):
@@ -170,9 +173,10 @@ def evaluate(
 class _InProcess:
     """The pipeline run in this process on a private database, as `docfuse` runs it."""
 
-    def __init__(self, settings: Settings, choice: EngineChoice) -> None:
+    def __init__(self, settings: Settings, choice: EngineChoice, report: Report) -> None:
         self.settings = settings
         self.engine = choice.name
+        self.report = report
         self.sessions = open_database(settings)
         self.dispatcher = Dispatcher(settings, self.sessions)
 
@@ -202,7 +206,9 @@ class _InProcess:
             job = submit_analysis(session=session, document_id=document_id, request=request)
         self.dispatcher.send([job.id])
         with self.sessions() as session:
-            return job_results(session=session, job_id=job.id).fields
+            fields = job_results(session=session, job_id=job.id).fields
+        self.report.models.update(f.model_revision for f in fields)
+        return fields
 
     def ask(self, document_id: int, question: str, page: int | None) -> str:
         """The engine's answer ("" for none) to one question about a document."""
@@ -212,6 +218,7 @@ class _InProcess:
         self.dispatcher.send([job.id])
         with self.sessions() as session:
             answers = job_results(session=session, job_id=job.id).answers
+        self.report.models.update(a.model_revision for a in answers)
         return answers[0].answer if answers else ""
 
 

@@ -71,7 +71,7 @@ def test_a_correction_is_stored_beside_the_model_value(settings: Settings, invoi
     assert corrected.kind == "corrected" and corrected.grounded and corrected.page == 0
     assert again.value == "2026-11-03" and again.raw_text == "3 Nov 2026"  # normalised
     item = _exported(settings, invoice)
-    assert item["schema_version"] == 3
+    assert item["schema_version"] == 4
     (customer,) = _field(item, "customer")
     assert customer["value"] == "Northwind Traders, 5 Mill Lane, Leeds"  # the model's, kept
     (correction,) = customer["corrections"]

@@ -37,7 +37,7 @@ def test_export_validates_and_carries_pages_words_and_failures(
     for item in payload:
         jsonschema.validate(item, schema)
     ready, failed = payload
-    assert ready["schema_version"] == 3
+    assert ready["schema_version"] == 4
     assert (
         ready["document"]["sha256"]
         == hashlib.sha256((ICDAR_DIR / "eu-004.pdf").read_bytes()).hexdigest()

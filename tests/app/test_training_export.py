@@ -101,6 +101,7 @@ def test_finetune_trains_on_the_exported_corrections(
     assert (out / "config.json").is_file() and (out / "model.safetensors.index.json").is_file()
     digest = json.loads((out / "adapter" / "adapter.json").read_text())["sha256"][:12]
     adapted = f"tiny-random+adapter.{digest}"
+    qa = _qa_folder(tmp_path / "qa")
     for adapter, revision in (("", "tiny-random"), (summary["adapter"], adapted)):
         monkeypatch.setenv("DOCFUSE_ADAPTER", adapter)
         get_settings.cache_clear()
@@ -108,7 +109,18 @@ def test_finetune_trains_on_the_exported_corrections(
         assert f"; {revision})" in asked.output or "no answer found" in asked.output
         listed = corrected.invoke(cli, ["documents"]).output
         assert f"florence-vl:{revision}" in listed
+        scored = corrected.invoke(cli, ["eval", str(qa), "--format", "qa", "--engine",
+                                        "tiny-random", "--json"])  # fmt: skip
+        assert json.loads(scored.stdout.strip().splitlines()[-1])["models"] == [revision]
     assert re.search(r"florence-vl:tiny-random +│", listed)  # the base model's, still there
+
+
+def _qa_folder(folder: Path) -> Path:
+    """One question about the sample invoice, as `docfuse eval --format qa` reads it."""
+    (invoice,) = [path for path in write_samples(folder) if path.suffix == ".pdf"]
+    line = {"file": invoice.name, "question": QUESTION, "answers": ["89.28"]}
+    (folder / "qa.jsonl").write_text(json.dumps(line) + "\n")
+    return folder
 
 
 def test_finetune_without_training_data_says_so(runner: CliRunner, tmp_path: Path) -> None:

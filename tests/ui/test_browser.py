@@ -206,7 +206,7 @@ def test_upload_browse_ask_correct_and_export(
     document = json.loads(Path(download.value.path()).read_text())
     corrected = [c for f in document["fields"] for c in f["corrections"]]
     assert [c["value"] for c in corrected] == ["Lieferant GmbH (corrected)"]
-    assert document["schema_version"] == 3
+    assert document["schema_version"] == 4
 
     # Another browser, no password: nothing but the sign-in form.
     stranger = browser.new_page()

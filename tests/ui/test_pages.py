@@ -151,6 +151,7 @@ def test_a_document_question_fields_and_corrections(ui: Settings, tmp_path: Path
     app = _app(DOCUMENT_PAGE, id=str(invoice))
     assert "invoice-acme.pdf" in _texts(app)
     assert "What is the total?" in _texts(app) and "89.28 (page 1; confidence 1.00)" in _texts(app)
+    assert "by extractive · " in _texts(app)  # which model gave it
     app.text_input(key=f"question-{invoice}").input("What is the invoice number?")
     app.button(key=f"FormSubmitter:ask-{invoice}-Ask").click().run()
     assert "INV-2026-0042 (page 1; confidence 1.00)" in _texts(app)
