@@ -221,6 +221,7 @@ def field_out(field: FieldRecord, corrections: Sequence[CorrectionRecord] = ()) 
         raw_text=field.raw_text,
         page=field.page_index,
         model_revision=field.model_revision,
+        source=field.source,
         corrections=[correction_out(c) for c in corrections],
         **_result(field),
     )

@@ -16,7 +16,8 @@ from app.db.models import CorrectionKind, DocumentStatus
 from pipeline.types import TextSource
 
 # 2: corrections beside answers and fields; 3: OCR quality of each page; 4: fields name
-# their model revision, as answers do (a fine-tuned model's names its adapter)
+# their model revision, as answers do (a fine-tuned model's names its adapter), and their
+# source (the page, or an embedded e-invoice)
 SCHEMA_VERSION: Final = 4
 
 Coordinates = tuple[float, float, float, float]
@@ -114,6 +115,10 @@ class FieldOut(_Model):
     engine: str
     model: str
     model_revision: str
+    source: str = Field(
+        description="Where the value came from: 'page' (read by the engine), or the "
+        "embedded e-invoice XML it was taken from, e.g. 'e-invoice CII (factur-x.xml)'."
+    )
     corrections: list[CorrectionOut] = Field(
         default_factory=list,
         description="A person's corrections or confirmation of it (one per list row).",

@@ -14,6 +14,11 @@ Confidence rules:
   description, confidence scaled by the share of rows found.
 A question asked of the whole document is asked of every page; the non-empty answer with
 the highest confidence wins.
+
+A PDF with an embedded e-invoice (`pipeline/einvoice.py`) gives exact values: a field the
+XML holds takes its value from there with confidence 1, whatever the engine read, and is
+grounded on the page by its printed spelling ("529,87" for 529.87, "05.03.2018" for
+2018-03-05); its `source` names the XML.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.einvoice import EInvoice
 from pipeline.engines.base import (
     Answer,
     Engine,
@@ -33,11 +39,13 @@ from pipeline.engines.base import (
     Question,
 )
 from pipeline.errors import BadInputError
-from pipeline.fields.normalize import normalize
+from pipeline.fields.normalize import clean_text, find_amounts, find_dates, normalize
 from pipeline.grounding import ground
+from pipeline.layout import group_lines
 from pipeline.types import Box, Page
 
 UNGROUNDED_PENALTY = 0.5
+PAGE_SOURCE = "page"  # a field's value as the engine read it from the pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,7 @@ class DocumentWork:
     pages: Sequence[Page]
     questions: Sequence[AskedQuestion] = ()
     fields: Sequence[FieldSpec] = ()
+    einvoice: EInvoice | None = None  # the invoice XML the file carries, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,7 @@ class ScoredField:
     page: int | None
     boxes: list[Box]
     confidence: float
+    source: str = PAGE_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +142,13 @@ def _score(work: DocumentWork, output: EngineOutput) -> DocumentResults:
         per_page = [_score_answer(next(answers), by_index) for _ in range(count)]
         best = max(per_page, key=lambda answer: (bool(answer.text), answer.confidence))
         scored.append(best)
-    fields = [_score_field(value, work.pages, by_index) for value in output.fields]
+    embedded = work.einvoice.values if work.einvoice else {}
+    fields = [
+        _score_embedded(value.field, work.einvoice, work.pages)
+        if work.einvoice and value.field.name in embedded
+        else _score_field(value, work.pages, by_index)
+        for value in output.fields
+    ]
     return DocumentResults(scored, fields)
 
 
@@ -165,6 +181,46 @@ def _score_field(
         boxes=grounded.boxes,
         confidence=grounded.confidence,
     )
+
+
+def _score_embedded(spec: FieldSpec, einvoice: EInvoice, pages: Sequence[Page]) -> ScoredField:
+    """The e-invoice's value, exact (confidence 1), grounded where the page prints it."""
+    value = einvoice.values[spec.name]
+    rows = _rows(value)
+    if rows is not None:
+        grounded, printed = _ground_rows(rows, pages, 1.0), value
+    else:
+        printed = printed_spelling(spec.type, value, pages) or value
+        grounded = ground_text(printed, pages, 1.0, None)
+    typed = spec.type in ("date", "amount") or rows is not None
+    return ScoredField(
+        name=spec.name,
+        type=spec.type,
+        value=value if typed else normalize(spec.type, value),
+        raw_text=printed,
+        page=grounded.boxes[0].page if grounded.boxes else None,
+        boxes=grounded.boxes,
+        confidence=1.0,
+        source=einvoice.source,
+    )
+
+
+def printed_spelling(value_type: str, value: str, pages: Sequence[Page]) -> str | None:
+    """How the pages print a normalised date or amount (the first line that does), so that
+    grounding looks for "529,87" rather than "529.87"; None when no line prints it."""
+    finders = {
+        "amount": lambda text: [(str(amount), span) for amount, span in find_amounts(text)],
+        "date": lambda text: [(day.isoformat(), span) for day, span in find_dates(text)],
+    }
+    if value_type not in finders:
+        return None
+    for page in pages:
+        for line in group_lines(page.words):
+            text = clean_text(line.text)
+            for found, (start, end) in finders[value_type](text):
+                if found == value:
+                    return text[start:end].strip()
+    return None
 
 
 def _rows(text: str) -> list[dict[str, Any]] | None:

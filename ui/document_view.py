@@ -228,8 +228,13 @@ def _field_row(ctx: Context, document_id: int, schema_name: str, field: FieldOut
 
 
 def _produced_by(result: AnswerOut | FieldOut) -> None:
-    """Which model gave the value: a fine-tuned model's revision names its adapter."""
-    st.caption(plain(f"by {result.engine} · {result.model_revision}"))
+    """Which model gave the value (a fine-tuned model's revision names its adapter), or the
+    e-invoice XML it was taken from."""
+    source = getattr(result, "source", "page")
+    if source != "page":
+        st.caption(plain(f"from the {source}"))
+    else:
+        st.caption(plain(f"by {result.engine} · {result.model_revision}"))
 
 
 def _select_button(target: str, key: str) -> None:

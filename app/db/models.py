@@ -248,6 +248,8 @@ class FieldRecord(Timestamped, ResultKey, Base):
     value: Mapped[str | None] = mapped_column(Text)
     raw_text: Mapped[str | None] = mapped_column(Text)
     page_index: Mapped[int | None]
+    # "page" (the engine read it) or the embedded e-invoice it was taken from.
+    source: Mapped[str] = mapped_column(String(64), server_default="page")
 
     document: Mapped[DocumentRecord] = relationship(back_populates="fields")
 

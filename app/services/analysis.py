@@ -39,7 +39,7 @@ from app.read_models import JobInfo, answer_out, field_out, job_info
 from app.schemas import AnswerOut, FieldOut
 from app.services.heartbeat import Heartbeat
 from app.services.jobs import claim, complete, enqueue
-from app.services.pages import load_pages, require_ready
+from app.services.pages import embedded_invoice, load_pages, require_ready
 from app.services.payloads import AnalysisRequest
 from app.services.results import latest_answer, latest_fields
 from pipeline.analysis import DocumentResults, DocumentWork, analyze_documents, page_questions
@@ -222,7 +222,10 @@ def _load(sessions: sessionmaker, settings: Settings, job_ids: Sequence[int]) ->
             try:
                 request = AnalysisRequest.model_validate(job.payload)
                 item.schema_name = request.field_schema.name if request.field_schema else ""
-                item.work = request.work(load_pages(settings, job.document))
+                einvoice = (
+                    embedded_invoice(settings, job.document) if request.field_schema else None
+                )
+                item.work = request.work(load_pages(settings, job.document), einvoice)
                 page_questions(item.work)  # refuses a page the document lacks, up front
             except DocfuseError as error:
                 item.work, item.error = None, str(error)
@@ -288,6 +291,7 @@ def _store(sessions: sessionmaker, engine: Engine, item: _Claimed) -> None:
                 "value": field.value,
                 "raw_text": field.raw_text,
                 "page_index": field.page,
+                "source": field.source,
                 **_result_columns(engine, field.boxes, field.confidence),
             }
             upsert(session, FieldRecord, values, FIELD_KEY)

@@ -19,6 +19,7 @@ from app.db.json_columns import decode_words
 from app.db.models import DocumentRecord, DocumentStatus, PageRecord
 from app.errors import NotFoundError, NotReadyError
 from app.services import storage
+from pipeline.einvoice import EInvoice, read_embedded_invoice
 from pipeline.types import Page, TextSource
 
 
@@ -38,6 +39,14 @@ def load_pages(settings: Settings, document: DocumentRecord) -> list[Page]:
         )
         for row in document.pages
     ]
+
+
+def embedded_invoice(settings: Settings, document: DocumentRecord) -> EInvoice | None:
+    """The e-invoice XML a PDF carries (Factur-X, ZUGFeRD, XRechnung), read from the
+    original each time: cheap, and documents stored before docfuse read them get it too."""
+    if document.file_type != "pdf":
+        return None
+    return read_embedded_invoice(storage.original_path(settings.data_dir, document.sha256))
 
 
 def require_ready(document: DocumentRecord) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.analysis import AskedQuestion, DocumentWork
+from pipeline.einvoice import EInvoice
 from pipeline.fields.schemas import FieldSchema
 from pipeline.limits import MAX_DPI, MIN_DPI
 from pipeline.types import Page
@@ -54,12 +55,14 @@ class AnalysisRequest(_Payload):
     def empty(self) -> bool:
         return not self.questions and self.field_schema is None
 
-    def work(self, pages: Sequence[Page]) -> DocumentWork:
-        """The pipeline's view of this request over a document's pages."""
+    def work(self, pages: Sequence[Page], einvoice: EInvoice | None = None) -> DocumentWork:
+        """The pipeline's view of this request over a document's pages (and the e-invoice
+        the file carries, whose values fields take)."""
         return DocumentWork(
             pages=pages,
             questions=[AskedQuestion(q.text.strip(), q.page) for q in self.questions],
             fields=[d.spec() for d in self.field_schema.fields] if self.field_schema else [],
+            einvoice=einvoice,
         )
 
 
