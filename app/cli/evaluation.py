@@ -19,7 +19,9 @@ def eval_command(
     folder: Annotated[
         Path, typer.Argument(help="A labelled folder.", exists=True, file_okay=False)
     ],
-    fmt: Annotated[str, typer.Option("--format", help="sroie, icdar2013 or qa.")] = "sroie",
+    fmt: Annotated[
+        str, typer.Option("--format", help="sroie, icdar2013, qa or docfuse.")
+    ] = "sroie",
     engine: EngineOption = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Also print one JSON line.")] = False,

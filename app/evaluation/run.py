@@ -7,6 +7,12 @@ an evaluation never touches the user's documents. Formats:
   (line transcripts with boxes). Fields are extracted with the built-in `receipt` schema.
 - `qa`: documents with questions and accepted answers in `qa.jsonl` (see
   `app.evaluation.qa`); each question is asked, and scored by exact match and ANLS.
+- `docfuse`: the generic gold format for a user's own documents: `docs/*` (any file docfuse
+  reads) and `expected/<file stem>.json` holding field values (ISO dates, plain decimals).
+  The schema is `schema.yaml` (or `.yml`, `.json`) in the folder when there is one, else
+  the built-in schema that names the most expected keys; keys that are no field of it
+  (e.g. `source`) are ignored. Besides each field, `all_fields` counts the documents whose
+  every expected field is right.
 - `icdar2013`: `*.pdf` with `*-str.xml` table cells (boxes in PDF points, origin bottom
   left). There are no key fields: each cell's text is the "value", so the report gives how
   often the words inside a cell spell it (`accuracy`) and how often grounding the cell text
@@ -24,7 +30,8 @@ import tempfile
 import time
 import unicodedata
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +59,7 @@ from app.services.ingest import submit_file
 from app.services.pages import load_pages
 from app.services.payloads import AnalysisRequest, IngestPayload
 from pipeline.fields.normalize import normalize
-from pipeline.fields.schemas import FieldSchema, load_schema
+from pipeline.fields.schemas import FieldSchema, builtin_schema_names, load_schema
 from pipeline.grounding import ground
 from pipeline.types import Box, Page
 
@@ -143,7 +150,7 @@ def evaluate(
     limit: int | None = None,
 ) -> Report:
     """Run the pipeline over `folder` (layout `fmt`) in a throwaway data dir and score it."""
-    formats = {"sroie": _sroie, "icdar2013": _icdar, "qa": _qa}
+    formats = {"sroie": _sroie, "icdar2013": _icdar, "qa": _qa, "docfuse": _docfuse}
     if fmt not in formats:
         raise ValueError(f"unknown format {fmt!r}; use one of {sorted(formats)}")
     with tempfile.TemporaryDirectory(prefix="docfuse-eval-") as scratch:
@@ -236,6 +243,46 @@ def _qa(folder: Path, run: _InProcess) -> LabelledSet:
             similar.total += 1
 
     return LabelledSet(list(items), ["exact_match", "anls"], score)
+
+
+ALL_FIELDS = "all_fields"
+
+
+def _docfuse(folder: Path, run: _InProcess) -> LabelledSet:
+    """Documents with expected field values: extract the schema, score each field."""
+    expected = {path.stem: path for path in (folder / "expected").glob("*.json")}
+    files = sorted(p for p in (folder / "docs").glob("*") if p.is_file() and p.stem in expected)
+    if not files:
+        raise ValueError(f"{folder}: no docs/* with an expected/<stem>.json, see docfuse eval")
+    gold = {p.stem: json.loads(expected[p.stem].read_text(encoding="utf-8")) for p in files}
+    schema = _gold_schema(folder, gold.values())
+
+    def score(path: Path, document_id: int, _pages: list[Page], report: Report) -> None:
+        results = {r.name: r for r in run.extract(document_id, schema)}
+        right = []
+        for definition in schema.fields:
+            value = gold[path.stem].get(definition.name)
+            if value is None:
+                continue
+            tally = report.fields[definition.name]
+            found = results[definition.name]
+            right.append(_same(definition.type, found.raw_text or found.value or "", str(value)))
+            tally.correct += right[-1]
+            tally.total += 1
+        report.fields[ALL_FIELDS].correct += all(right)
+        report.fields[ALL_FIELDS].total += 1
+
+    return LabelledSet(files, [*(d.name for d in schema.fields), ALL_FIELDS], score)
+
+
+def _gold_schema(folder: Path, gold: Iterable[dict[str, Any]]) -> FieldSchema:
+    """The folder's own schema file, else the built-in schema naming most expected keys."""
+    for name in ("schema.yaml", "schema.yml", "schema.json"):
+        if (folder / name).is_file():
+            return load_schema(folder / name)
+    keys = Counter(key for values in gold for key in values)
+    schemas = [load_schema(name) for name in builtin_schema_names()]
+    return max(schemas, key=lambda schema: sum(keys[d.name] for d in schema.fields))
 
 
 def _sroie(folder: Path, run: _InProcess) -> LabelledSet:

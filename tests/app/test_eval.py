@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from app.cli import cli
-from tests.conftest import ICDAR_DIR, SROIE_DIR
+from tests.conftest import ICDAR_DIR, SHARED_DATA, SROIE_DIR
+
+FACTUR_X = SHARED_DATA / "invoices-dev" / "embedded" / "EN16931_Einfach.pdf"
 
 
 def _last_json(output: str) -> dict:
@@ -79,3 +82,34 @@ def test_eval_qa_scores_exact_match_and_anls(runner: CliRunner, tmp_path: Path) 
         "grounding": None,
         "n": 4,
     }
+
+
+def test_eval_docfuse_scores_expected_fields_and_whole_documents(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """The generic gold format: docs/ and expected/<stem>.json; the schema is the built-in
+    one naming most keys. The Factur-X file's XML gives its values exactly."""
+    from app.samples import write_samples
+
+    folder = tmp_path / "gold"
+    (folder / "expected").mkdir(parents=True)
+    invoice = next(p for p in write_samples(folder / "docs") if p.suffix == ".pdf")
+    for other in (folder / "docs").iterdir():
+        if other != invoice:
+            other.unlink()
+    shutil.copy(FACTUR_X, folder / "docs" / FACTUR_X.name)
+    expected = {
+        invoice.stem: {"invoice_number": "INV-2026-0042", "total": "89.29", "source": "x"},
+        FACTUR_X.stem: {"invoice_number": "471102", "issue_date": "2018-03-05",
+                        "vendor": "Lieferant GmbH", "customer": "Kunden AG Mitte",
+                        "total": "529.87"},
+    }  # fmt: skip
+    for stem, values in expected.items():
+        (folder / "expected" / f"{stem}.json").write_text(json.dumps(values))
+    result = runner.invoke(cli, ["eval", str(folder), "--format", "docfuse", "--json"])
+    assert result.exit_code == 0, result.output
+    fields = _last_json(result.stdout)["fields"]
+    assert fields["invoice_number"] == {"accuracy": 1.0, "grounding": None, "n": 2}
+    assert fields["total"]["accuracy"] == 0.5  # 89.28 is printed, 89.29 expected
+    assert fields["customer"]["n"] == 1 and "source" not in fields
+    assert fields["all_fields"] == {"accuracy": 0.5, "grounding": None, "n": 2}
