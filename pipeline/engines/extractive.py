@@ -34,7 +34,7 @@ WH_WORDS = re.compile(
 
 class ExtractiveEngine(Engine):
     name = "extractive"
-    model_revision = "rules-1"
+    model_revision = "rules-2"  # 2: labels in seven languages, id-shaped ids, before-tax keys
     prompt_version = "1"
     model_name = "layout-rules"
 
@@ -112,6 +112,8 @@ def find_field(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
         return _date_value(spec, lines)
     if spec.type in ("amount", "number"):
         return _amount_value(spec, lines)
+    if spec.type == "id":
+        return _id_value(spec, lines)
     return _keyed_value(spec, lines)
 
 
@@ -124,10 +126,12 @@ def _keyed_hits(spec: FieldSpec, lines: list[list[Line]]) -> list[tuple[int, Key
 
 
 def _excluded(spec: FieldSpec, hit: KeyHit) -> bool:
-    """Keys that look like the field's but name another value (SUB TOTAL, TOTAL QTY):
-    judged on the key and the first word after it, where such qualifiers are printed."""
+    """Keys that look like the field's but name another value (SUB TOTAL, TOTAL QTY,
+    "Summe ohne USt."): judged on the key with the word before it and the two after it,
+    where such qualifiers are printed."""
     patterns = EXCLUDED_KEYS.get(spec.name, ())
-    context = " ".join([hit.key_text, *(w.text for w in hit.value_words[:1])])
+    around = [*hit.before_words[-1:], *hit.key_words, *hit.value_words[:2]]
+    context = " ".join(word.text for word in around)
     return any(re.search(pattern, context, re.IGNORECASE) for pattern in patterns)
 
 
@@ -138,6 +142,25 @@ def _keyed_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
             text = " ".join(word.text for word in words).strip(" :")
             return Found(text, page_of(words, page_number), words, hit.score)
     return None
+
+
+ID_SEARCH_WORDS = 3
+
+
+def _id_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """An id after the field's key: the first of the next few words that is id-shaped
+    (holds a digit, is no date, is not a bracketed code such as "(380)"). A key word in
+    running prose ("Rechnung gemäß Bestellung ...") is followed by none, and gives nothing."""
+    for page_number, hit in sorted(_keyed_hits(spec, lines), key=lambda item: -item[1].score):
+        for word in hit.value_words[:ID_SEARCH_WORDS]:
+            text = word.text.strip(" :;,")
+            if _has_digit(text) and not find_dates(text) and not text.startswith("("):
+                return Found(text, page_of([word], page_number), [word], hit.score)
+    return None
+
+
+def _has_digit(text: str) -> bool:
+    return any(char.isdigit() for char in text)
 
 
 def _date_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
@@ -222,11 +245,17 @@ FINAL_AMOUNT_KEY = re.compile(
     r"\b(nett?|grand|rounded)\s*total|total\s*(payable|due)|amount\s*(due|payable)",
     re.IGNORECASE,
 )
+# Words that say an amount is before tax, in the languages of the invoice labels.
+_BEFORE_TAX = r"\b(excl\w*|exclusive|without|ohne|hors|h\.?t|sans|sin|senza|sem|netto|neto)\b"
 EXCLUDED_KEYS: dict[str, tuple[str, ...]] = {
     "total": (
-        r"\bsub\s*-?\s*total|subtotal",
-        r"\b(qty|quantity|items?|excl\w*|exclusive|savings?|discount|disc|tendered|change|cash)\b",
+        r"\bsub\s*-?\s*total|subtotal|zwischensumme|sous-total|subtota",
+        r"\b(qty|quantity|items?|savings?|discount|disc|tendered|change|cash)\b",
+        _BEFORE_TAX,
         r"total\W*(gst|sst|tax|vat)\b",
         r"\bround\w*\s*adj",
+        r"zuschl|abschl|rabatt|remise|descuento|sconto|desconto|korting",  # charges, discounts
     ),
+    "tax": (_BEFORE_TAX, r"\b(id|nr|no|number|reg\w*|rate|satz)\b"),
+    "invoice_number": (r"summe|betrag|total|amount|montant|importe|importo|bedrag|datum|date",),
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
@@ -19,6 +19,8 @@ from pipeline.layout import Line
 from pipeline.types import Word
 
 MIN_KEY_SCORE = 85.0
+# OCR drops a character now and then; a window shorter than that misses a word of the key.
+MAX_MISSING_CHARS = 1
 _PUNCT = re.compile(r"[^\w%&/#@$€£¥]+")
 
 
@@ -35,6 +37,7 @@ class KeyHit:
     key_words: list[Word]
     value_words: list[Word]
     score: float  # 0..1
+    before_words: list[Word] = field(default_factory=list)  # on the line, before the key
 
     @property
     def key_text(self) -> str:
@@ -81,12 +84,14 @@ def _best_hit_in_line(
             if width < 1 or start + width > len(tokens):
                 continue
             window = "".join(tokens[start : start + width])
+            if len(window) < len(target) - MAX_MISSING_CHARS:
+                continue  # a key with a word missing ("Rechnung" for "Rechnung an")
             score = fuzz.ratio(window, target) if window else 0.0
             if score < MIN_KEY_SCORE or (best is not None and score <= best.score * 100):
                 continue
             key_words = line.words[start : start + width]
             value = _value_words(lines, index, line.words[start + width :], key_words)
-            best = KeyHit(index, key_words, value, score / 100)
+            best = KeyHit(index, key_words, value, score / 100, line.words[:start])
     return best
 
 

@@ -152,3 +152,63 @@ def test_seller_and_address_skip_titles_registration_and_contacts() -> None:
     )
     assert company.text == "NORTHWIND PIZZA"
     assert address.text == "30, Jln Kebudayaan 7, 81300 Skudai, Johor"
+
+
+INVOICES_IN_LANGUAGES = {
+    "de": (
+        "Muster Handel GmbH",
+        "Rechnungsnummer: RE-2026-118",
+        "Rechnungsdatum: 14.10.2026",
+        "Fällig am: 13.11.2026",
+        "Rechnungsempfänger: Beispiel AG",
+        "Rechnung gemäß Auftrag vom 01.10.2026",
+        "Nettobetrag 1.000,00 EUR",
+        "Summe ohne USt. 1.000,00",
+        "MwSt 19 % 190,00 EUR",
+        "Gesamtbetrag der Rabatte 0,00",
+        "Gesamtbetrag 1.190,00 EUR",
+    ),
+    "fr": (
+        "Atelier Dupont SARL",
+        "Facture n° F-2026-0071",
+        "Date de facture : 02/10/2026",
+        "Échéance : 01/11/2026",
+        "Client : Boulangerie Martin",
+        "Total HT 500,00 €",
+        "TVA 20 % 100,00 €",
+        "Total TTC 600,00 €",
+    ),
+    "nl": (
+        "Bakkerij Levering BV",
+        "Factuurnummer: 2026-0452",
+        "Factuurdatum: 05-10-2026",
+        "Vervaldatum: 04-11-2026",
+        "Klant: Bakkerij De Vries",
+        "Subtotaal € 250,00",
+        "BTW 21% € 52,50",
+        "Totaal € 302,50",
+    ),
+}
+EXPECTED_IN_LANGUAGES = {
+    "de": ("RE-2026-118", "2026-10-14", "2026-11-13", "Beispiel AG", "1000.00", "190.00",
+           "1190.00"),
+    "fr": ("F-2026-0071", "2026-10-02", "2026-11-01", "Boulangerie Martin", "500.00", "100.00",
+           "600.00"),
+    "nl": ("2026-0452", "2026-10-05", "2026-11-04", "Bakkerij De Vries", "250.00", "52.50",
+           "302.50"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("language", sorted(INVOICES_IN_LANGUAGES))
+def test_invoice_labels_in_the_languages_invoices_come_in(language: str) -> None:
+    """German, French and Dutch keys; amounts before tax or of discounts, and key words in
+    running prose, are not taken for the total, the tax or the invoice number."""
+    page = _page_of_lines(*INVOICES_IN_LANGUAGES[language])
+    schema = load_schema("invoice")
+    names = ("invoice_number", "issue_date", "due_date", "customer", "subtotal", "tax", "total")
+    values = ExtractiveEngine().extract([page], [schema.field(name).spec() for name in names])
+    found = tuple(
+        normalize(schema.field(name).type, value.text) or value.text
+        for name, value in zip(names, values, strict=True)
+    )
+    assert found == EXPECTED_IN_LANGUAGES[language]

@@ -68,7 +68,7 @@ def test_twenty_documents_through_two_workers(cluster: Cluster, tmp_path: Path) 
     assert workers == {worker.name for worker in cluster.workers}  # both did work
     with cluster.sessions() as session:
         registry = list_workers(session=session, settings=cluster.settings)
-    assert {(w.engine, w.model, w.alive) for w in registry} == {("extractive", "rules-1", True)}
+    assert {(w.engine, w.model, w.alive) for w in registry} == {("extractive", "rules-2", True)}
 
 
 def test_a_worker_killed_mid_task_loses_nothing(cluster: Cluster, tmp_path: Path) -> None:
