@@ -51,6 +51,13 @@ def eval_command(
         f"word recall {_pct(report['ocr']['word_recall'])}, {report['pages_per_s']} pages/s, "
         f"engine {report['engine']} ({esc(', '.join(report['models']) or '-')})"
     )
+    calibration = report["calibration"]
+    if calibration["n"]:
+        console.print(
+            f"calibration: expected calibration error {calibration['ece']}, "
+            f"{_pct(calibration['accuracy_at_0_9'])} right of the {calibration['n_at_0_9']} "
+            f"values at confidence >= 0.9 ({calibration['n']} values)"
+        )
     for failure in report["failures"]:
         console.print(f"[red]failed[/red] {esc(failure)}")
     if as_json:

@@ -43,6 +43,11 @@ from app.config import Settings
 from app.db import open_database
 from app.db.models import DocumentRecord, DocumentStatus
 from app.dispatch import Dispatcher
+from app.evaluation.calibration import (
+    Judged,
+    accuracy_when_confident,
+    expected_calibration_error,
+)
 from app.evaluation.ocr_metrics import (
     GroundTruthLine,
     assign_words_to_lines,
@@ -98,6 +103,13 @@ class Report:
     recall_words: int = 0
     failures: list[str] = field(default_factory=list)
     models: set[str] = field(default_factory=set)  # the revisions that answered
+    judged: list[Judged] = field(default_factory=list)  # (confidence, right) per value
+
+    def judge(self, tally: Tally, found: FieldOut, right: bool) -> None:
+        """Count one scored field value, and keep its confidence for calibration."""
+        tally.correct += right
+        tally.total += 1
+        self.judged.append((found.confidence or 0.0, right))
 
     def add_ocr(self, words: list, gt_lines: list[GroundTruthLine]) -> None:
         chars = sum(len(normalise(text)) for text, _ in gt_lines)
@@ -120,7 +132,17 @@ class Report:
             "pages_per_s": round(self.pages / self.seconds, 3) if self.seconds else None,
             "engine": self.engine,
             "models": sorted(self.models),
+            "calibration": self._calibration(),
             "failures": self.failures,
+        }
+
+    def _calibration(self) -> dict[str, float | int | None]:
+        confident, count = accuracy_when_confident(self.judged)
+        return {
+            "ece": expected_calibration_error(self.judged),
+            "accuracy_at_0_9": confident,
+            "n_at_0_9": count,
+            "n": len(self.judged),
         }
 
 
@@ -267,8 +289,7 @@ def _docfuse(folder: Path, run: _InProcess) -> LabelledSet:
             tally = report.fields[definition.name]
             found = results[definition.name]
             right.append(_same(definition.type, found.raw_text or found.value or "", str(value)))
-            tally.correct += right[-1]
-            tally.total += 1
+            report.judge(tally, found, right[-1])
         report.fields[ALL_FIELDS].correct += all(right)
         report.fields[ALL_FIELDS].total += 1
 
@@ -316,9 +337,8 @@ def _score_sroie(
         if expected is None:
             continue
         tally = report.fields[definition.name]
-        tally.total += 1
-        predicted = results[definition.name].raw_text or ""
-        tally.correct += _same(definition.type, predicted, expected)
+        found = results[definition.name]
+        report.judge(tally, found, _same(definition.type, found.raw_text or "", expected))
         holders = [box for text, box in gt_lines if _holds(text, expected)]
         if holders:
             tally.groundable += 1

@@ -113,3 +113,6 @@ def test_eval_docfuse_scores_expected_fields_and_whole_documents(
     assert fields["total"]["accuracy"] == 0.5  # 89.28 is printed, 89.29 expected
     assert fields["customer"]["n"] == 1 and "source" not in fields
     assert fields["all_fields"] == {"accuracy": 0.5, "grounding": None, "n": 2}
+    calibration = _last_json(result.stdout)["calibration"]
+    assert calibration["n"] == 7 and calibration["n_at_0_9"] >= 5  # the XML's five values
+    assert 0 <= calibration["ece"] <= 1 and "calibration: expected calibration" in result.output
