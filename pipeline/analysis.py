@@ -8,7 +8,9 @@ Confidence rules:
 - grounded text: engine confidence x match score (the match score alone when the engine
   gives none);
 - text that cannot be found on the page keeps its text, gets no box, and its confidence is
-  halved (`UNGROUNDED_PENALTY`), so it sorts below any grounded result;
+  halved (`UNGROUNDED_PENALTY`), so it sorts below any grounded result; unless it is a
+  field the engine read at a place it names (a currency code read off "£"), which keeps
+  the engine's boxes and confidence;
 - no text: confidence 0;
 - a repeated field (a JSON list of rows, e.g. line items): each row grounded by its
   description, confidence scaled by the share of rows found.
@@ -171,6 +173,8 @@ def _score_field(
     else:
         near = value.boxes[0] if value.boxes else None
         grounded = ground_text(text, searched, value.confidence, near)
+        if not grounded.boxes and text and value.boxes:
+            grounded = _where_the_engine_read(value)
     spec = value.field
     return ScoredField(
         name=spec.name,
@@ -221,6 +225,13 @@ def printed_spelling(value_type: str, value: str, pages: Sequence[Page]) -> str 
                 if found == value:
                     return text[start:end].strip()
     return None
+
+
+def _where_the_engine_read(value: FieldValue) -> Grounded:
+    """A value the page does not spell but the engine read off it, such as the currency
+    GBP read off "£42.00": the engine's boxes stand, at its confidence."""
+    confidence = value.confidence if value.confidence is not None else 1.0
+    return Grounded(list(value.boxes), confidence)
 
 
 def _rows(text: str) -> list[dict[str, Any]] | None:

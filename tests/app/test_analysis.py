@@ -43,6 +43,10 @@ def test_extract_stores_grounded_typed_fields_once(settings: Settings, invoice_i
     assert total.boxes[0].page == 0 and 0.5 < x0 < x1 < 1 and 0 < y0 < y1 < 0.5
     issue = next(field for field in first.fields if field.name == "issue_date")
     assert (issue.value, issue.raw_text) == ("2026-11-03", "03/11/2026")
+    # The page prints "£", not "GBP": the box is where the engine read it, at its confidence.
+    currency = next(field for field in first.fields if field.name == "currency")
+    assert (currency.value, currency.page, len(currency.boxes)) == ("GBP", 0, 1)
+    assert currency.grounded and currency.confidence == pytest.approx(0.7)
 
     again = analyze(settings, invoice_id, request)
     assert [f.model_dump() for f in again.fields] == [f.model_dump() for f in first.fields]

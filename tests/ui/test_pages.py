@@ -172,11 +172,9 @@ def test_a_document_question_fields_and_corrections(ui: Settings, tmp_path: Path
     assert corrections["customer"][0].value == "Northwind Traders"
     # The table puts what needs review first and shows the person's value beside the model's.
     table = app.dataframe[0].value.set_index("field")
-    assert list(table.index[:2]) == ["currency", "line_items"]
-    assert table.loc["currency", ["where", "review"]].tolist() == [
-        "not found on the page",
-        "⚠",
-    ]
+    assert list(table.index[:2]) == ["line_items", "currency"]
+    # GBP is printed as "£": boxed where the engine read it, at its confidence (0.70).
+    assert table.loc["currency", ["where", "review"]].tolist() == ["page 1", ""]
     assert table.loc["customer", "person"] == "corrected: Northwind Traders"
     assert table.loc["total", ["value", "person"]].tolist() == ["89.28", "confirmed: 89.28"]
     assert corrections["total"][0].kind == "confirmed"
