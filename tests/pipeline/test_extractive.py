@@ -212,3 +212,19 @@ def test_invoice_labels_in_the_languages_invoices_come_in(language: str) -> None
         for name, value in zip(names, values, strict=True)
     )
     assert found == EXPECTED_IN_LANGUAGES[language]
+
+
+def test_a_german_receipt_date_and_total() -> None:
+    page = _page_of_lines(
+        "Bäckerei Schmidt", "Datum: 03.11.2026 10:14", "2x Brötchen 1,20", "Kaffee 2,80",
+        "SUMME EUR 4,00", "Gegeben Bar 10,00", "Rückgeld 6,00",
+    )  # fmt: skip
+    schema = load_schema("receipt")
+    date, total = ExtractiveEngine().extract(
+        [page], [schema.field("date").spec(), schema.field("total").spec()]
+    )
+    assert (normalize("date", date.text), normalize("amount", total.text)) == (
+        "2026-11-03",
+        "4.00",
+    )
+    assert total.confidence > 0.5  # read after its key, not guessed as the largest amount
