@@ -35,6 +35,7 @@ def finetune(
     fusion gains as scalars, the vision tower frozen. A run stopped part-way resumes from its
     last finished epoch when started again with the same --out. The last line printed is a
     JSON summary."""
+    from model.config import FUSION_PROFILES
     from model.finetune import FinetuneSettings, load_base
     from model.finetune import finetune as run
     from model.training import read_conversations
@@ -46,6 +47,9 @@ def finetune(
     validation = read_conversations(data, "validation.json")
     settings = FinetuneSettings(epochs, lora_rank, batch_size, learning_rate)
     profile = fusion_profile or load_settings().fusion_profile
+    if profile not in FUSION_PROFILES:
+        errors.print(f"fusion profile {esc(profile)!r} is not one of {sorted(FUSION_PROFILES)}")
+        raise typer.Exit(ExitCode.BAD_INPUT)
     generator = load_base(base, device, profile)
     with progress_bar() as progress:
         task = progress.add_task("fine-tuning", total=None)

@@ -126,3 +126,19 @@ def _qa_folder(folder: Path) -> Path:
 def test_finetune_without_training_data_says_so(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["finetune", str(tmp_path), "--base", "tiny-random"])
     assert result.exit_code == 2 and "no training examples" in result.output
+
+
+def test_finetune_refuses_an_unknown_fusion_profile(runner: CliRunner, tmp_path: Path) -> None:
+    Image.new("RGB", (64, 64), "white").save(tmp_path / "page.png")
+    example = {
+        "id": "1-0",
+        "image": "page.png",
+        "conversations": [
+            {"from": "human", "value": f"<image>\n{QUESTION}"},
+            {"from": "gpt", "value": "1.00"},
+        ],
+    }
+    (tmp_path / "train.json").write_text(json.dumps([example]))
+    options = ["--base", "tiny-random", "--fusion-profile", "bogus", "--out", str(tmp_path / "o")]
+    result = runner.invoke(cli, ["finetune", str(tmp_path), *options])
+    assert result.exit_code == 2 and "fusion profile 'bogus' is not one of" in result.output
