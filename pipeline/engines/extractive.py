@@ -18,7 +18,7 @@ from rapidfuzz import fuzz
 
 from pipeline.engines.base import Answer, Engine, FieldSpec, FieldValue, Question
 from pipeline.engines.keyvalue import Found, KeyHit, find_keys, norm_token, page_of
-from pipeline.engines.layout_rules import LAYOUT_RULES
+from pipeline.engines.layout_rules import LAYOUT_RULES, after_label
 from pipeline.fields.normalize import find_amounts, find_dates
 from pipeline.fields.schemas import builtin_schema_names, load_schema
 from pipeline.layout import Line, group_lines
@@ -137,7 +137,7 @@ def _excluded(spec: FieldSpec, hit: KeyHit) -> bool:
 
 def _keyed_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     for page_number, hit in sorted(_keyed_hits(spec, lines), key=lambda item: -item[1].score):
-        words = [w for w in hit.value_words if norm_token(w.text) or w.text.strip(":")]
+        words = [w for w in after_label(hit.value_words) if norm_token(w.text) or w.text.strip(":")]
         if words:
             text = " ".join(word.text for word in words).strip(" :")
             return Found(text, page_of(words, page_number), words, hit.score)

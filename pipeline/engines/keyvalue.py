@@ -76,23 +76,38 @@ def find_keys(lines: Sequence[Line], key: str) -> list[KeyHit]:
 def _best_hit_in_line(
     lines: Sequence[Line], index: int, line: Line, key_tokens: list[str]
 ) -> KeyHit | None:
-    tokens = [norm_token(word.text) for word in line.words]
+    parts = _line_tokens(line)
     target = "".join(key_tokens)
     best: KeyHit | None = None
-    for start in range(len(tokens)):
+    for start in range(len(parts)):
         for width in (len(key_tokens) - 1, len(key_tokens), len(key_tokens) + 1):
-            if width < 1 or start + width > len(tokens):
+            if width < 1 or start + width > len(parts):
                 continue
-            window = "".join(tokens[start : start + width])
+            window = "".join(token for token, _ in parts[start : start + width])
             if len(window) < len(target) - MAX_MISSING_CHARS:
                 continue  # a key with a word missing ("Rechnung" for "Rechnung an")
             score = fuzz.ratio(window, target) if window else 0.0
             if score < MIN_KEY_SCORE or (best is not None and score <= best.score * 100):
                 continue
-            key_words = line.words[start : start + width]
-            value = _value_words(lines, index, line.words[start + width :], key_words)
-            best = KeyHit(index, key_words, value, score / 100, line.words[:start])
+            first, last = parts[start][1], parts[start + width - 1][1]
+            key_words = line.words[first : last + 1]
+            value = _value_words(lines, index, line.words[last + 1 :], key_words)
+            best = KeyHit(index, key_words, value, score / 100, line.words[:first])
     return best
+
+
+_WORD_SLASH = re.compile(r"(?<=[^\W\d_])/(?=[^\W\d_])")
+
+
+def _line_tokens(line: Line) -> list[tuple[str, int]]:
+    """The line's normalised tokens with the index of the word each comes from; a word of
+    two names joined by a slash ("Käufer/Leistungsempfänger", "Date/Time") gives both."""
+    return [
+        (part, position)
+        for position, word in enumerate(line.words)
+        for part in _WORD_SLASH.split(norm_token(word.text))
+        if part
+    ]
 
 
 def _value_words(

@@ -47,12 +47,12 @@ def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     if found is None:
         return None
     line, score = found
-    words = _after_label(line.words)
+    words = after_label(line.words)
     text = " ".join(REGISTRATION_IN_TEXT.sub(" ", " ".join(w.text for w in words)).split())
     return Found(text, line.page, words, score)
 
 
-def _after_label(words: list[Word]) -> list[Word]:
+def after_label(words: list[Word]) -> list[Word]:
     """A form's line without its leading label: "Name: Lieferant GmbH" -> "Lieferant GmbH"."""
     for index, word in enumerate(words[:3]):
         if word.text.endswith(":") and index + 1 < len(words):

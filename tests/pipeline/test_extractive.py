@@ -228,3 +228,11 @@ def test_a_german_receipt_date_and_total() -> None:
         "4.00",
     )
     assert total.confidence > 0.5  # read after its key, not guessed as the largest amount
+
+
+def test_a_key_joined_to_another_by_a_slash_and_a_form_label_before_the_value() -> None:
+    page = _page_of_lines("Käufer/Leistungsempfänger", "Name: Beispiel AG", "Anschrift:")
+    [customer] = ExtractiveEngine().extract(
+        [page], [load_schema("invoice").field("customer").spec()]
+    )
+    assert customer.text == "Beispiel AG"
