@@ -55,6 +55,8 @@ class FinetuneResult:
     losses: list[float] = field(default_factory=list)
     val_exact_before: float | None = None
     val_exact_after: float | None = None
+    val_loss_before: float | None = None
+    val_loss_after: float | None = None
 
     def summary(self, out: Path) -> dict[str, object]:
         return {
@@ -64,6 +66,8 @@ class FinetuneResult:
             "train_loss_last": self.losses[-1] if self.losses else None,
             "val_exact_before": self.val_exact_before,
             "val_exact_after": self.val_exact_after,
+            "val_loss_before": self.val_loss_before,
+            "val_loss_after": self.val_loss_after,
             "out": str(out),
             "adapter": str(out / ADAPTER_DIR),
         }
@@ -89,6 +93,7 @@ def finetune(
     result, first_epoch = _resume(generator, optimizer, out / STATE_FILE, len(train))
     if result.val_exact_before is None:
         result.val_exact_before = exact_match(generator, validation)
+        result.val_loss_before = validation_loss(generator, validation, settings.batch_size)
     per_epoch = -(-len(train) // settings.batch_size)
     for epoch in range(first_epoch, settings.epochs):
         for chunk in _epoch_batches(train, settings, epoch):
@@ -104,6 +109,7 @@ def finetune(
     model.eval()
     generator.feature_cache.clear()  # features projected by the projector before training
     result.val_exact_after = exact_match(generator, validation)
+    result.val_loss_after = validation_loss(generator, validation, settings.batch_size)
     generator.save_pretrained(out)
     (out / STATE_FILE).unlink()
     return result
@@ -148,6 +154,20 @@ def load_base(base: str, device: str, fusion_profile: str = "default") -> Floren
     return FlorenceVLGenerator.from_pretrained(
         base, device=device, dtype=dtype, gain_profile=fusion_profile
     )
+
+
+@torch.no_grad()
+def validation_loss(
+    generator: FlorenceVLGenerator, conversations: Sequence[Conversation], batch_size: int
+) -> float | None:
+    """The training loss on held-out examples, averaged over them (None without any)."""
+    if not conversations:
+        return None
+    total = 0.0
+    for start in range(0, len(conversations), batch_size):
+        chunk = conversations[start : start + batch_size]
+        total += conversation_loss(generator, training_batch(generator, chunk)).item() * len(chunk)
+    return total / len(conversations)
 
 
 def exact_match(

@@ -98,6 +98,7 @@ def test_finetune_trains_on_the_exported_corrections(
     assert summary["examples"] == 2 and summary["steps"] == 3  # 2 train examples, batches of 2
     assert summary["train_loss_last"] < summary["train_loss_first"]
     assert summary["val_exact_before"] is not None and summary["out"] == str(out)
+    assert summary["val_loss_before"] > 0 and summary["val_loss_after"] > 0
     assert (out / "config.json").is_file() and (out / "model.safetensors.index.json").is_file()
     digest = json.loads((out / "adapter" / "adapter.json").read_text())["sha256"][:12]
     adapted = f"tiny-random+adapter.{digest}"

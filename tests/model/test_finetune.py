@@ -32,6 +32,7 @@ def test_thirty_steps_learn_a_corrected_value_and_the_saved_model_keeps_it(
     result = finetune(vl, examples, examples, tmp_path / "out", settings)
     assert result.steps == 30 and result.losses[-1] < 0.1 * result.losses[0]
     assert result.val_exact_before == 0.0 and result.val_exact_after >= 0.5
+    assert result.val_loss_after < 0.1 * result.val_loss_before  # the same pages, here
     assert all(
         torch.equal(a, b) for a, b in zip(tower, vl.model.vision_tower.parameters(), strict=True)
     )
