@@ -85,6 +85,28 @@ def test_extract_and_ask_print_grounded_results(runner: CliRunner, tmp_path: Pat
     assert nothing.exit_code == 3 and "no answer found" in nothing.output
 
 
+def test_extract_and_ask_all_run_over_every_ready_document(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from app.samples import write_samples
+
+    samples = write_samples(tmp_path)
+    for path in samples:
+        assert runner.invoke(cli, ["ingest", str(path)]).exit_code == 0
+    ready = len(samples)
+    extracted = runner.invoke(cli, ["extract", "--all", "--schema", "invoice"])
+    assert extracted.exit_code == 0, extracted.output
+    assert [n for n in range(1, 10) if f"document {n}:" in extracted.output] == list(
+        range(1, ready + 1)
+    )
+    answered = runner.invoke(cli, ["ask", "--all", "What is the total?"])
+    assert answered.exit_code == 0 and "89.28  (page 0, box [0." in answered.output
+    assert answered.output.count("What is the total? ->") == ready
+    for wrong in (["ask", "What is the total?"], ["ask", "--all", "1", "Total?"], ["extract"]):
+        refused = runner.invoke(cli, wrong)
+        assert refused.exit_code == 2 and "give DOC_ID" in refused.output, wrong
+
+
 def test_unknown_engines_are_refused_with_the_choices(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
