@@ -109,9 +109,21 @@ def _has_digit(text: str) -> bool:
 
 
 def _header_lines(lines: list[list[Line]]) -> list[Line]:
+    """The top of the first page, without running headers: a line printed on other pages
+    too (a form's title, "Page 1 of 3" aside) names the document's template, not its
+    seller."""
     if not lines or not lines[0]:
         return []
-    return [line for line in lines[0] if line.box.y0 < HEADER_SHARE]
+    elsewhere = {_plain(line.text) for page in lines[1:] for line in page}
+    return [
+        line
+        for line in lines[0]
+        if line.box.y0 < HEADER_SHARE and _plain(line.text) not in elsewhere
+    ]
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 def _currency(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:

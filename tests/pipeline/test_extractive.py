@@ -100,7 +100,7 @@ def test_questions_map_to_fields_or_printed_keys(
     assert missing.text == "" and missing.confidence == 0.0 and missing.boxes == []
 
 
-def _page_of_lines(*rows: str) -> Page:
+def _page_of_lines(*rows: str, index: int = 0) -> Page:
     """A page whose words are laid out one row per line, evenly spaced."""
     from PIL import Image
 
@@ -111,8 +111,8 @@ def _page_of_lines(*rows: str) -> Page:
         y0 = 0.05 + row_number * 0.04
         for column, token in enumerate(row.split()):
             x0 = 0.05 + column * 0.12
-            words.append(Word(token, Box(0, x0, y0, x0 + 0.1, y0 + 0.02)))
-    return Page.from_image(0, Image.new("RGB", (10, 10)), None, TextSource.OCR, words)
+            words.append(Word(token, Box(index, x0, y0, x0 + 0.1, y0 + 0.02)))
+    return Page.from_image(index, Image.new("RGB", (10, 10)), None, TextSource.OCR, words)
 
 
 def test_total_prefers_the_final_amount_and_skips_other_totals() -> None:
@@ -236,3 +236,14 @@ def test_a_key_joined_to_another_by_a_slash_and_a_form_label_before_the_value() 
         [page], [load_schema("invoice").field("customer").spec()]
     )
     assert customer.text == "Beispiel AG"
+
+
+def test_the_seller_is_not_a_running_header_printed_on_every_page() -> None:
+    first = _page_of_lines(
+        "Sample invoices, (c) Forms Ltd 2022", "Northwind Pizza Ltd", "Date: 08/05/18"
+    )
+    second = _page_of_lines("Sample invoices, (c) Forms Ltd 2022", "Items", index=1)
+    [vendor] = ExtractiveEngine().extract(
+        [first, second], [load_schema("invoice").field("vendor").spec()]
+    )
+    assert vendor.text == "Northwind Pizza Ltd"
