@@ -138,6 +138,7 @@ def _excluded(spec: FieldSpec, hit: KeyHit) -> bool:
 def _keyed_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     for page_number, hit in sorted(_keyed_hits(spec, lines), key=lambda item: -item[1].score):
         words = [w for w in after_label(hit.value_words) if norm_token(w.text) or w.text.strip(":")]
+        words = one_column(words)
         if words:
             text = " ".join(word.text for word in words).strip(" :")
             return Found(text, page_of(words, page_number), words, hit.score)
@@ -145,6 +146,19 @@ def _keyed_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
 
 
 ID_SEARCH_WORDS = 3
+# A gap this wide (a share of the page's width, some four characters of body text) between
+# two words of a value is a column boundary: the value ends there.
+COLUMN_GAP = 0.04
+
+
+def one_column(words: list[Word]) -> list[Word]:
+    """The value's words up to the first column gap ("993548900   IBAN NL50..." ends at
+    "993548900")."""
+    for index in range(1, len(words)):
+        if words[index].box.x0 - words[index - 1].box.x1 > COLUMN_GAP:
+            return words[:index]
+    return words
+
 
 
 def _id_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:

@@ -247,3 +247,18 @@ def test_the_seller_is_not_a_running_header_printed_on_every_page() -> None:
         [first, second], [load_schema("invoice").field("vendor").spec()]
     )
     assert vendor.text == "Northwind Pizza Ltd"
+
+
+def test_a_keyed_value_ends_at_a_column_gap() -> None:
+    """ "Customer: Ann Lee" beside "IBAN NL50 ..." in a second column gives "Ann Lee"."""
+    from PIL import Image
+
+    from pipeline.types import Box, TextSource, Word
+
+    placed = [("Customer:", 0.05), ("Ann", 0.16), ("Lee", 0.21), ("IBAN", 0.60), ("NL50", 0.66)]
+    words = [Word(text, Box(0, x0, 0.1, x0 + 0.045, 0.12)) for text, x0 in placed]
+    page = Page.from_image(0, Image.new("RGB", (10, 10)), None, TextSource.OCR, words)
+    [customer] = ExtractiveEngine().extract(
+        [page], [load_schema("invoice").field("customer").spec()]
+    )
+    assert customer.text == "Ann Lee"
