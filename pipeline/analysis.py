@@ -12,8 +12,9 @@ Confidence rules:
   field the engine read at a place it names (a currency code read off "£"), which keeps
   the engine's boxes and confidence;
 - no text: confidence 0;
-- a repeated field (a JSON list of rows, e.g. line items): each row grounded by its
-  description, confidence scaled by the share of rows found.
+- a repeated field (a JSON list of rows, e.g. line items, or of a list field's values):
+  each row grounded by its description (or its text), confidence scaled by the share of
+  rows found.
 A question asked of the whole document is asked of every page; the non-empty answer with
 the highest confidence wins.
 
@@ -179,7 +180,7 @@ def _score_field(
     return ScoredField(
         name=spec.name,
         type=spec.type,
-        value=normalize(spec.type, text) if text else None,
+        value=_normalized(spec.type, text, rows),
         raw_text=text or None,
         page=grounded.boxes[0].page if grounded.boxes else value.page,
         boxes=grounded.boxes,
@@ -227,6 +228,17 @@ def printed_spelling(value_type: str, value: str, pages: Sequence[Page]) -> str 
     return None
 
 
+def _normalized(value_type: str, text: str, rows: list[dict[str, Any] | str] | None) -> str | None:
+    """The stored value: normalised as its type says; a list field's values each so, as a
+    JSON array (rows of line items keep their own form)."""
+    if not text:
+        return None
+    if rows is None or not all(isinstance(row, str) for row in rows):
+        return normalize(value_type, text)
+    values = [normalize(value_type, row) or row for row in rows if isinstance(row, str)]
+    return json.dumps(values, ensure_ascii=False)
+
+
 def _where_the_engine_read(value: FieldValue) -> Grounded:
     """A value the page does not spell but the engine read off it, such as the currency
     GBP read off "£42.00": the engine's boxes stand, at its confidence."""
@@ -234,23 +246,28 @@ def _where_the_engine_read(value: FieldValue) -> Grounded:
     return Grounded(list(value.boxes), confidence)
 
 
-def _rows(text: str) -> list[dict[str, Any]] | None:
-    """A repeated field's value: a JSON list of row objects (line items), else None."""
+def _rows(text: str) -> list[dict[str, Any] | str] | None:
+    """A repeated field's value: a JSON list of row objects (line items) or of strings (a
+    list field's values), else None."""
     if not text.startswith("["):
         return None
     try:
         rows = json.loads(text)
     except ValueError:
         return None
-    return rows if isinstance(rows, list) and all(isinstance(r, dict) for r in rows) else None
+    if isinstance(rows, list) and all(isinstance(row, (dict, str)) for row in rows):
+        return rows
+    return None
 
 
 def _ground_rows(
-    rows: list[dict[str, Any]], pages: Sequence[Page], engine_confidence: float | None
+    rows: list[dict[str, Any] | str], pages: Sequence[Page], engine_confidence: float | None
 ) -> Grounded:
+    """Each row grounded by its text (a row object by its description)."""
     boxes, found = [], 0
     for row in rows:
-        grounded = ground_text(str(row.get("description") or ""), pages, None, None)
+        text = row if isinstance(row, str) else str(row.get("description") or "")
+        grounded = ground_text(text, pages, None, None)
         if grounded.boxes:
             boxes.extend(grounded.boxes)
             found += 1

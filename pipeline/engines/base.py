@@ -27,13 +27,15 @@ class Question:
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     """A field to extract: `question` is what an answering engine is asked for it;
-    `labels` are the keys printed before the value ("Total", "Amount due")."""
+    `labels` are the keys printed before the value ("Total", "Amount due"); a `repeated`
+    field's value is a JSON array (of rows, or of every value printed after its keys)."""
 
     name: str
     type: str = "string"
     description: str = ""
     question: str = ""
     labels: tuple[str, ...] = ()
+    repeated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ without the model.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rapidfuzz import fuzz
 
@@ -108,6 +109,8 @@ def find_field(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     rule = LAYOUT_RULES.get(spec.name)
     if rule is not None:
         return rule(spec, lines)
+    if spec.repeated:
+        return _keyed_list(spec, lines)
     if spec.type == "date":
         return _date_value(spec, lines)
     if spec.type in ("amount", "number"):
@@ -136,12 +139,60 @@ def _excluded(spec: FieldSpec, hit: KeyHit) -> bool:
 
 
 def _keyed_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    for page_number, hit in sorted(_keyed_hits(spec, lines), key=lambda item: -item[1].score):
-        words = [w for w in after_label(hit.value_words) if norm_token(w.text) or w.text.strip(":")]
-        words = one_column(words)
-        if words:
-            text = " ".join(word.text for word in words).strip(" :")
-            return Found(text, page_of(words, page_number), words, hit.score)
+    return _best_after_key(_keyed_hits(spec, lines), _string_after)
+
+
+def _id_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    return _best_after_key(_keyed_hits(spec, lines), _id_after)
+
+
+Reader = Callable[[KeyHit, int], "Found | None"]
+
+
+def _best_after_key(hits: list[tuple[int, KeyHit]], read: Reader) -> Found | None:
+    """The value after the best-matching key that has one."""
+    for page_number, hit in sorted(hits, key=lambda item: -item[1].score):
+        found = read(hit, page_number)
+        if found is not None:
+            return found
+    return None
+
+
+def _keyed_list(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """A repeated field without a layout rule: the value after every key, in reading order,
+    each once, as a JSON array of strings."""
+    read = _READERS.get(spec.type, _string_after)
+    hits = sorted(_keyed_hits(spec, lines), key=lambda item: (item[0], item[1].line))
+    found: dict[str, Found] = {}
+    for page_number, hit in hits:
+        value = read(hit, page_number)
+        if value is not None:
+            found.setdefault(value.text, value)
+    if not found:
+        return None
+    values = list(found.values())
+    words = [word for value in values for word in value.words]
+    score = min(value.score for value in values)
+    return Found(json.dumps(list(found), ensure_ascii=False), values[0].page, words, score)
+
+
+def _string_after(hit: KeyHit, page: int) -> Found | None:
+    words = [w for w in after_label(hit.value_words) if norm_token(w.text) or w.text.strip(":")]
+    words = one_column(words)
+    if not words:
+        return None
+    text = " ".join(word.text for word in words).strip(" :")
+    return Found(text, page_of(words, page), words, hit.score)
+
+
+def _id_after(hit: KeyHit, page: int) -> Found | None:
+    """The first of the next few words that is id-shaped (holds a digit, is no date, is not
+    a bracketed code such as "(380)"). A key word in running prose ("Rechnung gemäß
+    Bestellung ...") is followed by none, and gives nothing."""
+    for word in hit.value_words[:ID_SEARCH_WORDS]:
+        text = word.text.strip(" :;,")
+        if _has_digit(text) and not find_dates(text) and not text.startswith("("):
+            return Found(text, page_of([word], page), [word], hit.score)
     return None
 
 
@@ -158,19 +209,6 @@ def one_column(words: list[Word]) -> list[Word]:
         if words[index].box.x0 - words[index - 1].box.x1 > COLUMN_GAP:
             return words[:index]
     return words
-
-
-
-def _id_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    """An id after the field's key: the first of the next few words that is id-shaped
-    (holds a digit, is no date, is not a bracketed code such as "(380)"). A key word in
-    running prose ("Rechnung gemäß Bestellung ...") is followed by none, and gives nothing."""
-    for page_number, hit in sorted(_keyed_hits(spec, lines), key=lambda item: -item[1].score):
-        for word in hit.value_words[:ID_SEARCH_WORDS]:
-            text = word.text.strip(" :;,")
-            if _has_digit(text) and not find_dates(text) and not text.startswith("("):
-                return Found(text, page_of([word], page_number), [word], hit.score)
-    return None
 
 
 def _has_digit(text: str) -> bool:
@@ -255,6 +293,12 @@ def _amount_of(found: Found) -> float:
     return float(amounts[-1][0].value) if amounts else float("-inf")
 
 
+_READERS: dict[str, Reader] = {
+    "id": _id_after,
+    "date": lambda hit, page: _first_date(hit.value_words, page, hit.score),
+    "amount": lambda hit, page: _last_amount(hit.value_words, page, hit.score),
+    "number": lambda hit, page: _last_amount(hit.value_words, page, hit.score),
+}
 FINAL_AMOUNT_KEY = re.compile(
     r"\b(nett?|grand|rounded)\s*total|total\s*(payable|due)|amount\s*(due|payable)",
     re.IGNORECASE,

@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.engines.base import FieldSpec
 from pipeline.errors import BadInputError
@@ -50,12 +50,19 @@ class FieldDefinition(BaseModel):
     description: str = ""
     question: str = Field("", description="What an answering engine is asked.")
     labels: list[str] = Field(default_factory=list, description="Printed keys, e.g. 'Total'.")
-    repeated: bool = Field(False, description="A list of rows (e.g. line items).")
+    repeated: bool = Field(
+        False,
+        validation_alias=AliasChoices("repeated", "list"),
+        description="A list: rows (line items), or every value printed after the labels; "
+        "exported as a JSON array. `list: true` says the same.",
+    )
 
     def spec(self) -> FieldSpec:
         question = self.question or f"What is the {self.name.replace('_', ' ')}?"
         labels = tuple(self.labels) or (self.name.replace("_", " "),)
-        return FieldSpec(self.name, str(self.type), self.description, question, labels)
+        return FieldSpec(
+            self.name, str(self.type), self.description, question, labels, self.repeated
+        )
 
 
 class FieldSchema(BaseModel):

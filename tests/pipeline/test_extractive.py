@@ -262,3 +262,28 @@ def test_a_keyed_value_ends_at_a_column_gap() -> None:
         [page], [load_schema("invoice").field("customer").spec()]
     )
     assert customer.text == "Ann Lee"
+
+
+def test_a_list_field_gives_every_value_after_its_keys_once() -> None:
+    """A user schema's `list: true` field: a JSON array in reading order, each value
+    grounded."""
+    from pipeline.analysis import DocumentWork, analyze_documents
+    from pipeline.fields.schemas import parse_schema
+
+    schema = parse_schema(
+        b"name: contacts\nfields:\n  - name: phone\n    list: true\n    labels: [tel, phone]\n"
+        b"  - name: visit\n    type: date\n    list: true\n",
+        source="contacts.yaml",
+    )
+    assert [definition.repeated for definition in schema.fields] == [True, True]
+    page = _page_of_lines(
+        "Tel: 555-0101", "Visit: 03.11.2026", "Phone: 555-0199", "Tel: 555-0101",
+        "Visit: 04.11.2026",
+    )  # fmt: skip
+    work = DocumentWork([page], fields=[definition.spec() for definition in schema.fields])
+    (results,) = analyze_documents(ExtractiveEngine(), [work])
+    phone, visit = results.fields
+    assert json.loads(phone.value) == ["555-0101", "555-0199"]
+    assert json.loads(visit.value) == ["2026-11-03", "2026-11-04"]  # each normalised
+    assert json.loads(visit.raw_text) == ["03.11.2026", "04.11.2026"]
+    assert len(phone.boxes) == 2 and phone.confidence > 0.5
