@@ -25,12 +25,17 @@ from pipeline.types import Word
 
 COMPANY_SUFFIX = re.compile(
     r"\b(sdn\.?\s*bhd|bhd|berhad|enterprise|trading|ltd|limited|llc|inc|gmbh|plc|"
-    r"s\.?a\.?r\.?l|co\.|company|corporation|corp|restaurant|store|mart|holdings?)\b",
+    r"s\.?a\.?r\.?l|co\.|company|corporation|corp|restaurant|store|mart|holdings?)\b"
+    # The legal forms of the invoice languages: German, French, Dutch, Spanish, Italian,
+    # Portuguese (case-sensitive where the letters are also common words).
+    r"|\b(?-i:AG|KG|OHG|UG|SE|SAS|SA|SL|NV|BV|SRL|SPA|LDA)\b|\bmbH\b|\be\.\s?K\b"
+    r"|\bS\.[AL]\.|\bS\.p\.A\b|\bS\.r\.l\b|\bB\.V\b|\bN\.V\b|\bLtda\b|\bLda\b",
     re.IGNORECASE,
 )
 ADDRESS_STOP = re.compile(
     r"\b(tel|phone|fax|gst|gstid|reg|email|e-mail|www|http|receipt|date|doc|document|"
-    r"no\.?\s*:|cashier|table|order|qty|item)\b|invoice|\+\d|@|\d+\.\d{2}\b",
+    r"no\.?\s*:|cashier|table|order|qty|item)\b|invoice|\+\d|@|\d+\.\d{2}\b"
+    r"|rechnung|facture|factuur|factura|fattura|fatura",  # the document's title
     re.IGNORECASE,
 )
 POSTCODE = re.compile(r"\b\d{5}\b")

@@ -287,3 +287,17 @@ def test_a_list_field_gives_every_value_after_its_keys_once() -> None:
     assert json.loads(visit.value) == ["2026-11-03", "2026-11-04"]  # each normalised
     assert json.loads(visit.raw_text) == ["03.11.2026", "04.11.2026"]
     assert len(phone.boxes) == 2 and phone.confidence > 0.5
+
+
+def test_the_seller_by_the_legal_forms_and_titles_of_other_languages() -> None:
+    schema = load_schema("invoice")
+    sellers = {
+        "FATTURA": "Rossi Forniture S.p.A.",
+        "RECHNUNG": "Muster Handel AG",
+        "FACTURA": "Garcia Hermanos S.L.",
+        "FACTUUR": "Jansen B.V.",
+    }
+    for title, seller in sellers.items():
+        page = _page_of_lines(title, "Spedizione veloce", seller, "Via Roma 1")
+        [vendor] = ExtractiveEngine().extract([page], [schema.field("vendor").spec()])
+        assert vendor.text == seller, title
