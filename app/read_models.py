@@ -8,6 +8,7 @@ and submissions have their own here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -35,6 +36,7 @@ from app.schemas import (
     DocumentInfo,
     FieldOut,
     PageOut,
+    RowOut,
     WordOut,
 )
 from pipeline.ocr import reads_poorly, word_confidence
@@ -222,6 +224,7 @@ def field_out(field: FieldRecord, corrections: Sequence[CorrectionRecord] = ()) 
         page=field.page_index,
         model_revision=field.model_revision,
         source=field.source,
+        rows=_rows(field),
         corrections=[correction_out(c) for c in corrections],
         **_result(field),
     )
@@ -242,6 +245,17 @@ def correction_out(correction: CorrectionRecord) -> CorrectionOut:
 
 def _coordinates(box: Box) -> tuple[float, float, float, float]:
     return (box.x0, box.y0, box.x1, box.y1)
+
+
+def _rows(field: FieldRecord) -> list[RowOut] | None:
+    """A list field's rows, from its stored JSON value, with its boxes row by row."""
+    if field.row_boxes is None:
+        return None
+    values = json.loads(field.value or "[]")
+    return [
+        RowOut(value=value, boxes=_boxes(boxes))
+        for value, boxes in zip(values, field.row_boxes, strict=True)
+    ]
 
 
 def _boxes(rows: list[Any]) -> list[BoxOut]:

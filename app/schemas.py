@@ -16,8 +16,8 @@ from app.db.models import CorrectionKind, DocumentStatus
 from pipeline.types import TextSource
 
 # 2: corrections beside answers and fields; 3: OCR quality of each page; 4: fields name
-# their model revision, as answers do (a fine-tuned model's names its adapter), and their
-# source (the page, or an embedded e-invoice)
+# their model revision, as answers do (a fine-tuned model's names its adapter), their
+# source (the page, or an embedded e-invoice) and a list field's rows with their boxes
 SCHEMA_VERSION: Final = 4
 
 Coordinates = tuple[float, float, float, float]
@@ -102,6 +102,15 @@ class AnswerOut(_Model):
     )
 
 
+class RowOut(_Model):
+    """One row of a list field: a line item's columns, or one value, and where it is."""
+
+    value: dict[str, str | None] | str = Field(
+        description="A line item (description, quantity, unit_price, amount) or one value."
+    )
+    boxes: list[BoxOut] = Field(description="Where the row is written; empty if not found.")
+
+
 class FieldOut(_Model):
     schema_name: str = Field(alias="schema", description="The field schema, e.g. receipt.")
     name: str
@@ -118,6 +127,9 @@ class FieldOut(_Model):
     source: str = Field(
         description="Where the value came from: 'page' (read by the engine), or the "
         "embedded e-invoice XML it was taken from, e.g. 'e-invoice CII (factur-x.xml)'."
+    )
+    rows: list[RowOut] | None = Field(
+        None, description="A list field's rows (line items), each with its boxes; else null."
     )
     corrections: list[CorrectionOut] = Field(
         default_factory=list,

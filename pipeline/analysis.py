@@ -94,6 +94,7 @@ class ScoredField:
     boxes: list[Box]
     confidence: float
     source: str = PAGE_SOURCE
+    row_boxes: list[list[Box]] | None = None  # a repeated field's boxes, row by row
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +170,9 @@ def _score_field(
     text = value.text.strip()
     searched = [by_index[value.page]] if value.page is not None else list(pages)
     rows = _rows(text)
+    row_boxes = None
     if rows is not None:
-        grounded = _ground_rows(rows, searched, value.confidence)
+        grounded, row_boxes = _ground_rows(rows, searched, value.confidence)
     else:
         near = value.boxes[0] if value.boxes else None
         grounded = ground_text(text, searched, value.confidence, near)
@@ -185,6 +187,7 @@ def _score_field(
         page=grounded.boxes[0].page if grounded.boxes else value.page,
         boxes=grounded.boxes,
         confidence=grounded.confidence,
+        row_boxes=row_boxes,
     )
 
 
@@ -192,8 +195,9 @@ def _score_embedded(spec: FieldSpec, einvoice: EInvoice, pages: Sequence[Page]) 
     """The e-invoice's value, exact (confidence 1), grounded where the page prints it."""
     value = einvoice.values[spec.name]
     rows = _rows(value)
+    row_boxes = None
     if rows is not None:
-        grounded, printed = _ground_rows(rows, pages, 1.0), value
+        (grounded, row_boxes), printed = _ground_rows(rows, pages, 1.0), value
     else:
         printed = printed_spelling(spec.type, value, pages) or value
         grounded = ground_text(printed, pages, 1.0, None)
@@ -207,6 +211,7 @@ def _score_embedded(spec: FieldSpec, einvoice: EInvoice, pages: Sequence[Page]) 
         boxes=grounded.boxes,
         confidence=1.0,
         source=einvoice.source,
+        row_boxes=row_boxes,
     )
 
 
@@ -262,14 +267,14 @@ def _rows(text: str) -> list[dict[str, Any] | str] | None:
 
 def _ground_rows(
     rows: list[dict[str, Any] | str], pages: Sequence[Page], engine_confidence: float | None
-) -> Grounded:
-    """Each row grounded by its text (a row object by its description)."""
-    boxes, found = [], 0
+) -> tuple[Grounded, list[list[Box]]]:
+    """Each row grounded by its text (a row object by its description): all the boxes
+    with the combined confidence, and the boxes row by row."""
+    per_row = []
     for row in rows:
         text = row if isinstance(row, str) else str(row.get("description") or "")
-        grounded = ground_text(text, pages, None, None)
-        if grounded.boxes:
-            boxes.extend(grounded.boxes)
-            found += 1
+        per_row.append(ground_text(text, pages, None, None).boxes)
     base = engine_confidence if engine_confidence is not None else 1.0
-    return Grounded(boxes, base * found / len(rows) if rows else 0.0)
+    found = sum(1 for boxes in per_row if boxes)
+    boxes = [box for row_boxes in per_row for box in row_boxes]
+    return Grounded(boxes, base * found / len(rows) if rows else 0.0), per_row

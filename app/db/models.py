@@ -250,6 +250,8 @@ class FieldRecord(Timestamped, ResultKey, Base):
     page_index: Mapped[int | None]
     # "page" (the engine read it) or the embedded e-invoice it was taken from.
     source: Mapped[str] = mapped_column(String(64), server_default="page")
+    # A repeated field's boxes row by row (each row's encoded boxes), else None.
+    row_boxes: Mapped[list[Any] | None] = mapped_column(JSON)
 
     document: Mapped[DocumentRecord] = relationship(back_populates="fields")
 

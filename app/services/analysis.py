@@ -292,6 +292,9 @@ def _store(sessions: sessionmaker, engine: Engine, item: _Claimed) -> None:
                 "raw_text": field.raw_text,
                 "page_index": field.page,
                 "source": field.source,
+                "row_boxes": None
+                if field.row_boxes is None
+                else [encode_boxes(boxes) for boxes in field.row_boxes],
                 **_result_columns(engine, field.boxes, field.confidence),
             }
             upsert(session, FieldRecord, values, FIELD_KEY)

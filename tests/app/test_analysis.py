@@ -43,6 +43,11 @@ def test_extract_stores_grounded_typed_fields_once(settings: Settings, invoice_i
     assert total.boxes[0].page == 0 and 0.5 < x0 < x1 < 1 and 0 < y0 < y1 < 0.5
     issue = next(field for field in first.fields if field.name == "issue_date")
     assert (issue.value, issue.raw_text) == ("2026-11-03", "03/11/2026")
+    # Line items: an array of rows, each with its own boxes; other fields have no rows.
+    items = next(field for field in first.fields if field.name == "line_items")
+    assert [row.value["amount"] for row in items.rows] == ["42.00", "19.50", "12.90"]
+    assert all(row.boxes and row.boxes[0].page == 0 for row in items.rows)
+    assert len({row.boxes[0].box for row in items.rows}) == 3 and total.rows is None
     # The page prints "£", not "GBP": the box is where the engine read it, at its confidence.
     currency = next(field for field in first.fields if field.name == "currency")
     assert (currency.value, currency.page, len(currency.boxes)) == ("GBP", 0, 1)

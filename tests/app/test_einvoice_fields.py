@@ -30,6 +30,9 @@ def test_embedded_invoice_values_are_exact_grounded_and_marked(settings: Setting
     assert (issued.page, total.page) == (0, 1)  # the totals are on the second page
     rows = json.loads(fields["line_items"].value)
     assert [row["description"] for row in rows] == ["Trennblätter A4", "Joghurt Banane"]
+    items = fields["line_items"].rows
+    assert [row.value["amount"] for row in items] == ["198.00", "275.00"]
+    assert all(row.boxes for row in items)  # each item found where the page lists it
     assert fields["due_date"].source == "page"  # the XML has none: read from the page
 
 

@@ -287,6 +287,7 @@ def test_a_list_field_gives_every_value_after_its_keys_once() -> None:
     assert json.loads(visit.value) == ["2026-11-03", "2026-11-04"]  # each normalised
     assert json.loads(visit.raw_text) == ["03.11.2026", "04.11.2026"]
     assert len(phone.boxes) == 2 and phone.confidence > 0.5
+    assert phone.row_boxes is not None and [len(boxes) for boxes in phone.row_boxes] == [1, 1]
 
 
 def test_the_seller_by_the_legal_forms_and_titles_of_other_languages() -> None:
