@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from rapidfuzz import fuzz
 
 from pipeline.engines.base import Answer, Engine, FieldSpec, FieldValue, Question
-from pipeline.engines.keyvalue import Found, KeyHit, find_keys, norm_token, page_of
+from pipeline.engines.keyvalue import Found, KeyHit, find_keys, has_digit, norm_token, page_of
 from pipeline.engines.layout_rules import LAYOUT_RULES, after_label
 from pipeline.fields.normalize import find_amounts, find_dates
 from pipeline.fields.schemas import builtin_schema_names, load_schema
@@ -178,7 +178,7 @@ def _keyed_list(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
 
 def _string_after(hit: KeyHit, page: int) -> Found | None:
     words = [w for w in after_label(hit.value_words) if norm_token(w.text) or w.text.strip(":")]
-    words = one_column(words)
+    words = _one_column(words)
     if not words:
         return None
     text = " ".join(word.text for word in words).strip(" :")
@@ -191,7 +191,7 @@ def _id_after(hit: KeyHit, page: int) -> Found | None:
     Bestellung ...") is followed by none, and gives nothing."""
     for word in hit.value_words[:ID_SEARCH_WORDS]:
         text = word.text.strip(" :;,")
-        if _has_digit(text) and not find_dates(text) and not text.startswith("("):
+        if has_digit(text) and not find_dates(text) and not text.startswith("("):
             return Found(text, page_of([word], page), [word], hit.score)
     return None
 
@@ -202,17 +202,13 @@ ID_SEARCH_WORDS = 3
 COLUMN_GAP = 0.04
 
 
-def one_column(words: list[Word]) -> list[Word]:
+def _one_column(words: list[Word]) -> list[Word]:
     """The value's words up to the first column gap ("993548900   IBAN NL50..." ends at
     "993548900")."""
     for index in range(1, len(words)):
         if words[index].box.x0 - words[index - 1].box.x1 > COLUMN_GAP:
             return words[:index]
     return words
-
-
-def _has_digit(text: str) -> bool:
-    return any(char.isdigit() for char in text)
 
 
 def _date_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:

@@ -114,7 +114,7 @@ def _value_words(
     lines: Sequence[Line], index: int, rest: list[Word], key_words: list[Word]
 ) -> list[Word]:
     """Words after the key on its line; else the next line's words under the key."""
-    rest = [word for word in rest if norm_token(word.text) or _has_digit(word.text)]
+    rest = [word for word in rest if norm_token(word.text) or has_digit(word.text)]
     if rest:
         return rest
     if index + 1 >= len(lines):
@@ -124,5 +124,5 @@ def _value_words(
     return [word for word in below if word.box.x1 > left and word.box.x0 < right + 0.5]
 
 
-def _has_digit(text: str) -> bool:
+def has_digit(text: str) -> bool:
     return any(char.isdigit() for char in text)

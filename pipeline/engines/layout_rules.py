@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from pipeline.engines.base import FieldSpec
-from pipeline.engines.keyvalue import Found, norm_token, page_of
+from pipeline.engines.keyvalue import Found, has_digit, norm_token, page_of
 from pipeline.fields.normalize import (
     CURRENCY_SYMBOLS,
     find_amounts,
@@ -94,12 +94,12 @@ def _address(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
             if picked:
                 break
             continue
-        if not picked and not any(char.isdigit() for char in text):
+        if not picked and not has_digit(text):
             continue
         if (
             picked
             and POSTCODE.search(picked[-1].text)
-            and (_has_digit(text) or len(text.split()) > 3)
+            and (has_digit(text) or len(text.split()) > 3)
         ):
             break
         picked.append(line)
@@ -107,10 +107,6 @@ def _address(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
         return None
     words = [word for line in picked for word in line.words]
     return Found(" ".join(line.text for line in picked), picked[0].page, words, 0.6)
-
-
-def _has_digit(text: str) -> bool:
-    return any(char.isdigit() for char in text)
 
 
 def _header_lines(lines: list[list[Line]]) -> list[Line]:
