@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from peft import LoraConfig, LoraModel
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
 
 from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
 
@@ -53,9 +53,10 @@ def save_adapter(
         if parameter.requires_grad and not name.startswith("fusion.")
     }
     directory.mkdir(parents=True, exist_ok=True)
-    save_file(weights, directory / WEIGHTS_NAME)
+    data = save(weights)
+    (directory / WEIGHTS_NAME).write_bytes(data)
     gains = dict(model.config.fusion.gains)
-    digest = _digest(directory / WEIGHTS_NAME, gains)
+    digest = _digest(data, gains)
     description = {"base": base, "lora_rank": rank, "gains": gains, "sha256": digest}
     (directory / CONFIG_NAME).write_text(json.dumps(description, indent=2) + "\n")
     return digest
@@ -79,12 +80,16 @@ def apply_adapter(model: FlorenceVLForConditionalGeneration, directory: Path) ->
     with torch.no_grad():
         for name, value in weights.items():
             parameters[name].copy_(value)
-    model.language_model = model.language_model.merge_and_unload()
-    model.config.fusion.gains = dict(description["gains"])
-    model.config.fusion.gains_learned = True
-    model.config.adapter = description["sha256"]
+    merge_adapter(model, description["sha256"])
+    model.config.fusion.set_learned_gains(description["gains"])
     logger.info("applied adapter %s (trained on %s)", directory, description["base"])
     return description["sha256"]
+
+
+def merge_adapter(model: FlorenceVLForConditionalGeneration, digest: str) -> None:
+    """Merge the attached LoRA weights into the LLM and record which adapter they were."""
+    model.language_model = model.language_model.merge_and_unload()
+    model.config.adapter = digest
 
 
 def _read(directory: Path) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -92,12 +97,13 @@ def _read(directory: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     if not config.is_file() or not weights.is_file():
         raise AdapterError(f"{directory}: not an adapter folder ({CONFIG_NAME}, {WEIGHTS_NAME})")
     description = json.loads(config.read_text(encoding="utf-8"))
-    if _digest(weights, description.get("gains", {})) != description.get("sha256"):
+    data = weights.read_bytes()  # read once: hashed, then loaded
+    if _digest(data, description.get("gains", {})) != description.get("sha256"):
         raise AdapterError(f"{directory}: {WEIGHTS_NAME} does not match its recorded sha256")
-    return description, load_file(weights)
+    return description, load(data)
 
 
-def _digest(weights: Path, gains: dict[str, float]) -> str:
-    digest = hashlib.sha256(weights.read_bytes())
+def _digest(weights: bytes, gains: dict[str, float]) -> str:
+    digest = hashlib.sha256(weights)
     digest.update(json.dumps(gains, sort_keys=True).encode())
     return digest.hexdigest()

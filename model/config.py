@@ -105,6 +105,10 @@ class FusionConfig:
         """Fused tokens per image: blocks one after another for token concatenation."""
         return tokens * len(self.branches) if self.mode == "token_concat" else tokens
 
+    def set_learned_gains(self, gains: dict[str, float]) -> None:
+        """Gains fine-tuning learned: they belong to the weights, no profile replaces them."""
+        self.gains, self.gains_learned = dict(gains), True
+
     def with_profile(self, profile: str) -> FusionConfig:
         """This fusion with the gains of a named profile from `FUSION_PROFILES`."""
         if profile not in FUSION_PROFILES:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from model.adapter import attach_lora, save_adapter
+from model.adapter import attach_lora, merge_adapter, save_adapter
 from model.config import FusionConfig
 from model.generation import FlorenceVLGenerator, GenerationSettings
 from model.tiny import TINY_REVISION, tiny_random_generator
@@ -104,8 +104,7 @@ def finetune(
         _save_state(generator, optimizer, result, epoch + 1, out / STATE_FILE)
     model.fusion.settle_gains()
     adapter = save_adapter(model, out / ADAPTER_DIR, rank=settings.lora_rank, base=base)
-    model.language_model = model.language_model.merge_and_unload()
-    model.config.adapter = adapter
+    merge_adapter(model, adapter)
     model.eval()
     generator.feature_cache.clear()  # features projected by the projector before training
     result.val_exact_after = exact_match(generator, validation)

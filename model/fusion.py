@@ -42,7 +42,7 @@ class FlorenceVLFusion(nn.Module):
         if self.trainable_gains is None:
             return
         learned = {name: float(gain.detach()) for name, gain in self.trainable_gains.items()}
-        self.config.gains, self.config.gains_learned = learned, True
+        self.config.set_learned_gains(learned)
         self.trainable_gains = None
 
     def _gain(self, name: str) -> torch.Tensor | float | None:
