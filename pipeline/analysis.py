@@ -147,8 +147,9 @@ def _score(work: DocumentWork, output: EngineOutput) -> DocumentResults:
         best = max(per_page, key=lambda answer: (bool(answer.text), answer.confidence))
         scored.append(best)
     embedded = work.einvoice.values if work.einvoice else {}
+    texts = _line_texts(work.pages) if embedded else []  # grouped once for every XML field
     fields = [
-        _score_embedded(value.field, work.einvoice, work.pages)
+        _score_embedded(value.field, work.einvoice, work.pages, texts)
         if work.einvoice and value.field.name in embedded
         else _score_field(value, work.pages, by_index)
         for value in output.fields
@@ -191,15 +192,18 @@ def _score_field(
     )
 
 
-def _score_embedded(spec: FieldSpec, einvoice: EInvoice, pages: Sequence[Page]) -> ScoredField:
-    """The e-invoice's value, exact (confidence 1), grounded where the page prints it."""
+def _score_embedded(
+    spec: FieldSpec, einvoice: EInvoice, pages: Sequence[Page], line_texts: Sequence[str]
+) -> ScoredField:
+    """The e-invoice's value, exact (confidence 1), grounded where the page prints it
+    (`line_texts`: the pages' lines, as `_line_texts` gives them)."""
     value = einvoice.values[spec.name]
     rows = _rows(value)
     row_boxes = None
     if rows is not None:
         (grounded, row_boxes), printed = _ground_rows(rows, pages, 1.0), value
     else:
-        printed = printed_spelling(spec.type, value, pages) or value
+        printed = printed_spelling(spec.type, value, line_texts) or value
         grounded = ground_text(printed, pages, 1.0, None)
     typed = spec.type in ("date", "amount") or rows is not None
     return ScoredField(
@@ -215,8 +219,13 @@ def _score_embedded(spec: FieldSpec, einvoice: EInvoice, pages: Sequence[Page]) 
     )
 
 
-def printed_spelling(value_type: str, value: str, pages: Sequence[Page]) -> str | None:
-    """How the pages print a normalised date or amount (the first line that does), so that
+def _line_texts(pages: Sequence[Page]) -> list[str]:
+    """Every line of the pages, in reading order, as clean text."""
+    return [clean_text(line.text) for page in pages for line in group_lines(page.words)]
+
+
+def printed_spelling(value_type: str, value: str, line_texts: Sequence[str]) -> str | None:
+    """How the lines print a normalised date or amount (the first line that does), so that
     grounding looks for "529,87" rather than "529.87"; None when no line prints it."""
     finders = {
         "amount": lambda text: [(str(amount), span) for amount, span in find_amounts(text)],
@@ -224,12 +233,10 @@ def printed_spelling(value_type: str, value: str, pages: Sequence[Page]) -> str 
     }
     if value_type not in finders:
         return None
-    for page in pages:
-        for line in group_lines(page.words):
-            text = clean_text(line.text)
-            for found, (start, end) in finders[value_type](text):
-                if found == value:
-                    return text[start:end].strip()
+    for text in line_texts:
+        for found, (start, end) in finders[value_type](text):
+            if found == value:
+                return text[start:end].strip()
     return None
 
 
