@@ -58,7 +58,7 @@ from model.florence2_tokenizer import build_offline_florence2_tokenizer
 from model.generation import FlorenceVLGenerator, GeneratedAnswer, GenerationSettings
 from model.modeling_florence_vl import FlorenceVLForConditionalGeneration
 from model.released import florence_vl_3b_config
-from model.tiny import build_tiny_llm_tokenizer, build_tiny_random
+from model.tiny import build_tiny_llm_tokenizer, build_tiny_random, tiny_random_generator
 
 QUESTIONS = ("What is the total?", "What is the date?", "Who issued this document?")
 NEW_TOKENS = 32
@@ -284,8 +284,7 @@ def consistency_stage(plan: Plan, _generator: FlorenceVLGenerator, summary: dict
     those of the no-cache path, token for token."""
 
     def measure(_: int) -> None:
-        model, tokenizers = build_tiny_random("phi3")
-        tiny = FlorenceVLGenerator(model.to(plan.device), tokenizers.llm, tokenizers.florence2)
+        tiny = tiny_random_generator("phi3", device=plan.device)
         images = pages_for(2)
         requests = [(page, question) for page in range(2) for question in QUESTIONS]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PIL import Image
 
 from model.generation import FlorenceVLGenerator
-from model.tiny import build_tiny_random
+from model.tiny import tiny_random_generator
 from tests.conftest import SHARED_DATA as DATA_DIR
 
 QUESTIONS = (
@@ -16,8 +16,7 @@ QUESTIONS = (
 
 
 def tiny_florence_vl(backbone: str = "phi3", seed: int = 0, **fusion) -> FlorenceVLGenerator:
-    model, tokenizers = build_tiny_random(backbone, seed, **fusion)
-    return FlorenceVLGenerator(model, tokenizers.llm, tokenizers.florence2)
+    return tiny_random_generator(backbone, seed, **fusion)
 
 
 def page_images(count: int) -> list[Image.Image]:
