@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db.models import AnswerRecord, CorrectionRecord, DocumentRecord, FieldRecord
 from app.services.pages import page_image_file
+from model.chat_templates import IMAGE_PLACEHOLDER  # what model/training.py reads back
 from pipeline.fields.schemas import FieldDefinition, FieldSchema, SchemaError, load_schema
 
-IMAGE_TOKEN = "<image>"
 VALIDATION_SHARE = 0.2  # of documents, chosen by the hash of their content
 TRAIN_FILE, VALIDATION_FILE = "train.json", "validation.json"
 
@@ -46,7 +46,7 @@ class TrainingExample:
             "id": f"{self.document_sha256[:16]}-{number}",
             "image": self.image,
             "conversations": [
-                {"from": "human", "value": f"{IMAGE_TOKEN}\n{self.question}"},
+                {"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{self.question}"},
                 {"from": "gpt", "value": self.answer},
             ],
         }
