@@ -25,10 +25,8 @@ case-, accent- and spacing-insensitively: OCR and labels disagree on those, a re
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import time
-import unicodedata
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -63,7 +61,7 @@ from app.services.analysis import job_results, submit_analysis
 from app.services.ingest import submit_file
 from app.services.pages import load_pages
 from app.services.payloads import AnalysisRequest, IngestPayload
-from pipeline.fields.normalize import normalize
+from pipeline.fields.normalize import comparable, same_value
 from pipeline.fields.schemas import FieldSchema, builtin_schema_names, load_schema
 from pipeline.grounding import ground
 from pipeline.types import Box, Page
@@ -288,7 +286,9 @@ def _docfuse(folder: Path, run: _InProcess) -> LabelledSet:
                 continue
             tally = report.fields[definition.name]
             found = results[definition.name]
-            right.append(_same(definition.type, found.raw_text or found.value or "", str(value)))
+            right.append(
+                same_value(definition.type, found.raw_text or found.value or "", str(value))
+            )
             report.judge(tally, found, right[-1])
         report.fields[ALL_FIELDS].correct += all(right)
         report.fields[ALL_FIELDS].total += 1
@@ -338,7 +338,7 @@ def _score_sroie(
             continue
         tally = report.fields[definition.name]
         found = results[definition.name]
-        report.judge(tally, found, _same(definition.type, found.raw_text or "", expected))
+        report.judge(tally, found, same_value(definition.type, found.raw_text or "", expected))
         holders = [box for text, box in gt_lines if _holds(text, expected)]
         if holders:
             tally.groundable += 1
@@ -350,24 +350,8 @@ def _score_sroie(
 
 def _holds(line_text: str, value: str) -> bool:
     """A ground-truth line holds (part of) a value when one contains the other."""
-    line, whole = _comparable(line_text), _comparable(value)
+    line, whole = comparable(line_text), comparable(value)
     return bool(line) and (whole in line or line in whole)
-
-
-def _same(value_type: str, predicted: str, expected: str) -> bool:
-    if not predicted:
-        return False
-    if value_type == "string":
-        return _comparable(predicted) == _comparable(expected)
-    return normalize(value_type, predicted) == normalize(value_type, expected)
-
-
-def _comparable(text: str) -> str:
-    """Casefolded, accents and spacing around punctuation removed, edge punctuation gone."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
-    plain = re.sub(r"\s*([,.;:/&()\-])\s*", r"\1", " ".join(plain.split()))
-    return plain.strip(" .,;:")
 
 
 def _inside(box: Box, outer: Box) -> float:
@@ -400,7 +384,7 @@ def _score_icdar(pdf: Path, _document_id: int, pages: list[Page], report: Report
         for (text, box), words in zip(gt_lines, assigned, strict=True):
             tally.total += 1
             read = " ".join(word.text for word in reading_order(words))
-            tally.correct += _comparable(read) == _comparable(text)
+            tally.correct += comparable(read) == comparable(text)
             tally.groundable += 1
             match = ground(text, [page.words], near=box)
             tally.grounded += match is not None and all(

@@ -225,3 +225,21 @@ def normalize(value_type: str, text: str) -> str | None:
         return NORMALIZERS[value_type](text)
     except KeyError as error:
         raise ValueError(f"unknown field type {value_type!r}; use {sorted(NORMALIZERS)}") from error
+
+
+def same_value(value_type: str, predicted: str, expected: str) -> bool:
+    """Whether a value read off a page is the expected one: equal after normalisation (ISO
+    dates, decimal amounts) and, for strings, case-, accent- and spacing-insensitively."""
+    if not predicted:
+        return False
+    if value_type == "string":
+        return comparable(predicted) == comparable(expected)
+    return normalize(value_type, predicted) == normalize(value_type, expected)
+
+
+def comparable(text: str) -> str:
+    """Casefolded, accents and spacing around punctuation removed, edge punctuation gone."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
+    plain = re.sub(r"\s*([,.;:/&()\-])\s*", r"\1", " ".join(plain.split()))
+    return plain.strip(" .,;:")

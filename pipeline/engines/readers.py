@@ -1,0 +1,135 @@
+"""Value readers: the value printed after a found key, read as the field's type.
+
+A key hit (pipeline.engines.keyvalue) gives the words after a key; a reader takes the
+value of one type from them: a string up to its column's end, an id-shaped token, a date,
+the amount. Keys that look like a field's but name another value ("SUB TOTAL" for total)
+are recognised here too, so both the rules and the candidate ranker see them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from pipeline.engines.base import FieldSpec
+from pipeline.engines.keyvalue import Found, KeyHit, find_keys, has_digit, norm_token, page_of
+from pipeline.engines.layout_rules import after_label
+from pipeline.fields.normalize import find_amounts, find_dates
+from pipeline.layout import Line
+from pipeline.types import Word
+
+Reader = Callable[[KeyHit, int], "Found | None"]
+
+
+def key_hits(spec: FieldSpec, lines: list[list[Line]]) -> list[tuple[int, KeyHit]]:
+    """Every place one of the field's labels is printed, with its page."""
+    hits: list[tuple[int, KeyHit]] = []
+    for page_number, page_lines in enumerate(lines):
+        for label in spec.labels:
+            hits.extend((page_number, hit) for hit in find_keys(page_lines, label))
+    return hits
+
+
+def keyed_hits(spec: FieldSpec, lines: list[list[Line]]) -> list[tuple[int, KeyHit]]:
+    """The field's key hits, less those whose qualifiers name another value."""
+    return [(page, hit) for page, hit in key_hits(spec, lines) if not excluded(spec, hit)]
+
+
+def excluded(spec: FieldSpec, hit: KeyHit) -> bool:
+    """Keys that look like the field's but name another value (SUB TOTAL, TOTAL QTY,
+    "Summe ohne USt."): judged on the key with the word before it and the two after it,
+    where such qualifiers are printed."""
+    patterns = EXCLUDED_KEYS.get(spec.name, ())
+    around = [*hit.before_words[-1:], *hit.key_words, *hit.value_words[:2]]
+    context = " ".join(word.text for word in around)
+    return any(re.search(pattern, context, re.IGNORECASE) for pattern in patterns)
+
+
+def string_after(hit: KeyHit, page: int) -> Found | None:
+    words = [w for w in after_label(hit.value_words) if norm_token(w.text) or w.text.strip(":")]
+    words = _one_column(words)
+    if not words:
+        return None
+    text = " ".join(word.text for word in words).strip(" :")
+    return Found(text, page_of(words, page), words, hit.score)
+
+
+def id_after(hit: KeyHit, page: int) -> Found | None:
+    """The first of the next few words that is id-shaped (holds a digit, is no date, is not
+    a bracketed code such as "(380)"). A key word in running prose ("Rechnung gemäß
+    Bestellung ...") is followed by none, and gives nothing."""
+    for word in hit.value_words[:ID_SEARCH_WORDS]:
+        text = word.text.strip(" :;,")
+        if has_digit(text) and not find_dates(text) and not text.startswith("("):
+            return Found(text, page_of([word], page), [word], hit.score)
+    return None
+
+
+ID_SEARCH_WORDS = 3
+# A gap this wide (a share of the page's width, some four characters of body text) between
+# two words of a value is a column boundary: the value ends there.
+COLUMN_GAP = 0.04
+
+
+def _one_column(words: list[Word]) -> list[Word]:
+    """The value's words up to the first column gap ("993548900   IBAN NL50..." ends at
+    "993548900")."""
+    for index in range(1, len(words)):
+        if words[index].box.x0 - words[index - 1].box.x1 > COLUMN_GAP:
+            return words[:index]
+    return words
+
+
+def first_date(words: Sequence[Word], page: int, score: float) -> Found | None:
+    for start in range(len(words)):
+        for end in range(start + 1, min(start + 4, len(words)) + 1):
+            chunk = words[start:end]
+            text = " ".join(word.text for word in chunk)
+            dates = find_dates(text)
+            if dates:
+                _, (begin, finish) = dates[0]
+                return Found(text[begin:finish], page_of(chunk, page), list(chunk), score)
+    return None
+
+
+def last_amount(words: Sequence[Word], page: int, score: float) -> Found | None:
+    for word in reversed(words):
+        if find_amounts(word.text) and not find_dates(word.text) and ":" not in word.text[1:-1]:
+            amount, (begin, end) = find_amounts(word.text)[-1]
+            return Found(word.text[begin:end].strip(), page_of([word], page), [word], score)
+    return None
+
+
+def amount_of(found: Found) -> float:
+    amounts = find_amounts(found.text)
+    return float(amounts[-1][0].value) if amounts else float("-inf")
+
+
+def has_decimals(found: Found) -> bool:
+    return bool(re.search(r"[.,]\d{2}$", found.text))
+
+
+READERS: dict[str, Reader] = {
+    "id": id_after,
+    "date": lambda hit, page: first_date(hit.value_words, page, hit.score),
+    "amount": lambda hit, page: last_amount(hit.value_words, page, hit.score),
+    "number": lambda hit, page: last_amount(hit.value_words, page, hit.score),
+}
+FINAL_AMOUNT_KEY = re.compile(
+    r"\b(nett?|grand|rounded)\s*total|total\s*(payable|due)|amount\s*(due|payable)",
+    re.IGNORECASE,
+)
+# Words that say an amount is before tax, in the languages of the invoice labels.
+_BEFORE_TAX = r"\b(excl\w*|exclusive|without|ohne|hors|h\.?t|sans|sin|senza|sem|netto|neto)\b"
+EXCLUDED_KEYS: dict[str, tuple[str, ...]] = {
+    "total": (
+        r"\bsub\s*-?\s*total|subtotal|zwischensumme|sous-total|subtota",
+        r"\b(qty|quantity|items?|savings?|discount|disc|tendered|change|cash)\b",
+        _BEFORE_TAX,
+        r"total\W*(gst|sst|tax|vat)\b",
+        r"\bround\w*\s*adj",
+        r"zuschl|abschl|rabatt|remise|descuento|sconto|desconto|korting",  # charges, discounts
+    ),
+    "tax": (_BEFORE_TAX, r"\b(id|nr|no|number|reg\w*|rate|satz)\b"),
+    "invoice_number": (r"summe|betrag|total|amount|montant|importe|importo|bedrag|datum|date",),
+}
