@@ -36,7 +36,16 @@ class Line:
         return self.words[0].box.page
 
 
-def group_lines(words: Sequence[Word]) -> list[Line]:
+class PageLines(list[Line]):
+    """A page's lines, with a memo for what readers derive from them once per page rather
+    than once per field (pipeline.engines.keyvalue's index of key windows)."""
+
+    def __init__(self, lines: Sequence[Line] = ()) -> None:
+        super().__init__(lines)
+        self.memo: dict[str, object] = {}
+
+
+def group_lines(words: Sequence[Word]) -> PageLines:
     """The words of ONE page as lines in reading order (top to bottom, left to right)."""
     lines: list[Line] = []
     for word in sorted(words, key=lambda w: (w.box.y0 + w.box.y1, w.box.x0)):
@@ -52,7 +61,7 @@ def group_lines(words: Sequence[Word]) -> list[Line]:
     for line in lines:
         line.words.sort(key=lambda w: w.box.x0)
     lines.sort(key=lambda line: (line.box.y0 + line.box.y1, line.box.x0))
-    return lines
+    return PageLines(lines)
 
 
 def _vertical_overlap(a: Box, b: Box) -> float:

@@ -13,9 +13,10 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz
+import numpy as np
+from rapidfuzz import fuzz, process
 
-from pipeline.layout import Line
+from pipeline.layout import Line, PageLines
 from pipeline.types import Word
 
 MIN_KEY_SCORE = 85.0
@@ -62,38 +63,80 @@ def page_of(words: Sequence[Word], fallback: int) -> int:
 
 def find_keys(lines: Sequence[Line], key: str) -> list[KeyHit]:
     """Every place `key` is printed, best first, each with its value words."""
-    key_tokens = [t for t in (norm_token(part) for part in key.split()) if t]
-    if not key_tokens:
-        return []
-    hits = []
-    for index, line in enumerate(lines):
-        hit = _best_hit_in_line(lines, index, line, key_tokens)
-        if hit is not None:
-            hits.append(hit)
-    return sorted(hits, key=lambda hit: -hit.score)
+    return key_index(lines).find(key)
 
 
-def _best_hit_in_line(
-    lines: Sequence[Line], index: int, line: Line, key_tokens: list[str]
-) -> KeyHit | None:
-    parts = _line_tokens(line)
-    target = "".join(key_tokens)
-    best: KeyHit | None = None
-    for start in range(len(parts)):
-        for width in (len(key_tokens) - 1, len(key_tokens), len(key_tokens) + 1):
-            if width < 1 or start + width > len(parts):
+def key_index(lines: Sequence[Line]) -> KeyIndex:
+    """The page's key index, built once per page when the lines can keep it."""
+    if not isinstance(lines, PageLines):
+        return KeyIndex(lines)
+    index = lines.memo.get("keys")
+    if not isinstance(index, KeyIndex):
+        index = lines.memo["keys"] = KeyIndex(lines)
+    return index
+
+
+class KeyIndex:
+    """A page's lines as runs ("windows") of normalised tokens, so that a key is compared
+    with every window of its width at once (rapidfuzz's cdist) and each key is looked up
+    once per page, however many fields and candidates ask for it."""
+
+    def __init__(self, lines: Sequence[Line]) -> None:
+        self.lines = lines
+        self.parts = [_line_tokens(line) for line in lines]
+        self._windows: dict[int, tuple[list[tuple[int, int]], list[str]]] = {}
+        self._found: dict[str, list[KeyHit]] = {}
+
+    def find(self, key: str) -> list[KeyHit]:
+        if key not in self._found:
+            self._found[key] = self._search(key)
+        return self._found[key]
+
+    def _search(self, key: str) -> list[KeyHit]:
+        """The best window per line (highest score; the leftmost, then the narrowest, of
+        equals), among windows one token shorter than the key to one longer."""
+        key_tokens = [t for t in (norm_token(part) for part in key.split()) if t]
+        if not key_tokens:
+            return []
+        target = "".join(key_tokens)
+        best: dict[int, tuple[tuple[float, int, int], int, int]] = {}
+        widths = (len(key_tokens) - 1, len(key_tokens), len(key_tokens) + 1)
+        for order, width in enumerate(widths):
+            places, texts = self._windows_of(width)
+            if not texts:
                 continue
-            window = "".join(token for token, _ in parts[start : start + width])
-            if len(window) < len(target) - MAX_MISSING_CHARS:
-                continue  # a key with a word missing ("Rechnung" for "Rechnung an")
-            score = fuzz.ratio(window, target) if window else 0.0
-            if score < MIN_KEY_SCORE or (best is not None and score <= best.score * 100):
-                continue
-            first, last = parts[start][1], parts[start + width - 1][1]
-            key_words = line.words[first : last + 1]
-            value = _value_words(lines, index, line.words[last + 1 :], key_words)
-            best = KeyHit(index, key_words, value, score / 100, line.words[:first])
-    return best
+            scores = process.cdist(
+                [target], texts, scorer=fuzz.ratio, score_cutoff=MIN_KEY_SCORE, dtype=np.float64
+            )[0]
+            for position in np.flatnonzero(scores):
+                if len(texts[position]) < len(target) - MAX_MISSING_CHARS:
+                    continue  # a key with a word missing ("Rechnung" for "Rechnung an")
+                line, start = places[position]
+                rank = (-float(scores[position]), start, order)
+                if line not in best or rank < best[line][0]:
+                    best[line] = (rank, start, width)
+        hits = [
+            self._hit(line, start, width, -rank[0])
+            for line, (rank, start, width) in sorted(best.items())
+        ]
+        return sorted(hits, key=lambda hit: -hit.score)
+
+    def _windows_of(self, width: int) -> tuple[list[tuple[int, int]], list[str]]:
+        if width not in self._windows:
+            places, texts = [], []
+            for line, parts in enumerate(self.parts):
+                for start in range(len(parts) - width + 1 if width > 0 else 0):
+                    places.append((line, start))
+                    texts.append("".join(token for token, _ in parts[start : start + width]))
+            self._windows[width] = (places, texts)
+        return self._windows[width]
+
+    def _hit(self, index: int, start: int, width: int, score: float) -> KeyHit:
+        line, parts = self.lines[index], self.parts[index]
+        first, last = parts[start][1], parts[start + width - 1][1]
+        key_words = line.words[first : last + 1]
+        value = _value_words(self.lines, index, line.words[last + 1 :], key_words)
+        return KeyHit(index, key_words, value, score / 100, line.words[:first])
 
 
 _WORD_SLASH = re.compile(r"(?<=[^\W\d_])/(?=[^\W\d_])")
