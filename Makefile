@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench ranker clean
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,15 @@ bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/vision.py
 	$(BIN)/python bench/feature_cache.py
+
+# The extractive engine's shipped ranker and candidate sets, rebuilt from the development
+# data (reproducible: same data, same files), with its held-out-family figures.
+DATA ?= ../shared/data
+ranker: setup
+	$(BIN)/docfuse train-extractor --no-base --no-corrections \
+	  --data $(DATA)/invoices-dev:docfuse --data $(DATA)/sroie-dev:sroie \
+	  --out pipeline/engines/extractor-ranker.json \
+	  --save-sets pipeline/engines/extractor-sets.npz --cross-validate
 
 clean:
 	rm -rf $(VENV) docfuse-data docfuse-export.json

@@ -64,15 +64,35 @@ def build_engine(settings: Settings, choice: EngineChoice) -> Engine:
     return _build(choice.name, *_model_settings(settings))
 
 
-def _model_settings(settings: Settings) -> tuple[str, str, str, str]:
-    return settings.model, settings.device, settings.fusion_profile, settings.adapter
+def _model_settings(settings: Settings) -> tuple[str, str, str, str, str, int]:
+    """What an engine is built from. The ranker file comes with its modification time, so
+    a ranker that docfuse train-extractor rewrites is used from the next task on."""
+    ranker = settings.ranker_file()
+    stamp = ranker.stat().st_mtime_ns if ranker is not None and ranker.is_file() else 0
+    return (
+        settings.model,
+        settings.device,
+        settings.fusion_profile,
+        settings.adapter,
+        str(ranker or ""),
+        stamp,
+    )
 
 
-def _build(name: str, model: str, device: str, fusion_profile: str, adapter: str) -> Engine:
+def _build(
+    name: str,
+    model: str,
+    device: str,
+    fusion_profile: str,
+    adapter: str,
+    ranker: str = "",
+    _ranker_stamp: int = 0,
+) -> Engine:
     if name == "extractive":
         from pipeline.engines.extractive import ExtractiveEngine
+        from pipeline.engines.ranker import load_ranker
 
-        return ExtractiveEngine()
+        return ExtractiveEngine(load_ranker(Path(ranker)) if ranker else None)
     from pipeline.engines.florence_vl import FlorenceVLEngine
 
     if name == "tiny-random":

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     adapter: str = Field(
         "", description="A fine-tuned adapter folder (docfuse finetune's out/adapter) to apply."
     )
+    extractor_ranker: str = Field(
+        "",
+        description="The extractive engine's candidate ranker (a JSON file); empty: the one "
+        "docfuse train-extractor wrote into data_dir, else the one docfuse ships.",
+    )
     ui_password: SecretStr | None = Field(
         None, description="When set, the web UI asks for it before anything else."
     )
@@ -108,6 +113,18 @@ class Settings(BaseSettings):
     @property
     def pages_dir(self) -> Path:
         return self.data_dir / "pages"
+
+    @property
+    def trained_ranker(self) -> Path:
+        """Where docfuse train-extractor writes the ranker it trains."""
+        return self.data_dir / "extractor-ranker.json"
+
+    def ranker_file(self) -> Path | None:
+        """The ranker the extractive engine uses: the configured file, else the trained one,
+        else None (the one docfuse ships)."""
+        if self.extractor_ranker:
+            return Path(self.extractor_ranker).expanduser()
+        return self.trained_ranker if self.trained_ranker.is_file() else None
 
 
 @lru_cache

@@ -12,6 +12,7 @@ from app.cli import (  # noqa: F401 - each module registers its commands
     finetune,
     ingest,
     jobs,
+    train_extractor,
     ui,
     watch,
 )

@@ -142,3 +142,17 @@ def short(text: str | None, limit: int = 60) -> str:
     if not text:
         return "-"
     return esc(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def pct(value: float | None) -> str:
+    """A 0..1 rate as a percentage, "-" for none."""
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def calibration_line(calibration: dict[str, Any]) -> str:
+    """What `docfuse eval` and `train-extractor` say of a report's calibration."""
+    return (
+        f"calibration: expected calibration error {calibration['ece']}, "
+        f"{pct(calibration['accuracy_at_0_9'])} right of the {calibration['n_at_0_9']} values "
+        f"at confidence >= 0.9 ({calibration['n']} values)"
+    )

@@ -10,7 +10,16 @@ import typer
 from rich.table import Table
 
 from app.answer_engines import choose_engine
-from app.cli.common import command, console, errors, esc, load_settings, progress_bar
+from app.cli.common import (
+    calibration_line,
+    command,
+    console,
+    errors,
+    esc,
+    load_settings,
+    pct,
+    progress_bar,
+)
 from app.cli.options import EngineOption
 
 
@@ -44,25 +53,17 @@ def eval_command(
         ).as_dict()
     table = Table("field", "accuracy", "grounding", "n")
     for name, scores in report["fields"].items():
-        table.add_row(name, _pct(scores["accuracy"]), _pct(scores["grounding"]), str(scores["n"]))
+        table.add_row(name, pct(scores["accuracy"]), pct(scores["grounding"]), str(scores["n"]))
     console.print(table)
     console.print(
-        f"documents {report['documents']}, OCR CER {_pct(report['ocr']['cer'])}, "
-        f"word recall {_pct(report['ocr']['word_recall'])}, {report['pages_per_s']} pages/s, "
+        f"documents {report['documents']}, OCR CER {pct(report['ocr']['cer'])}, "
+        f"word recall {pct(report['ocr']['word_recall'])}, {report['pages_per_s']} pages/s, "
         f"engine {report['engine']} ({esc(', '.join(report['models']) or '-')})"
     )
     calibration = report["calibration"]
     if calibration["n"]:
-        console.print(
-            f"calibration: expected calibration error {calibration['ece']}, "
-            f"{_pct(calibration['accuracy_at_0_9'])} right of the {calibration['n_at_0_9']} "
-            f"values at confidence >= 0.9 ({calibration['n']} values)"
-        )
+        console.print(calibration_line(calibration))
     for failure in report["failures"]:
         console.print(f"[red]failed[/red] {esc(failure)}")
     if as_json:
         typer.echo(json.dumps(report))
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"

@@ -24,12 +24,10 @@ case-, accent- and spacing-insensitively: OCR and labels disagree on those, a re
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +44,7 @@ from app.evaluation.calibration import (
     accuracy_when_confident,
     expected_calibration_error,
 )
+from app.evaluation.gold import docfuse_gold, sroie_gold
 from app.evaluation.ocr_metrics import (
     GroundTruthLine,
     assign_words_to_lines,
@@ -62,7 +61,7 @@ from app.services.ingest import submit_file
 from app.services.pages import load_pages
 from app.services.payloads import AnalysisRequest, IngestPayload
 from pipeline.fields.normalize import comparable, same_value
-from pipeline.fields.schemas import FieldSchema, builtin_schema_names, load_schema
+from pipeline.fields.schemas import FieldSchema
 from pipeline.grounding import ground
 from pipeline.types import Box, Page
 
@@ -270,67 +269,51 @@ ALL_FIELDS = "all_fields"
 
 def _docfuse(folder: Path, run: _InProcess) -> LabelledSet:
     """Documents with expected field values: extract the schema, score each field."""
-    expected = {path.stem: path for path in (folder / "expected").glob("*.json")}
-    files = sorted(p for p in (folder / "docs").glob("*") if p.is_file() and p.stem in expected)
-    if not files:
-        raise ValueError(f"{folder}: no docs/* with an expected/<stem>.json, see docfuse eval")
-    gold = {p.stem: json.loads(expected[p.stem].read_text(encoding="utf-8")) for p in files}
-    schema = _gold_schema(folder, gold.values())
+    gold = docfuse_gold(folder)
+    schema = gold.schema
+    expected = {document.path: document.values for document in gold.documents}
 
     def score(path: Path, document_id: int, _pages: list[Page], report: Report) -> None:
         results = {r.name: r for r in run.extract(document_id, schema)}
         right = []
         for definition in schema.fields:
-            value = gold[path.stem].get(definition.name)
+            value = expected[path].get(definition.name)
             if value is None:
                 continue
             tally = report.fields[definition.name]
             found = results[definition.name]
-            right.append(
-                same_value(definition.type, found.raw_text or found.value or "", str(value))
-            )
+            read = found.raw_text or found.value or ""
+            right.append(same_value(definition.type, read, value))
             report.judge(tally, found, right[-1])
         report.fields[ALL_FIELDS].correct += all(right)
         report.fields[ALL_FIELDS].total += 1
 
-    return LabelledSet(files, [*(d.name for d in schema.fields), ALL_FIELDS], score)
-
-
-def _gold_schema(folder: Path, gold: Iterable[dict[str, Any]]) -> FieldSchema:
-    """The folder's own schema file, else the built-in schema naming most expected keys."""
-    for name in ("schema.yaml", "schema.yml", "schema.json"):
-        if (folder / name).is_file():
-            return load_schema(folder / name)
-    keys = Counter(key for values in gold for key in values)
-    schemas = [load_schema(name) for name in builtin_schema_names()]
-    return max(schemas, key=lambda schema: sum(keys[d.name] for d in schema.fields))
+    return LabelledSet(list(expected), [*(d.name for d in schema.fields), ALL_FIELDS], score)
 
 
 def _sroie(folder: Path, run: _InProcess) -> LabelledSet:
     """Receipts: extract the `receipt` schema, score it against `keys/` and `boxes/`."""
-    images = sorted((folder / "images").glob("*.jpg"))
-    if not images:
-        raise ValueError(f"{folder}: no images/*.jpg, is this a SROIE-style folder?")
-    schema = load_schema("receipt")
+    gold = sroie_gold(folder)
+    expected = {document.path: document.values for document in gold.documents}
 
     def score(image: Path, document_id: int, pages: list[Page], report: Report) -> None:
-        results = run.extract(document_id, schema)
-        _score_sroie(folder, image.stem, pages, {r.name: r for r in results}, schema, report)
+        results = {r.name: r for r in run.extract(document_id, gold.schema)}
+        _score_sroie(folder, image, expected[image], pages, results, gold.schema, report)
 
-    return LabelledSet(images, [definition.name for definition in schema.fields], score)
+    return LabelledSet(list(expected), [d.name for d in gold.schema.fields], score)
 
 
 def _score_sroie(
     folder: Path,
-    stem: str,
+    image: Path,
+    gold: dict[str, str],
     pages: list[Page],
     results: dict[str, FieldOut],
     schema: FieldSchema,
     report: Report,
 ) -> None:
-    gold = json.loads((folder / "keys" / f"{stem}.json").read_text(encoding="utf-8"))
     page = pages[0]
-    gt_lines = load_sroie_lines(folder / "boxes" / f"{stem}.csv", page.width, page.height)
+    gt_lines = load_sroie_lines(folder / "boxes" / f"{image.stem}.csv", page.width, page.height)
     report.add_ocr(page.words, gt_lines)
     for definition in schema.fields:
         expected = gold.get(definition.name)

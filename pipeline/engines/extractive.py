@@ -1,16 +1,19 @@
 """The `extractive` engine: answers read off the page layout, no model weights.
 
-Fields are found by their printed keys (pipeline.engines.keyvalue) and typed candidates
-(dates, amounts, ids in pipeline.fields.normalize); the fields no key announces (the
-seller's name and address, the currency, line items) have their own rules in
-pipeline.engines.layout_rules. Questions are matched to the built-in fields by wording,
-and otherwise read as a key to look up ("Who is the cashier?" -> the value after
-"Cashier"). It is the baseline Florence-VL must beat and the fallback on machines
-without the model.
+Fields are found by their printed keys (pipeline.engines.keyvalue, read by
+pipeline.engines.readers) and typed values (dates, amounts, ids in
+pipeline.fields.normalize); the fields no key announces (the seller's name and address,
+the currency, line items) have their own rules in pipeline.engines.layout_rules. Those
+rules settle on one value; a learned ranker (pipeline.engines.ranker) then chooses among
+all of a field's candidates, the rules' value one of them, and says how sure it is.
+Questions are matched to the built-in fields by wording, and otherwise read as a key to
+look up ("Who is the cashier?" -> the value after "Cashier"). It is the baseline
+Florence-VL must beat and the fallback on machines without the model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -18,8 +21,10 @@ from collections.abc import Sequence
 from rapidfuzz import fuzz
 
 from pipeline.engines.base import Answer, Engine, FieldSpec, FieldValue, Question
+from pipeline.engines.candidates import field_candidates
 from pipeline.engines.keyvalue import Found, KeyHit
 from pipeline.engines.layout_rules import LAYOUT_RULES
+from pipeline.engines.ranker import Ranker, load_ranker
 from pipeline.engines.readers import (
     FINAL_AMOUNT_KEY,
     READERS,
@@ -44,13 +49,22 @@ WH_WORDS = re.compile(
 )
 
 
+RULES_REVISION = "rules-3"  # 3: candidates for a ranker; 2: seven languages, id-shaped ids
+
+
 class ExtractiveEngine(Engine):
+    """Rules propose, the ranker disposes: each single-valued field's candidates
+    (pipeline.engines.candidates, the rules' own value among them) are ranked by `ranker`
+    (the one docfuse ships when none is given), whose calibrated probability is the value's
+    confidence. List fields and fields the ranker has no weights for keep the rules' value."""
+
     name = "extractive"
-    model_revision = "rules-2"  # 2: labels in seven languages, id-shaped ids, before-tax keys
     prompt_version = "1"
     model_name = "layout-rules"
 
-    def __init__(self) -> None:
+    def __init__(self, ranker: Ranker | None = None) -> None:
+        self.ranker = ranker if ranker is not None else load_ranker()
+        self.model_revision = f"{RULES_REVISION}+ranker.{self.ranker.version}"
         self._known_fields = [
             definition.spec()
             for schema in builtin_schema_names()
@@ -59,7 +73,19 @@ class ExtractiveEngine(Engine):
 
     def extract(self, pages: Sequence[Page], fields: Sequence[FieldSpec]) -> list[FieldValue]:
         lines = _page_lines(pages)
-        return [_to_field_value(spec, find_field(spec, lines)) for spec in fields]
+        return [_to_field_value(spec, self.find(spec, lines)) for spec in fields]
+
+    def find(self, spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+        """The field's value: the ranker's pick among its candidates, scored by calibrated
+        confidence; the rules' value where the ranker does not decide."""
+        chosen = find_field(spec, lines)
+        if spec.repeated:
+            return chosen
+        picked = self.ranker.pick(spec, field_candidates(spec, lines, chosen))
+        if picked is None:
+            return chosen
+        candidate, confidence = picked
+        return dataclasses.replace(candidate.found, score=confidence)
 
     def answer(self, pages: Sequence[Page], questions: Sequence[Question]) -> list[Answer]:
         """Answer each question from its page's lines (grouped once per page, not per question)."""
@@ -77,7 +103,7 @@ class ExtractiveEngine(Engine):
     def _answer_one(self, question: str, lines: list[list[Line]]) -> Found | None:
         spec = self.match_field(question)
         if spec is not None:
-            found = find_field(spec, lines)
+            found = self.find(spec, lines)
             if found is not None:
                 return found
         key = WH_WORDS.sub("", question.strip().rstrip("?").strip())

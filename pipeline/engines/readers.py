@@ -47,7 +47,7 @@ def excluded(spec: FieldSpec, hit: KeyHit) -> bool:
 
 def string_after(hit: KeyHit, page: int) -> Found | None:
     words = [w for w in after_label(hit.value_words) if norm_token(w.text) or w.text.strip(":")]
-    words = _one_column(words)
+    words = one_column(words)
     if not words:
         return None
     text = " ".join(word.text for word in words).strip(" :")
@@ -71,7 +71,7 @@ ID_SEARCH_WORDS = 3
 COLUMN_GAP = 0.04
 
 
-def _one_column(words: list[Word]) -> list[Word]:
+def one_column(words: list[Word]) -> list[Word]:
     """The value's words up to the first column gap ("993548900   IBAN NL50..." ends at
     "993548900")."""
     for index in range(1, len(words)):

@@ -1,0 +1,358 @@
+"""Candidate values for a field, and the features a ranker tells them apart by.
+
+The rules (pipeline.engines.extractive.find_field) settle on one value per field; a ranker
+needs the alternatives too: the value after every key that names the field (keys whose
+qualifiers name another value included, flagged), every date or amount printed for fields
+of those types, and the top-of-page lines for names no key announces. Each candidate
+carries features of how it is printed (where on the page, font size relative to the page,
+the key before it and where that key sits) and of how it relates to the document's other
+values (the largest amount, the sum of two others, the earliest date). All features lie
+in 0..1 so that one set of weights reads them alike on every layout.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from itertools import combinations
+
+from pipeline.engines.base import FieldSpec
+from pipeline.engines.keyvalue import Found, KeyHit, has_digit
+from pipeline.engines.layout_rules import ADDRESS_STOP, COMPANY_SUFFIX, after_label
+from pipeline.engines.readers import (
+    FINAL_AMOUNT_KEY,
+    READERS,
+    excluded,
+    first_date,
+    has_decimals,
+    key_hits,
+    last_amount,
+    one_column,
+    string_after,
+)
+from pipeline.fields.normalize import find_dates, normalize
+from pipeline.fields.schemas import load_schema
+from pipeline.layout import Line
+from pipeline.types import Word
+
+FEATURES = (
+    "rule_choice",  # the value the rules settle on
+    "has_key",
+    "key_score",  # how closely the printed key matches the label
+    "key_length",  # longer keys are more specific ("Rechnungsnummer" vs "Nr")
+    "key_below",  # the value sits on the line under its key
+    "key_gap",  # horizontal distance from the key's end to the value
+    "key_excluded",  # the key's qualifiers name another value ("SUB TOTAL")
+    "key_final",  # the key names the amount finally due ("Amount due")
+    "y",
+    "x",
+    "later_page",
+    "height",  # word height relative to the page's median
+    "words",
+    "digits",  # share of the value's characters that are digits
+    "capitals",  # share of its letters that are capitals
+    "type_valid",
+    "repeats",  # how often the same value is printed in the document
+    "amount_rank",  # 0 for the largest amount, rising by 0.2 per rank
+    "largest",
+    "is_sum",  # equals the sum of two other amounts printed (total = net + tax)
+    "is_part",  # adds to another amount to make a third one printed (net, tax)
+    "larger_part",  # the larger of two such parts (net rather than tax)
+    "decimals",
+    "date_rank",  # 0 for the earliest date, rising by 0.25 per rank
+    "earliest",
+    "latest",
+    "header_order",  # among the top-of-page lines, 0 for the first
+    "company_suffix",
+    "contact_words",  # the line holds phone, e-mail, a title or other document details
+    "under_label",  # one of the field's labels heads the block the line is in
+    "number_word",  # follows "No.", "Nr.", "#", "Nummer"...
+    "title_line",  # on the line naming the document ("Handelsrechnung Nr. ...")
+    "two_lines",  # a name wrapped onto the line under it
+    "under_other_label",  # a label of the other party heads the block ("Seller" for customer)
+    "salutation",  # starts with "Herrn", "Mr", "Mme"...: a person's name follows
+    "salutation_only",  # nothing but the salutation: the name is on the next line
+)
+NAME_FIELDS = frozenset({"company", "vendor", "customer"})
+SALUTATION = re.compile(
+    r"^(herrn?|frau|firma|mr|mrs|ms|miss|dr|m|mme|mlle|monsieur|madame|dhr|mevr|"
+    r"sr|sra|sig|sig\.ra|sr\.a)\.?$",
+    re.IGNORECASE,
+)
+HEADER_SHARE = 0.6
+MAX_HEADER_LINES = 24
+ALIGNED = 0.01  # share of the page width within which two lines start together
+BLOCK_LINES = 4  # a label heads the lines this close under it
+NUMBER_WORD = re.compile(r"^(n[or]|n°|nº|#|num|number|nummer|numéro|número|numero)\.?:?$", re.I)
+DOCUMENT_TITLE = re.compile(
+    r"invoice|rechnung|gutschrift|facture|avoir|factuur|factura|fattura|fatura|credit\s*note|"
+    r"receipt|quittung|reçu|recibo|ricevuta",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Candidate:
+    """A value a field could take, where it is printed, and what describes it."""
+
+    found: Found
+    features: dict[str, float] = field(default_factory=dict)
+
+    def vector(self) -> list[float]:
+        return [self.features.get(name, 0.0) for name in FEATURES]
+
+
+def field_candidates(
+    spec: FieldSpec, lines: list[list[Line]], chosen: Found | None
+) -> list[Candidate]:
+    """Every candidate for `spec` in the document (lines per page), each once; `chosen` is
+    the rules' value, marked as such."""
+    hits = key_hits(spec, lines)
+    raw = [*_keyed(spec, hits), *_printed(spec, lines), *_header(spec, lines, hits)]
+    if chosen is not None:
+        raw.append(Candidate(chosen, {"rule_choice": 1.0}))
+    candidates = _merged(raw)
+    medians = [_median_height(page_lines) for page_lines in lines]
+    for candidate in candidates:
+        candidate.features.update(_appearance(spec, candidate.found, medians))
+    _relate_amounts(spec, candidates)
+    _relate_dates(spec, candidates)
+    return candidates
+
+
+def _keyed(spec: FieldSpec, hits: list[tuple[int, KeyHit]]) -> Iterator[Candidate]:
+    read = READERS.get(spec.type, string_after)
+    for page, hit in hits:
+        found = read(hit, page)
+        if found is not None:
+            yield Candidate(found, _key_features(spec, hit, found))
+
+
+def _key_features(spec: FieldSpec, hit: KeyHit, found: Found) -> dict[str, float]:
+    key_end, start = hit.key_words[-1].box, found.words[0].box
+    below = start.y0 >= key_end.y1 - 0.002
+    return {
+        "has_key": 1.0,
+        "key_score": hit.score,
+        "key_length": min(len(hit.key_text) / 20, 1.0),
+        "key_below": float(below),
+        "key_gap": 0.0 if below else min(max(start.x0 - key_end.x1, 0.0) * 5, 1.0),
+        "key_excluded": float(excluded(spec, hit)),
+        "key_final": float(bool(FINAL_AMOUNT_KEY.search(hit.key_text))),
+    }
+
+
+def _printed(spec: FieldSpec, lines: list[list[Line]]) -> Iterator[Candidate]:
+    """Every date (for a date field) or amount (for an amount field) on the pages, and
+    the id-shaped words after a number word or on the document's title line (for an id)."""
+    for page, page_lines in enumerate(lines):
+        for line in page_lines:
+            if spec.type == "id":
+                yield from _ids_in(line, page)
+            elif spec.type == "date":
+                yield from (Candidate(found) for found in _dates_in(line.words, page))
+            elif spec.type in ("amount", "number"):
+                for word in line.words:
+                    found = last_amount([word], page, 0.0)
+                    if found is not None:
+                        yield Candidate(found)
+
+
+def _ids_in(line: Line, page: int) -> Iterator[Candidate]:
+    title = bool(DOCUMENT_TITLE.search(line.text))
+    for index, word in enumerate(line.words):
+        after_number = index > 0 and bool(NUMBER_WORD.match(line.words[index - 1].text))
+        if (title or after_number) and _id_shaped(word.text):
+            found = Found(word.text.strip(" :;,"), word.box.page, [word], 0.0)
+            yield Candidate(found, {"number_word": float(after_number), "title_line": float(title)})
+
+
+def _id_shaped(text: str) -> bool:
+    """Holds a digit, is neither a date nor a money amount nor a bracketed code."""
+    text = text.strip(" :;,")
+    return (
+        len(text) >= 3
+        and has_digit(text)
+        and not text.startswith("(")
+        and not find_dates(text)
+        and not re.fullmatch(r"[\d.,]*[.,]\d{2}", text)
+    )
+
+
+def _dates_in(words: Sequence[Word], page: int) -> Iterator[Found]:
+    start = 0
+    while start < len(words):
+        found = first_date(words[start:], page, 0.0)
+        if found is None:
+            return
+        yield found
+        start = words.index(found.words[-1], start) + 1
+
+
+def _header(
+    spec: FieldSpec, lines: list[list[Line]], hits: list[tuple[int, KeyHit]]
+) -> Iterator[Candidate]:
+    """For names no key need announce: each wordy line at the top of the first page, up to
+    its first column gap, and whether one of the field's labels heads its block."""
+    if spec.name not in NAME_FIELDS or not lines:
+        return
+    labelled = [hit for page, hit in hits if page == 0]
+    others = [hit for page, hit in key_hits(_other_party(spec), lines) if page == 0]
+    wordy = [
+        (index, line)
+        for index, line in enumerate(lines[0])
+        if line.box.y0 < HEADER_SHARE and sum(char.isalpha() for char in line.text) >= 4
+    ]
+    for order, (index, line) in enumerate(wordy[:MAX_HEADER_LINES]):
+        for words in _name_spans(lines[0], index):
+            text = " ".join(word.text for word in words)
+            yield Candidate(
+                Found(text, line.page, words, 0.0),
+                {
+                    "header_order": order / MAX_HEADER_LINES,
+                    "company_suffix": float(bool(COMPANY_SUFFIX.search(text))),
+                    "contact_words": float(bool(ADDRESS_STOP.search(text))),
+                    "under_label": float(any(_heads(hit, index, words) for hit in labelled)),
+                    "two_lines": float(words[-1].box.y0 > words[0].box.y1),
+                    "under_other_label": float(any(_heads(hit, index, words) for hit in others)),
+                },
+            )
+
+
+def _other_party(spec: FieldSpec) -> FieldSpec:
+    """The labels of the party a name field is not: the buyer's for a seller's name."""
+    return _invoice_field("vendor" if spec.name == "customer" else "customer")
+
+
+@cache
+def _invoice_field(name: str) -> FieldSpec:
+    fields = {definition.name: definition for definition in load_schema("invoice").fields}
+    return fields[name].spec()
+
+
+def _name_spans(page_lines: list[Line], index: int) -> Iterator[list[Word]]:
+    """Each column segment of the line, and each joined with the segment right under it
+    that starts at the same x (a name wrapped over two lines)."""
+    below = list(_segments(page_lines[index + 1].words)) if index + 1 < len(page_lines) else []
+    for words in _segments(page_lines[index].words):
+        yield words
+        for under in below:
+            if abs(under[0].box.x0 - words[0].box.x0) < ALIGNED and not has_digit(under[0].text):
+                yield [*words, *under]
+
+
+def _segments(words: list[Word]) -> Iterator[list[Word]]:
+    """The line's column segments, each without a leading label ("Name: ...")."""
+    while words:
+        segment = one_column(words)
+        yield after_label(segment)
+        words = words[len(segment) :]
+
+
+def _heads(hit: KeyHit, index: int, words: list[Word]) -> bool:
+    """The key is on a line just above (or is this line) and in the same column."""
+    if not 0 <= index - hit.line <= BLOCK_LINES:
+        return False
+    key = hit.key_words[0].box
+    return key.x0 < words[-1].box.x1 and words[0].box.x0 < key.x0 + 0.3
+
+
+def _merged(raw: list[Candidate]) -> list[Candidate]:
+    """One candidate per value and place: features of duplicates combine (the largest)."""
+    merged: dict[tuple[int, str, float, float], Candidate] = {}
+    for candidate in raw:
+        found = candidate.found
+        if not found.words or not found.text.strip():
+            continue
+        first = found.words[0].box
+        key = (found.page, found.text, round(first.x0, 4), round(first.y0, 4))
+        kept = merged.setdefault(key, Candidate(found))
+        for name, value in candidate.features.items():
+            kept.features[name] = max(kept.features.get(name, 0.0), value)
+    return list(merged.values())
+
+
+def _median_height(page_lines: list[Line]) -> float:
+    heights = [word.box.y1 - word.box.y0 for line in page_lines for word in line.words]
+    return statistics.median(heights) if heights else 0.0
+
+
+def _appearance(spec: FieldSpec, found: Found, medians: list[float]) -> dict[str, float]:
+    first = found.words[0].box
+    height = statistics.median(word.box.y1 - word.box.y0 for word in found.words)
+    median = medians[found.page] if found.page < len(medians) else 0.0
+    letters = [char for char in found.text if char.isalpha()]
+    salutation = bool(SALUTATION.match(found.words[0].text))
+    return {
+        "salutation": float(salutation and len(found.words) > 1),
+        "salutation_only": float(salutation and len(found.words) == 1),
+        "y": (first.y0 + first.y1) / 2,
+        "x": first.x0,
+        "later_page": float(found.page > 0),
+        "height": min(height / median / 3, 1.0) if median else 0.0,
+        "words": min(len(found.words) / 10, 1.0),
+        "digits": sum(char.isdigit() for char in found.text) / len(found.text),
+        "capitals": sum(char.isupper() for char in letters) / len(letters) if letters else 0.0,
+        "type_valid": float(_valid(spec, found.text)),
+        "decimals": float(has_decimals(found)),
+    }
+
+
+def _valid(spec: FieldSpec, text: str) -> bool:
+    if spec.type == "id":
+        return has_digit(text)
+    return normalize(spec.type, text) is not None
+
+
+def _relate_amounts(spec: FieldSpec, candidates: list[Candidate]) -> None:
+    """Rank, repetition and arithmetic among the document's amounts (in cents, exact)."""
+    if spec.type not in ("amount", "number"):
+        return
+    cents = {id(c): _cents(c.found.text) for c in candidates}
+    distinct = sorted({v for v in cents.values() if v is not None}, reverse=True)
+    printed = set(distinct)
+    nonzero = [value for value in distinct if value]
+    sums = {a + b for a, b in combinations(nonzero, 2)}
+    for candidate in candidates:
+        value = cents[id(candidate)]
+        if value is None:
+            continue
+        rank = distinct.index(value)
+        parts = [other for other in nonzero if other != value and value + other in printed]
+        candidate.features.update(
+            amount_rank=min(rank / 5, 1.0),
+            largest=float(rank == 0),
+            repeats=min(sum(v == value for v in cents.values()) / 4, 1.0),
+            is_sum=float(value in sums),
+            is_part=float(bool(parts) and value != 0),
+            larger_part=float(value != 0 and any(value > other for other in parts)),
+        )
+
+
+def _cents(text: str) -> int | None:
+    normalized = normalize("amount", text)
+    return int((Decimal(normalized) * 100).to_integral_value()) if normalized else None
+
+
+def _relate_dates(spec: FieldSpec, candidates: list[Candidate]) -> None:
+    """Order and repetition among the document's dates (issue dates come first, due
+    dates later)."""
+    if spec.type != "date":
+        return
+    values = {id(c): normalize("date", c.found.text) for c in candidates}
+    distinct = sorted({v for v in values.values() if v is not None})
+    for candidate in candidates:
+        value = values[id(candidate)]
+        if value is None:
+            continue
+        rank = distinct.index(value)
+        candidate.features.update(
+            date_rank=min(rank / 4, 1.0),
+            earliest=float(rank == 0),
+            latest=float(rank == len(distinct) - 1),
+            repeats=min(sum(v == value for v in values.values()) / 4, 1.0),
+        )
