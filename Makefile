@@ -42,7 +42,7 @@ bench: setup
 DATA ?= ../shared/data
 ranker: setup
 	$(BIN)/docfuse train-extractor --no-base --no-corrections \
-	  --data $(DATA)/invoices-dev:docfuse --data $(DATA)/sroie-dev:sroie \
+	  --data $(DATA)/invoices-dev:docfuse --data $(DATA)/sroie-dev:sroie --synthetic 150 \
 	  --out pipeline/engines/extractor-ranker.json \
 	  --save-sets pipeline/engines/extractor-sets.npz --cross-validate
 

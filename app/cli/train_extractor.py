@@ -36,6 +36,7 @@ from pipeline.engines.ranker_training import (
     load_sets,
     save_sets,
 )
+from pipeline.engines.synthetic_invoices import synthetic_invoices
 
 
 @command("train-extractor")
@@ -57,6 +58,9 @@ def train_extractor(
     save: Annotated[
         Path | None, typer.Option("--save-sets", help="Also keep the candidate sets (.npz).")
     ] = None,
+    synthetic: Annotated[
+        int, typer.Option(min=0, help="Also train on this many synthetic invoices.")
+    ] = 0,
     cross_validate: Annotated[
         bool, typer.Option(help="Score it on layout families held out of its training.")
     ] = False,
@@ -67,6 +71,7 @@ def train_extractor(
     sets: list[FieldSet] = load_sets(BUILTIN_SETS) if base else []
     for spec in data or []:
         sets += _folder_sets(spec, settings)
+    sets += field_sets(synthetic_invoices(synthetic))
     corrected = 0
     if corrections:
         with open_database(settings)() as session:

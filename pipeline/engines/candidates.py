@@ -12,6 +12,7 @@ in 0..1 so that one set of weights reads them alike on every layout.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import statistics
 from collections.abc import Iterator, Sequence
@@ -72,6 +73,7 @@ FEATURES = (
     "under_label",  # one of the field's labels heads the block the line is in
     "number_word",  # follows "No.", "Nr.", "#", "Nummer"...
     "title_line",  # on the line naming the document ("Handelsrechnung Nr. ...")
+    "tender_line",  # on a line of cash handed over or change given
     "two_lines",  # a name wrapped onto the line under it
     "under_other_label",  # a label of the other party heads the block ("Seller" for customer)
     "salutation",  # starts with "Herrn", "Mr", "Mme"...: a person's name follows
@@ -86,8 +88,14 @@ SALUTATION = re.compile(
 HEADER_SHARE = 0.6
 MAX_HEADER_LINES = 24
 ALIGNED = 0.01  # share of the page width within which two lines start together
+UNDER_SLACK = 0.02  # a value under its key may start a little left of it
 BLOCK_LINES = 4  # a label heads the lines this close under it
 NUMBER_WORD = re.compile(r"^(n[or]|n°|nº|#|num|number|nummer|numéro|número|numero)\.?:?$", re.I)
+TENDER = re.compile(
+    r"\b(cash|change|tender\w*|card|visa|master\w*|gegeben|bar|rückgeld|espèces|rendu|"
+    r"efectivo|cambio|contanti|resto|troco|dinheiro|contant|wisselgeld)\b",
+    re.IGNORECASE,
+)
 DOCUMENT_TITLE = re.compile(
     r"invoice|rechnung|gutschrift|facture|avoir|factuur|factura|fattura|fatura|credit\s*note|"
     r"receipt|quittung|reçu|recibo|ricevuta",
@@ -112,7 +120,7 @@ def field_candidates(
     """Every candidate for `spec` in the document (lines per page), each once; `chosen` is
     the rules' value, marked as such."""
     hits = key_hits(spec, lines)
-    raw = [*_keyed(spec, hits), *_printed(spec, lines), *_header(spec, lines, hits)]
+    raw = [*_keyed(spec, hits, lines), *_printed(spec, lines), *_header(spec, lines, hits)]
     if chosen is not None:
         raw.append(Candidate(chosen, {"rule_choice": 1.0}))
     candidates = _merged(raw)
@@ -124,12 +132,32 @@ def field_candidates(
     return candidates
 
 
-def _keyed(spec: FieldSpec, hits: list[tuple[int, KeyHit]]) -> Iterator[Candidate]:
+def _keyed(
+    spec: FieldSpec, hits: list[tuple[int, KeyHit]], lines: list[list[Line]]
+) -> Iterator[Candidate]:
+    """The value after each key, else the one under it: in a row of keys ("Invoice No.
+    Date Due date") each key's value is printed beneath it, not after it."""
     read = READERS.get(spec.type, string_after)
     for page, hit in hits:
         found = read(hit, page)
+        if found is None:
+            under = _under(hit, lines[page])
+            found = read(under, page) if under is not None else None
         if found is not None:
             yield Candidate(found, _key_features(spec, hit, found))
+
+
+def _under(hit: KeyHit, page_lines: list[Line]) -> KeyHit | None:
+    """The key with, as its value, the words of the next line in the key's column."""
+    if hit.line + 1 >= len(page_lines):
+        return None
+    left, right = hit.key_words[0].box.x0, hit.key_words[-1].box.x1
+    below = [
+        word
+        for word in page_lines[hit.line + 1].words
+        if word.box.x0 < right and word.box.x1 > left - UNDER_SLACK
+    ]
+    return dataclasses.replace(hit, value_words=below) if below else None
 
 
 def _key_features(spec: FieldSpec, hit: KeyHit, found: Found) -> dict[str, float]:
@@ -156,10 +184,11 @@ def _printed(spec: FieldSpec, lines: list[list[Line]]) -> Iterator[Candidate]:
             elif spec.type == "date":
                 yield from (Candidate(found) for found in _dates_in(line.words, page))
             elif spec.type in ("amount", "number"):
+                tender = float(bool(TENDER.search(line.text)))
                 for word in line.words:
                     found = last_amount([word], page, 0.0)
                     if found is not None:
-                        yield Candidate(found)
+                        yield Candidate(found, {"tender_line": tender})
 
 
 def _ids_in(line: Line, page: int) -> Iterator[Candidate]:
@@ -205,7 +234,8 @@ def _header(
     wordy = [
         (index, line)
         for index, line in enumerate(lines[0])
-        if line.box.y0 < HEADER_SHARE and sum(char.isalpha() for char in line.text) >= 4
+        if line.box.y0 < HEADER_SHARE
+        and (sum(char.isalpha() for char in line.text) >= 4 or SALUTATION.match(line.text))
     ]
     for order, (index, line) in enumerate(wordy[:MAX_HEADER_LINES]):
         for words in _name_spans(lines[0], index):
@@ -246,11 +276,14 @@ def _name_spans(page_lines: list[Line], index: int) -> Iterator[list[Word]]:
 
 
 def _segments(words: list[Word]) -> Iterator[list[Word]]:
-    """The line's column segments, each without a leading label ("Name: ...")."""
+    """The line's column segments, each without a leading label ("Name: ..."); a segment
+    that is nothing but a label ("Anschrift:") names no one."""
     while words:
         segment = one_column(words)
-        yield after_label(segment)
         words = words[len(segment) :]
+        value = after_label(segment)
+        if not value[-1].text.endswith(":"):
+            yield value
 
 
 def _heads(hit: KeyHit, index: int, words: list[Word]) -> bool:

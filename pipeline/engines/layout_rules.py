@@ -128,17 +128,19 @@ def _plain(text: str) -> str:
 
 
 def _currency(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    """The currency most amounts are printed with, else an ISO code printed on its own."""
+    """The currency most amounts are printed with, else the ISO code or symbol printed on
+    its own most often."""
     seen: dict[str, list[Word]] = {}
     for word in _all_words(lines):
         for amount, _ in find_amounts(word.text):
             if amount.currency:
                 seen.setdefault(amount.currency, []).append(word)
-    if not seen:
+    if not seen:  # "1.234,56 €": the code or symbol printed as a word of its own
         for word in _all_words(lines):
             code = norm_token(word.text).upper()
-            if code in ISO_CURRENCIES:
-                seen.setdefault(code, []).append(word)
+            symbol = CURRENCY_SYMBOLS.get(word.text.strip().casefold())
+            if code in ISO_CURRENCIES or symbol:
+                seen.setdefault(symbol or code, []).append(word)
     if not seen:
         return None
     code, words = max(seen.items(), key=lambda item: len(item[1]))

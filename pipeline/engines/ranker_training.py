@@ -47,6 +47,7 @@ class LabelledDocument:
     fields: Sequence[FieldSpec]
     gold: dict[str, str]
     weight: float = 1.0
+    scored: bool = True  # False: training data only, never counted when measuring
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class FieldSet:
     right: np.ndarray
     rule: int
     weight: float = 1.0
+    scored: bool = True
 
     @property
     def kinds(self) -> tuple[str, str]:
@@ -90,6 +92,7 @@ def field_sets(documents: Iterable[LabelledDocument]) -> list[FieldSet]:
                     np.asarray(right, dtype=bool),
                     rules[0] if rules else -1,
                     document.weight,
+                    document.scored,
                 )
             )
     return sets
@@ -103,11 +106,15 @@ def _features(candidates: list[Candidate]) -> np.ndarray:
 
 
 def fit_ranker(sets: Sequence[FieldSet]) -> Ranker:
-    """Weights from all of `sets`, calibrated on their out-of-fold probabilities."""
+    """Weights from all of `sets`, calibrated on the out-of-fold probabilities of the real
+    (scored) ones: synthetic documents are easier than real pages and would teach
+    overconfidence."""
     judged = [
         pair
         for train, held in _folds(sets)
-        for pair in _picks(Ranker(_fit_models(train), Calibration((), ())), held)
+        for pair in _picks(
+            Ranker(_fit_models(train), Calibration((), ())), [one for one in held if one.scored]
+        )
     ]
     return Ranker(_fit_models(sets), _isotonic(judged))
 
@@ -132,11 +139,13 @@ class CrossValidation:
 
 
 def cross_validate(sets: Sequence[FieldSet]) -> CrossValidation:
-    """Each group scored by a ranker (weights and calibration) trained without it."""
+    """Each group scored by a ranker (weights and calibration) trained without it; sets not
+    `scored` (synthetic documents) only ever train."""
     report = CrossValidation()
     for train, held in _folds(sets):
         ranker = fit_ranker(train)
-        for one, (confidence, right) in zip(held, _picks(ranker, held), strict=True):
+        scored = [one for one in held if one.scored]
+        for one, (confidence, right) in zip(scored, _picks(ranker, scored), strict=True):
             score = report.fields.setdefault(one.name, FieldScore())
             by_rules = bool(one.rule >= 0 and one.right[one.rule])
             score.n += 1
@@ -216,7 +225,10 @@ def _folds(sets: Sequence[FieldSet]) -> list[tuple[list[FieldSet], list[FieldSet
 
 def save_sets(sets: Sequence[FieldSet], path: Path) -> None:
     """Candidate sets as compressed numpy arrays and a JSON index (no pickles)."""
-    meta = [[s.document, s.group, s.name, s.type, s.rule, s.weight, len(s.right)] for s in sets]
+    meta = [
+        [s.document, s.group, s.name, s.type, s.rule, s.weight, s.scored, len(s.right)]
+        for s in sets
+    ]
     np.savez_compressed(
         path,
         vectors=np.vstack([s.vectors for s in sets]).astype(np.float32),
@@ -233,7 +245,7 @@ def load_sets(path: Path) -> list[FieldSet]:
     if meta["features"] != list(FEATURES):
         raise ValueError(f"{path}: candidate sets of other features; rebuild them")
     sets, start = [], 0
-    for document, group, name, value_type, rule, weight, count in meta["sets"]:
+    for document, group, name, value_type, rule, weight, scored, count in meta["sets"]:
         end = start + count
         sets.append(
             FieldSet(
@@ -245,6 +257,7 @@ def load_sets(path: Path) -> list[FieldSet]:
                 right[start:end],
                 rule,
                 weight,
+                scored,
             )
         )
         start = end

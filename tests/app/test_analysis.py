@@ -15,6 +15,7 @@ from app.errors import BadInputError, NotReadyError
 from app.samples import write_samples
 from app.services.payloads import AnalysisRequest
 from pipeline.analysis import ground_text
+from pipeline.engines.extractive import ExtractiveEngine
 from pipeline.fields.schemas import load_schema
 from tests import badfiles
 from tests.app.helpers import analyze, ingest, pages_of
@@ -38,7 +39,7 @@ def test_extract_stores_grounded_typed_fields_once(settings: Settings, invoice_i
     assert first.job.status == "done"
     total = next(field for field in first.fields if field.name == "total")
     assert (total.value, total.raw_text, total.page) == ("89.28", "89.28", 0)
-    assert len(total.boxes) == 1 and total.confidence == pytest.approx(1.0)
+    assert len(total.boxes) == 1 and 0.5 < total.confidence <= 1
     x0, y0, x1, y1 = total.boxes[0].box
     assert total.boxes[0].page == 0 and 0.5 < x0 < x1 < 1 and 0 < y0 < y1 < 0.5
     issue = next(field for field in first.fields if field.name == "issue_date")
@@ -51,7 +52,9 @@ def test_extract_stores_grounded_typed_fields_once(settings: Settings, invoice_i
     # The page prints "£", not "GBP": the box is where the engine read it, at its confidence.
     currency = next(field for field in first.fields if field.name == "currency")
     assert (currency.value, currency.page, len(currency.boxes)) == ("GBP", 0, 1)
-    assert currency.grounded and currency.confidence == pytest.approx(0.7)
+    pages = pages_of(settings, invoice_id)
+    [read] = ExtractiveEngine().extract(pages, [schema.field("currency").spec()])
+    assert currency.grounded and currency.confidence == pytest.approx(read.confidence)
 
     again = analyze(settings, invoice_id, request)
     assert [f.model_dump() for f in again.fields] == [f.model_dump() for f in first.fields]

@@ -130,10 +130,10 @@ def test_total_prefers_the_final_amount_and_skips_other_totals() -> None:
     assert total.text == "RM7.70"
 
 
-def test_without_a_readable_key_the_total_is_the_largest_amount_but_change() -> None:
+def test_without_a_readable_key_the_total_is_the_sum_not_the_change() -> None:
     page = _page_of_lines("LATTE RM4.90", "BUN RM8.60", "IUIAL RM13.50", "CHANGE RM86.50")
     [total] = ExtractiveEngine().extract([page], [load_schema("receipt").field("total").spec()])
-    assert total.text == "RM13.50" and total.confidence < 0.5
+    assert total.text == "RM13.50"  # 4.90 + 8.60, though the change is larger
 
 
 def test_seller_and_address_skip_titles_registration_and_contacts() -> None:

@@ -16,6 +16,7 @@ from app.db.models import AnswerRecord, DocumentRecord, FieldRecord, JobRecord, 
 from app.services.jobs import cancel_job
 from app.services.payloads import AnalysisRequest
 from app.services.workers import list_workers
+from pipeline.engines.extractive import ExtractiveEngine
 from pipeline.fields.schemas import load_schema
 from tests import badfiles
 from tests.conftest import ICDAR_DIR, REPO_ROOT, SROIE_DIR
@@ -68,7 +69,8 @@ def test_twenty_documents_through_two_workers(cluster: Cluster, tmp_path: Path) 
     assert workers == {worker.name for worker in cluster.workers}  # both did work
     with cluster.sessions() as session:
         registry = list_workers(session=session, settings=cluster.settings)
-    assert {(w.engine, w.model, w.alive) for w in registry} == {("extractive", "rules-2", True)}
+    revision = ExtractiveEngine().model_revision
+    assert {(w.engine, w.model, w.alive) for w in registry} == {("extractive", revision, True)}
 
 
 def test_a_worker_killed_mid_task_loses_nothing(cluster: Cluster, tmp_path: Path) -> None:

@@ -1,0 +1,181 @@
+"""The candidate ranker: candidates and their features, training, calibration, the file it
+is kept in, and the extractive engine deciding by it."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.engines.base import FieldSpec
+from pipeline.engines.candidates import Candidate, field_candidates
+from pipeline.engines.extractive import ExtractiveEngine, find_field
+from pipeline.engines.ranker import (
+    BUILTIN_RANKER,
+    Calibration,
+    RankerError,
+    load_ranker,
+    save_ranker,
+)
+from pipeline.engines.ranker_training import (
+    BUILTIN_SETS,
+    LabelledDocument,
+    cross_validate,
+    field_sets,
+    fit_ranker,
+    load_sets,
+    save_sets,
+)
+from pipeline.engines.synthetic_invoices import synthetic_invoices
+from pipeline.layout import group_lines
+from pipeline.types import Box, Page, TextSource, Word
+
+CHAR = 0.012  # a character's width, as a share of the page
+
+
+def _page(rows: list[tuple[float, float, str]], index: int = 0) -> Page:
+    """A page with each (x, y, text) printed as words from x on line y."""
+    words = []
+    for x, y, text in rows:
+        for token in text.split():
+            width = CHAR * len(token)
+            words.append(Word(token, Box(index, x, y, x + width, y + 0.015)))
+            x += width + CHAR
+    return Page(index, 1000, 1400, 150, TextSource.PDF, words)
+
+
+def _candidates(spec: FieldSpec, page: Page) -> dict[str, Candidate]:
+    lines = [group_lines(page.words)]
+    return {c.found.text: c for c in field_candidates(spec, lines, find_field(spec, lines))}
+
+
+def test_amounts_know_their_arithmetic() -> None:
+    page = _page([(0.1, 0.6, "Net 100.00"), (0.1, 0.65, "VAT 20.00"), (0.1, 0.7, "Due 120.00")])
+    found = _candidates(FieldSpec("total", "amount", labels=("total",)), page)
+    total, net, tax = found["120.00"].features, found["100.00"].features, found["20.00"].features
+    assert (total["is_sum"], total["largest"], total["is_part"]) == (1.0, 1.0, 0.0)
+    assert (net["is_part"], net["larger_part"], net["is_sum"]) == (1.0, 1.0, 0.0)
+    assert (tax["is_part"], tax["larger_part"], tax["amount_rank"]) == (1.0, 0.0, 0.4)
+
+
+def test_dates_know_their_order_and_keys_their_place() -> None:
+    page = _page([(0.1, 0.1, "Date: 03.02.2024"), (0.1, 0.2, "Pay by"), (0.1, 0.23, "04.03.2024")])
+    found = _candidates(FieldSpec("due_date", "date", labels=("pay by",)), page)
+    issued, due = found["03.02.2024"].features, found["04.03.2024"].features
+    assert (issued["earliest"], issued["latest"], issued.get("has_key", 0.0)) == (1.0, 0.0, 0.0)
+    assert (due["latest"], due["has_key"], due["key_below"]) == (1.0, 1.0, 1.0)
+
+
+def test_ids_come_from_title_lines_and_number_words_not_codes_or_dates() -> None:
+    page = _page(
+        [
+            (0.1, 0.1, "Handelsrechnung (380) Nr. 471102 vom 05.06.2018"),
+            (0.1, 0.3, "Kunden Nr. K-77 Betrag 12,50"),
+        ]
+    )
+    found = _candidates(FieldSpec("invoice_number", "id"), page)
+    assert set(found) == {"471102", "K-77"}
+    assert found["471102"].features["title_line"] == found["471102"].features["number_word"] == 1
+    assert found["K-77"].features.get("title_line", 0.0) == 0.0
+
+
+def test_names_wrapped_over_two_lines_under_their_party_s_label() -> None:
+    page = _page(
+        [
+            (0.1, 0.1, "Rechnungsempfänger:"),
+            (0.1, 0.12, "Herrn"),
+            (0.1, 0.14, "Max Mustermann"),
+            (0.6, 0.1, "Verkäufer:"),
+            (0.6, 0.12, "Lieferant GmbH"),
+        ]
+    )
+    found = _candidates(FieldSpec("customer", labels=("rechnungsempfänger",)), page)
+    person, seller = found["Herrn Max Mustermann"].features, found["Lieferant GmbH"].features
+    assert (person["two_lines"], person["salutation"], person["under_label"]) == (1.0, 1.0, 1.0)
+    assert found["Herrn"].features["salutation_only"] == 1.0
+    assert (seller["under_other_label"], seller.get("under_label", 0.0)) == (1.0, 0.0)
+
+
+def _delivery_note(number: int) -> LabelledDocument:
+    """A layout the rules read wrong: the printed-on date comes first, the date wanted sits
+    mid-page with no key before it."""
+    printed, delivered = f"2{number}.05.2024", f"1{number}.04.2024"
+    page = _page([(0.7, 0.05, f"Printed {printed}"), (0.1, 0.5, f"Goods left us {delivered}")])
+    spec = FieldSpec("delivery_date", "date")
+    return LabelledDocument(
+        f"note-{number}", f"family-{number % 3}", [page], [spec], {"delivery_date": delivered}
+    )
+
+
+def test_a_ranker_learns_a_layout_the_rules_read_wrong() -> None:
+    sets = field_sets(_delivery_note(n) for n in range(6))
+    assert all(one.rule >= 0 and not one.right[one.rule] for one in sets)  # rules: wrong
+    ranker = fit_ranker(sets)
+    new = _delivery_note(8)
+    engine = ExtractiveEngine(ranker)
+    [value] = engine.extract(new.pages, new.fields)
+    assert value.text == "18.04.2024" and value.confidence is not None
+    report = cross_validate(sets)
+    score = report.fields["delivery_date"]
+    assert (score.n, score.rules, score.ranker) == (6, 0, 6)
+
+
+def test_calibration_maps_probability_to_the_rate_found_right() -> None:
+    calibration = Calibration((0.2, 0.5, 0.9), (0.0, 0.5, 1.0))
+    assert [calibration(p) for p in (0.0, 0.35, 0.9, 1.0)] == pytest.approx([0, 0.25, 1, 1])
+    assert Calibration((), ())(0.42) == 0.42
+
+
+def test_a_saved_ranker_is_named_by_its_content(tmp_path: Path) -> None:
+    ranker = fit_ranker(field_sets(_delivery_note(n) for n in range(6)))
+    saved = save_ranker(ranker, tmp_path / "ranker.json")
+    loaded = load_ranker(tmp_path / "ranker.json")
+    assert saved.version == loaded.version and len(loaded.version) == 12
+    assert loaded.to_json() == ranker.to_json()
+    assert ExtractiveEngine(loaded).model_revision == f"rules-3+ranker.{loaded.version}"
+    data = json.loads((tmp_path / "ranker.json").read_text())
+    data["models"]["delivery_date"]["intercept"] += 1
+    (tmp_path / "other.json").write_text(json.dumps(data))
+    assert load_ranker(tmp_path / "other.json").version != loaded.version
+
+
+def test_a_ranker_for_other_features_or_no_ranker_is_refused_by_name(tmp_path: Path) -> None:
+    data = json.loads(BUILTIN_RANKER.read_text())
+    data["features"] = data["features"][:-1]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    with pytest.raises(RankerError, match="old.json: written for other candidate features"):
+        load_ranker(tmp_path / "old.json")
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(RankerError, match="broken.json: not a readable"):
+        load_ranker(tmp_path / "broken.json")
+
+
+def test_candidate_sets_round_trip(tmp_path: Path) -> None:
+    sets = field_sets(_delivery_note(n) for n in range(3))
+    save_sets(sets, tmp_path / "sets.npz")
+    loaded = load_sets(tmp_path / "sets.npz")
+    assert [(s.document, s.group, s.name, s.rule) for s in loaded] == [
+        (s.document, s.group, s.name, s.rule) for s in sets
+    ]
+    assert all(np.array_equal(a.vectors, b.vectors) for a, b in zip(loaded, sets, strict=True))
+
+
+def test_the_shipped_ranker_is_what_its_shipped_sets_train() -> None:
+    """`make ranker` is reproducible: refitting the shipped sets gives the shipped file."""
+    refitted = fit_ranker(load_sets(BUILTIN_SETS))
+    assert refitted.to_json() + "\n" == BUILTIN_RANKER.read_text()
+
+
+def test_synthetic_invoices_teach_but_are_never_scored() -> None:
+    documents = list(synthetic_invoices(20, seed=3))
+    assert [d.gold for d in documents] == [d.gold for d in synthetic_invoices(20, seed=3)]
+    for document in documents:
+        gold = document.gold
+        assert Decimal(gold["subtotal"]) + Decimal(gold["tax"]) == Decimal(gold["total"])
+    assert len({d.gold["vendor"] for d in documents}) > 10  # varied, not one template
+    sets = field_sets(documents)
+    assert sum(bool(one.right.any()) for one in sets) / len(sets) > 0.9  # values are on the page
+    assert cross_validate(sets).fields == {}  # training data only
