@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 MONTHS = {
     name: number
@@ -99,13 +100,18 @@ class Amount:
         return format_decimal(self.value)
 
 
+MEMO_SIZE = 16384  # distinct strings: a few pages' words
+
+
 def clean_text(text: str) -> str:
     """NFKC (folds fullwidth OCR characters) and collapsed whitespace."""
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
-def find_dates(text: str, *, day_first: bool = True) -> list[tuple[date, tuple[int, int]]]:
-    """Every valid date in `text` with its character span, in order of appearance."""
+@lru_cache(maxsize=MEMO_SIZE)
+def find_dates(text: str, *, day_first: bool = True) -> tuple[tuple[date, tuple[int, int]], ...]:
+    """Every valid date in `text` with its character span, in order of appearance (kept
+    for the words of the pages at hand: fields and candidates ask about the same words)."""
     text = clean_text(text)
     found: list[tuple[date, tuple[int, int]]] = []
     taken: list[tuple[int, int]] = []
@@ -120,7 +126,7 @@ def find_dates(text: str, *, day_first: bool = True) -> list[tuple[date, tuple[i
             if parsed is not None:
                 found.append((parsed, span))
                 taken.append(span)
-    return sorted(found, key=lambda item: item[1])
+    return tuple(sorted(found, key=lambda item: item[1]))
 
 
 def _date_from_match(parts: dict[str, str | None], day_first: bool) -> date | None:
@@ -148,8 +154,10 @@ def normalize_date(text: str, *, day_first: bool = True) -> str | None:
     return dates[0][0].isoformat() if dates else None
 
 
-def find_amounts(text: str) -> list[tuple[Amount, tuple[int, int]]]:
-    """Every number-like amount in `text` with its span; currency when one is printed."""
+@lru_cache(maxsize=MEMO_SIZE)
+def find_amounts(text: str) -> tuple[tuple[Amount, tuple[int, int]], ...]:
+    """Every number-like amount in `text` with its span; currency when one is printed (kept
+    like find_dates')."""
     text = clean_text(text)
     amounts = []
     for match in AMOUNT_PATTERN.finditer(text):
@@ -160,7 +168,7 @@ def find_amounts(text: str) -> list[tuple[Amount, tuple[int, int]]]:
             value = -value
         symbol = (match["cur"] or match["cur2"] or "").lower()
         amounts.append((Amount(value, CURRENCY_SYMBOLS.get(symbol)), match.span()))
-    return amounts
+    return tuple(amounts)
 
 
 def parse_decimal(number: str) -> Decimal | None:
