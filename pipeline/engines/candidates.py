@@ -54,6 +54,7 @@ FEATURES = (
     "later_page",
     "height",  # word height relative to the page's median
     "words",
+    "length",  # characters, up to 40: a name is rarely as short as "EUR"
     "digits",  # share of the value's characters that are digits
     "capitals",  # share of its letters that are capitals
     "type_valid",
@@ -237,8 +238,11 @@ def _header(
         if line.box.y0 < HEADER_SHARE
         and (sum(char.isalpha() for char in line.text) >= 4 or SALUTATION.match(line.text))
     ]
+    keys = {id(word) for hit in (*labelled, *others) for word in hit.key_words}
     for order, (index, line) in enumerate(wordy[:MAX_HEADER_LINES]):
         for words in _name_spans(lines[0], index):
+            if all(id(word) in keys for word in words):
+                continue  # a block's label ("Verkäufer"), not a name
             text = " ".join(word.text for word in words)
             yield Candidate(
                 Found(text, line.page, words, 0.0),
@@ -328,6 +332,7 @@ def _appearance(spec: FieldSpec, found: Found, medians: list[float]) -> dict[str
         "later_page": float(found.page > 0),
         "height": min(height / median / 3, 1.0) if median else 0.0,
         "words": min(len(found.words) / 10, 1.0),
+        "length": min(len(found.text) / 40, 1.0),
         "digits": sum(char.isdigit() for char in found.text) / len(found.text),
         "capitals": sum(char.isupper() for char in letters) / len(letters) if letters else 0.0,
         "type_valid": float(_valid(spec, found.text)),
