@@ -87,23 +87,25 @@ class Ranker:
     calibration: Calibration
     version: str = ""
 
-    def model_for(self, spec: FieldSpec) -> LinearModel | None:
+    def model_for(self, name: str, value_type: str) -> LinearModel | None:
         """The field's own weights, else its type's, else None (the rules decide)."""
-        return self.models.get(spec.name) or self.models.get(type_kind(spec.type))
+        return self.models.get(name) or self.models.get(type_kind(value_type))
 
-    def rank(self, model: LinearModel, candidates: list[Candidate]) -> np.ndarray:
-        """Each candidate's (uncalibrated) probability of being the value."""
-        return model.probabilities(np.asarray([c.vector() for c in candidates], dtype=float))
+    def best(self, model: LinearModel, vectors: np.ndarray) -> tuple[int, float]:
+        """The most probable of the candidates' feature `vectors`, and its calibrated
+        confidence."""
+        probabilities = model.probabilities(vectors)
+        best = int(np.argmax(probabilities))
+        return best, self.calibration(float(probabilities[best]))
 
     def pick(self, spec: FieldSpec, candidates: list[Candidate]) -> tuple[Candidate, float] | None:
         """The most probable candidate and its calibrated confidence; None when there are no
         candidates or no weights for the field."""
-        model = self.model_for(spec)
+        model = self.model_for(spec.name, spec.type)
         if model is None or not candidates:
             return None
-        probabilities = self.rank(model, candidates)
-        best = int(np.argmax(probabilities))
-        return candidates[best], round(self.calibration(float(probabilities[best])), 4)
+        best, confidence = self.best(model, np.asarray([c.vector() for c in candidates]))
+        return candidates[best], round(confidence, 4)
 
     def to_json(self) -> str:
         return json.dumps(

@@ -163,15 +163,14 @@ def _picks(ranker: Ranker, sets: Sequence[FieldSet]) -> list[tuple[float, bool]]
     ranker has no weights for the field, and (0, False) where there is no candidate."""
     picks = []
     for one in sets:
-        model = ranker.models.get(one.name) or ranker.models.get(type_kind(one.type))
+        model = ranker.model_for(one.name, one.type)
         if not len(one.right):
             picks.append((0.0, False))
         elif model is None:
             picks.append((0.5, bool(one.rule >= 0 and one.right[one.rule])))
         else:
-            probabilities = model.probabilities(one.vectors)
-            best = int(np.argmax(probabilities))
-            picks.append((ranker.calibration(float(probabilities[best])), bool(one.right[best])))
+            best, confidence = ranker.best(model, one.vectors)
+            picks.append((confidence, bool(one.right[best])))
     return picks
 
 
