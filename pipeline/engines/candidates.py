@@ -15,14 +15,16 @@ from __future__ import annotations
 import dataclasses
 import re
 import statistics
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from itertools import combinations
+from typing import TypeVar
 
 from pipeline.engines.base import FieldSpec
-from pipeline.engines.keyvalue import Found, KeyHit, has_digit
+from pipeline.engines.keyvalue import Found, KeyHit, has_digit, words_under
 from pipeline.engines.layout_rules import ADDRESS_STOP, COMPANY_SUFFIX, after_label
 from pipeline.engines.readers import (
     FINAL_AMOUNT_KEY,
@@ -30,12 +32,13 @@ from pipeline.engines.readers import (
     excluded,
     first_date,
     has_decimals,
+    id_shaped,
     key_hits,
     last_amount,
     one_column,
     string_after,
 )
-from pipeline.fields.normalize import find_dates, normalize
+from pipeline.fields.normalize import normalize
 from pipeline.fields.schemas import load_schema
 from pipeline.layout import Line
 from pipeline.types import Word
@@ -150,14 +153,7 @@ def _keyed(
 
 def _under(hit: KeyHit, page_lines: list[Line]) -> KeyHit | None:
     """The key with, as its value, the words of the next line in the key's column."""
-    if hit.line + 1 >= len(page_lines):
-        return None
-    left, right = hit.key_words[0].box.x0, hit.key_words[-1].box.x1
-    below = [
-        word
-        for word in page_lines[hit.line + 1].words
-        if word.box.x0 < right and word.box.x1 > left - UNDER_SLACK
-    ]
+    below = words_under(page_lines, hit.line, hit.key_words, reach_left=UNDER_SLACK)
     return dataclasses.replace(hit, value_words=below) if below else None
 
 
@@ -202,15 +198,9 @@ def _ids_in(line: Line, page: int) -> Iterator[Candidate]:
 
 
 def _id_shaped(text: str) -> bool:
-    """Holds a digit, is neither a date nor a money amount nor a bracketed code."""
+    """An id (readers.id_shaped) of three characters or more that is no money amount."""
     text = text.strip(" :;,")
-    return (
-        len(text) >= 3
-        and has_digit(text)
-        and not text.startswith("(")
-        and not find_dates(text)
-        and not re.fullmatch(r"[\d.,]*[.,]\d{2}", text)
-    )
+    return len(text) >= 3 and id_shaped(text) and not re.fullmatch(r"[\d.,]*[.,]\d{2}", text)
 
 
 def _dates_in(words: Sequence[Word], page: int) -> Iterator[Found]:
@@ -351,20 +341,18 @@ def _relate_amounts(spec: FieldSpec, candidates: list[Candidate]) -> None:
     if spec.type not in ("amount", "number"):
         return
     cents = {id(c): _cents(c.found.text) for c in candidates}
-    distinct = sorted({v for v in cents.values() if v is not None}, reverse=True)
-    printed = set(distinct)
-    nonzero = [value for value in distinct if value]
+    rank, count = _ranks([v for v in cents.values() if v is not None], descending=True)
+    nonzero = [value for value in rank if value]
     sums = {a + b for a, b in combinations(nonzero, 2)}
     for candidate in candidates:
         value = cents[id(candidate)]
         if value is None:
             continue
-        rank = distinct.index(value)
-        parts = [other for other in nonzero if other != value and value + other in printed]
+        parts = [other for other in nonzero if other != value and value + other in rank]
         candidate.features.update(
-            amount_rank=min(rank / 5, 1.0),
-            largest=float(rank == 0),
-            repeats=min(sum(v == value for v in cents.values()) / 4, 1.0),
+            amount_rank=min(rank[value] / 5, 1.0),
+            largest=float(rank[value] == 0),
+            repeats=min(count[value] / 4, 1.0),
             is_sum=float(value in sums),
             is_part=float(bool(parts) and value != 0),
             larger_part=float(value != 0 and any(value > other for other in parts)),
@@ -382,15 +370,24 @@ def _relate_dates(spec: FieldSpec, candidates: list[Candidate]) -> None:
     if spec.type != "date":
         return
     values = {id(c): normalize("date", c.found.text) for c in candidates}
-    distinct = sorted({v for v in values.values() if v is not None})
+    rank, count = _ranks([v for v in values.values() if v is not None])
     for candidate in candidates:
         value = values[id(candidate)]
         if value is None:
             continue
-        rank = distinct.index(value)
         candidate.features.update(
-            date_rank=min(rank / 4, 1.0),
-            earliest=float(rank == 0),
-            latest=float(rank == len(distinct) - 1),
-            repeats=min(sum(v == value for v in values.values()) / 4, 1.0),
+            date_rank=min(rank[value] / 4, 1.0),
+            earliest=float(rank[value] == 0),
+            latest=float(rank[value] == len(rank) - 1),
+            repeats=min(count[value] / 4, 1.0),
         )
+
+
+Value = TypeVar("Value", int, str)
+
+
+def _ranks(values: list[Value], *, descending: bool = False) -> tuple[dict[Value, int], Counter]:
+    """Each distinct value's rank in order (0 first), and how often each is printed."""
+    count = Counter(values)
+    order = sorted(count, reverse=descending)
+    return {value: rank for rank, value in enumerate(order)}, count

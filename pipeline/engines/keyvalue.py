@@ -160,11 +160,27 @@ def _value_words(
     rest = [word for word in rest if norm_token(word.text) or has_digit(word.text)]
     if rest:
         return rest
+    return words_under(lines, index, key_words, reach_right=BELOW_REACH)
+
+
+BELOW_REACH = 0.5  # a form's value under its key may run far to the right of it
+
+
+def words_under(
+    lines: Sequence[Line],
+    index: int,
+    key_words: Sequence[Word],
+    *,
+    reach_left: float = 0.0,
+    reach_right: float = 0.0,
+) -> list[Word]:
+    """The words of the line after line `index` that overlap the key's span, widened by
+    the reaches (shares of the page width)."""
     if index + 1 >= len(lines):
         return []
-    left, right = key_words[0].box.x0, key_words[-1].box.x1
-    below = lines[index + 1].words
-    return [word for word in below if word.box.x1 > left and word.box.x0 < right + 0.5]
+    left = key_words[0].box.x0 - reach_left
+    right = key_words[-1].box.x1 + reach_right
+    return [word for word in lines[index + 1].words if word.box.x1 > left and word.box.x0 < right]
 
 
 def has_digit(text: str) -> bool:

@@ -55,14 +55,18 @@ def string_after(hit: KeyHit, page: int) -> Found | None:
 
 
 def id_after(hit: KeyHit, page: int) -> Found | None:
-    """The first of the next few words that is id-shaped (holds a digit, is no date, is not
-    a bracketed code such as "(380)"). A key word in running prose ("Rechnung gemäß
-    Bestellung ...") is followed by none, and gives nothing."""
+    """The first of the next few words that is id-shaped. A key word in running prose
+    ("Rechnung gemäß Bestellung ...") is followed by none, and gives nothing."""
     for word in hit.value_words[:ID_SEARCH_WORDS]:
         text = word.text.strip(" :;,")
-        if has_digit(text) and not find_dates(text) and not text.startswith("("):
+        if id_shaped(text):
             return Found(text, page_of([word], page), [word], hit.score)
     return None
+
+
+def id_shaped(text: str) -> bool:
+    """Holds a digit, is no date, is not a bracketed code such as "(380)"."""
+    return has_digit(text) and not find_dates(text) and not text.startswith("(")
 
 
 ID_SEARCH_WORDS = 3
