@@ -85,8 +85,8 @@ def _build(
     device: str,
     fusion_profile: str,
     adapter: str,
-    ranker: str = "",
-    _ranker_stamp: int = 0,
+    ranker: str,
+    _ranker_stamp: int,  # only keys the kept engine: a rewritten ranker file is a new one
 ) -> Engine:
     if name == "extractive":
         from pipeline.engines.extractive import ExtractiveEngine
