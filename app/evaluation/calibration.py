@@ -40,3 +40,14 @@ def accuracy_when_confident(
     if not confident:
         return None, 0
     return round(sum(confident) / len(confident), 4), len(confident)
+
+
+def calibration_summary(judged: Sequence[Judged]) -> dict[str, float | int | None]:
+    """What reports say of calibration: the ECE, the share right at >= 0.9 and their counts."""
+    confident, count = accuracy_when_confident(judged)
+    return {
+        "ece": expected_calibration_error(judged),
+        "accuracy_at_0_9": confident,
+        "n_at_0_9": count,
+        "n": len(judged),
+    }

@@ -39,11 +39,7 @@ from app.config import Settings
 from app.db import open_database
 from app.db.models import DocumentRecord, DocumentStatus
 from app.dispatch import Dispatcher
-from app.evaluation.calibration import (
-    Judged,
-    accuracy_when_confident,
-    expected_calibration_error,
-)
+from app.evaluation.calibration import Judged, calibration_summary
 from app.evaluation.gold import docfuse_gold, sroie_gold
 from app.evaluation.ocr_metrics import (
     GroundTruthLine,
@@ -129,17 +125,8 @@ class Report:
             "pages_per_s": round(self.pages / self.seconds, 3) if self.seconds else None,
             "engine": self.engine,
             "models": sorted(self.models),
-            "calibration": self._calibration(),
+            "calibration": calibration_summary(self.judged),
             "failures": self.failures,
-        }
-
-    def _calibration(self) -> dict[str, float | int | None]:
-        confident, count = accuracy_when_confident(self.judged)
-        return {
-            "ece": expected_calibration_error(self.judged),
-            "accuracy_at_0_9": confident,
-            "n_at_0_9": count,
-            "n": len(self.judged),
         }
 
 

@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.models import CorrectionRecord, DocumentRecord, DocumentStatus, FieldRecord
-from app.evaluation.calibration import accuracy_when_confident, expected_calibration_error
+from app.evaluation.calibration import calibration_summary
 from app.evaluation.gold import GOLD_READERS
 from app.services.pages import load_pages
+from app.services.training_export import correction_definition
 from pipeline.engines.base import FieldSpec
 from pipeline.engines.ranker_training import FieldSet, LabelledDocument, cross_validate
-from pipeline.fields.schemas import FieldSchema, SchemaError, load_schema
+from pipeline.fields.schemas import FieldDefinition, FieldSchema, FieldType
 from pipeline.pages import PageOptions, open_document
 
 CORRECTION_WEIGHT = 3.0
@@ -64,47 +65,45 @@ def corrected_documents(session: Session, settings: Settings) -> list[LabelledDo
         .where(CorrectionRecord.field_name.is_not(None), CorrectionRecord.list_index == 0)
         .order_by(CorrectionRecord.document_id, CorrectionRecord.id)
     )
-    grouped: dict[tuple[int, str], dict[str, str]] = defaultdict(dict)
-    types: dict[str, str] = {}
+    grouped: dict[tuple[int, str], dict[str, tuple[FieldSpec, str]]] = defaultdict(dict)
+    schemas: dict[str, FieldSchema | None] = {}
     for correction in session.scalars(query):
         value = correction.raw_text or correction.value
-        if not value or not correction.field_name:
-            continue
-        grouped[(correction.document_id, correction.schema_name or "")][correction.field_name] = (
-            value
-        )
-        result = session.get(FieldRecord, correction.field_id) if correction.field_id else None
-        if result is not None:
-            types[correction.field_name] = result.type
+        definition = correction_definition(correction, schemas)
+        if value and definition is not None:
+            spec = _as_produced(session, correction, definition)
+            grouped[(correction.document_id, correction.schema_name or "")][spec.name] = (
+                spec,
+                value,
+            )
     documents = []
-    for (document_id, schema_name), values in grouped.items():
+    for (document_id, _), labelled in grouped.items():
         record = session.get_one(DocumentRecord, document_id)
-        fields = _fields(schema_name, values, types)
-        if record.status != DocumentStatus.READY or not fields:
+        if record.status != DocumentStatus.READY:
             continue
         documents.append(
             LabelledDocument(
                 f"document {document_id}",
                 f"document/{record.sha256}",
                 load_pages(settings, record),
-                fields,
-                values,
+                [spec for spec, _ in labelled.values()],
+                {spec.name: value for spec, value in labelled.values()},
                 CORRECTION_WEIGHT,
             )
         )
     return documents
 
 
-def _fields(schema_name: str, values: dict[str, str], types: dict[str, str]) -> list[FieldSpec]:
-    """The corrected fields as the schema defines them (type, labels); for a schema docfuse
-    cannot find by name (a user's file), fields of the name and type the results had."""
-    schema: FieldSchema | None
-    try:
-        schema = load_schema(schema_name)
-    except SchemaError:
-        schema = None
-    defined = {d.name: d.spec() for d in schema.fields} if schema else {}
-    return [defined.get(name, FieldSpec(name, types.get(name, "string"))) for name in values]
+def _as_produced(
+    session: Session, correction: CorrectionRecord, definition: FieldDefinition
+) -> FieldSpec:
+    """The field as the engine was asked for it: its schema's definition, of the type its
+    result was stored with (a user's schema file, not known by name here, gives only the
+    field's name)."""
+    result = session.get(FieldRecord, correction.field_id) if correction.field_id else None
+    if result is not None and result.type != definition.type:
+        definition = definition.model_copy(update={"type": FieldType(result.type)})
+    return definition.spec()
 
 
 def cross_validation_report(sets: list[FieldSet]) -> dict[str, Any]:
@@ -112,7 +111,6 @@ def cross_validation_report(sets: list[FieldSet]) -> dict[str, Any]:
     fields any candidate had right; per document, all fields right; and calibration."""
     result = cross_validate(sets)
     documents = list(result.documents.values())
-    confident, count = accuracy_when_confident(result.judged)
     return {
         "fields": {
             name: {
@@ -130,10 +128,5 @@ def cross_validation_report(sets: list[FieldSet]) -> dict[str, Any]:
         }
         if documents
         else None,
-        "calibration": {
-            "ece": expected_calibration_error(result.judged),
-            "accuracy_at_0_9": confident,
-            "n_at_0_9": count,
-            "n": len(result.judged),
-        },
+        "calibration": calibration_summary(result.judged),
     }

@@ -80,7 +80,7 @@ def training_examples(
     for correction in session.scalars(query):
         answer = correction.raw_text or correction.value
         page = _page_of(session, correction)
-        definition = _definition(correction, schemas)
+        definition = correction_definition(correction, schemas)
         where = f"document {correction.document_id}, {correction.target}"
         if not answer:
             skipped.append(f"{where}: no value (the person cleared it)")
@@ -148,7 +148,7 @@ def _page_of(session: Session, correction: CorrectionRecord) -> int | None:
     return 0 if correction.document.page_count == 1 else None
 
 
-def _definition(
+def correction_definition(
     correction: CorrectionRecord, schemas: dict[str, FieldSchema | None]
 ) -> FieldDefinition | None:
     """A field correction's definition, for the question the engine asks (None: an answer).
