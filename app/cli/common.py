@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -23,6 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import sessionmaker
 
+from app import interrupts
 from app.config import Settings, get_settings
 from app.db import open_database
 from app.dispatch import Dispatcher
@@ -53,25 +53,8 @@ def esc(value: object) -> str:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGINT, interrupts.on_sigint)
     cli()
-
-
-_ctrl_c = threading.Event()
-
-
-def _interrupted(_signum: int, _frame: object) -> None:
-    """Ctrl-C: raise KeyboardInterrupt, and remember it (see `stop_if_interrupted`)."""
-    _ctrl_c.set()
-    raise KeyboardInterrupt
-
-
-def stop_if_interrupted() -> None:
-    """Raise KeyboardInterrupt again if Ctrl-C was pressed: a library that catches every
-    exception (seen while RapidOCR and onnxruntime load) can swallow the first one, and
-    the work would then run to its end. Called at page and job boundaries."""
-    if _ctrl_c.is_set():
-        raise KeyboardInterrupt
 
 
 def command(

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import typer
 from rich.progress import Progress, TaskID
 
-from app.cli.common import App, ExitCode, errors, esc, progress_bar, stop_if_interrupted
+from app import interrupts
+from app.cli.common import App, ExitCode, errors, esc, progress_bar
 from app.db.models import JobKind
 from app.read_models import JobInfo
 from app.services.jobs import job_tree
@@ -40,7 +41,7 @@ def run_jobs(
         page_bar = _PageBar(bar, bar.add_task("pages", total=None, visible=pages))
         app.dispatcher.on_page = page_bar.update
         app.dispatcher.send(mine)
-        stop_if_interrupted()
+        interrupts.stop_if_requested()
         if app.dispatcher.inline or wait:
             return _follow(app, roots, page_bar)
     with app.sessions() as session:
@@ -55,7 +56,7 @@ class _PageBar:
         self.counts: dict[int, tuple[int, int]] = {}
 
     def update(self, job_id: int, done: int, total: int) -> None:
-        stop_if_interrupted()
+        interrupts.stop_if_requested()
         self.counts[job_id] = (done, total)
         self.bar.update(
             self.task,

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import UniqueConstraint, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import interrupts
 from app.config import Settings
 from app.db.json_columns import encode_boxes
 from app.db.keys import question_sha256
@@ -241,6 +242,7 @@ def _run_batch(engine: Engine, items: list[_Claimed]) -> None:
     try:
         results = analyze_documents(engine, [item.work for item in items if item.work])
     except Exception as error:  # a batch failure is retried document by document
+        interrupts.raise_if_behind(error)
         if len(items) == 1:
             items[0].error = _reason(error)
             return

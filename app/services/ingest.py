@@ -25,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import interrupts
 from app.config import Settings
 from app.db.json_columns import encode_words
 from app.db.models import DocumentRecord, DocumentStatus, JobKind, JobRecord, JobStatus, PageRecord
@@ -330,6 +331,7 @@ def _read_pages(
     except FileNotFoundError:
         return "the stored original is missing (deleted while queued?)"
     except Exception as error:  # a bug or resource fault must not stop the batch either
+        interrupts.raise_if_behind(error)
         logger.exception("unexpected error while processing document %s", sha256[:12])
         return f"internal error ({type(error).__name__}): {error}"
 

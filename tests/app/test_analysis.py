@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app import interrupts
 from app.answer_engines import EngineChoice, choose_engine
 from app.config import Settings
 from app.db import open_database
@@ -125,3 +126,27 @@ def test_tiny_random_florence_vl_runs_through_the_services(
     assert isinstance(answer.answer, str) and 0 <= answer.confidence <= 1
     assert [f.name for f in results.fields] == ["company", "date", "address", "total"]
     assert all(f.model == "tiny-random" and 0 <= (f.confidence or 0) <= 1 for f in results.fields)
+
+
+def _engine_fault(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError("the engine lost its state")
+
+
+def test_an_engine_error_fails_the_job_with_its_type(
+    settings: Settings, invoice_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.services.analysis.analyze_documents", _engine_fault)
+    results = analyze(settings, invoice_id, AnalysisRequest.of(["What is the total?"], None))
+    assert results.job.status == "failed" and results.answers == []
+    assert results.job.message == "internal error (RuntimeError): the engine lost its state"
+
+
+def test_an_engine_error_after_ctrl_c_is_the_interrupt(
+    settings: Settings, invoice_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(interrupts, "_ctrl_c", type(interrupts._ctrl_c)())
+    monkeypatch.setattr("app.services.analysis.analyze_documents", _engine_fault)
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.on_sigint(2, None)
+    with pytest.raises(KeyboardInterrupt):
+        analyze(settings, invoice_id, AnalysisRequest.of(["What is the total?"], None))

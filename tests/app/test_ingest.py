@@ -12,6 +12,7 @@ from threading import Barrier
 import pytest
 from sqlalchemy import func, select
 
+from app import interrupts
 from app.config import Settings
 from app.db import open_database
 from app.db.models import DocumentRecord, DocumentStatus, JobRecord, PageRecord
@@ -124,6 +125,32 @@ def test_bad_input_fails_alone_and_leaves_nothing_half_written(
         job = session.scalars(select(JobRecord).filter_by(document_id=document.id)).one()
         assert (job.status, job.message) == ("failed", failed.reason)
     assert not (settings.data_dir / "pages" / document.sha256).exists()
+
+
+def _library_fault(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError("a library lost its state")
+
+
+def test_unexpected_error_fails_the_document_with_its_type(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipeline.pages.open_document", _library_fault)
+    failed = ingest(settings, badfiles.make_born_digital_pdf(tmp_path))
+    assert _status(failed) == "failed"
+    assert failed.reason == "internal error (RuntimeError): a library lost its state"
+
+
+def test_an_error_after_ctrl_c_is_the_interrupt_not_the_document(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RapidOCR's loader turns a Ctrl-C into an error of its own: the run must still stop,
+    not blame the document and go on to the next."""
+    monkeypatch.setattr(interrupts, "_ctrl_c", type(interrupts._ctrl_c)())
+    monkeypatch.setattr("pipeline.pages.open_document", _library_fault)
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.on_sigint(2, None)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(settings, badfiles.make_born_digital_pdf(tmp_path))
 
 
 def test_png_named_pdf_is_ingested_as_png(settings: Settings, tmp_path: Path) -> None:
