@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import jsonschema
@@ -28,8 +30,10 @@ def test_export_validates_and_carries_pages_words_and_failures(
     settings: Settings, tmp_path: Path
 ) -> None:
     _ingest_two(settings, tmp_path)
+    before = datetime.now(UTC)
     with open_database(settings)() as session:
         exported = export_documents(session=session)
+    after = datetime.now(UTC)
     out = tmp_path / "export.json"
     write_export(exported, out, per_document=False)
     payload = json.loads(out.read_text())
@@ -50,6 +54,11 @@ def test_export_validates_and_carries_pages_words_and_failures(
     assert failed["document"]["status"] == "failed"
     assert "password" in failed["document"]["error"]
     assert failed["pages"] == []
+    # Which docfuse and which OCR made it, by version, and when.
+    provenance = ready["provenance"]
+    assert provenance["generator"] == f"docfuse {version('docfuse')}"
+    assert provenance["ocr_engine"] == f"rapidocr {version('rapidocr')}"
+    assert before <= datetime.fromisoformat(provenance["exported_at"]) <= after
 
 
 def test_no_words_and_one_file_per_document(settings: Settings, tmp_path: Path) -> None:
@@ -57,7 +66,8 @@ def test_no_words_and_one_file_per_document(settings: Settings, tmp_path: Path) 
     with open_database(settings)() as session:
         exported = export_documents(session=session, include_words=False)
     written = write_export(exported, tmp_path / "out", per_document=True)
-    assert len(written) == 2
+    names = [f"{item.document.id}-{item.document.sha256[:12]}.json" for item in exported]
+    assert [path.name for path in written] == names and len(set(names)) == 2
     for path in written:
         item = json.loads(path.read_text())
         jsonschema.validate(item, export_json_schema())
@@ -111,6 +121,55 @@ def test_answers_and_fields_are_exported_with_boxes(settings: Settings, tmp_path
     assert item["fields"][0]["schema"] == "invoice"
     assert item["fields"][0]["value"] == "12.50"
     assert item["answers"][0]["grounded"] and item["fields"][0]["grounded"]
+
+
+def test_results_the_page_lacks_are_exported_ungrounded(settings: Settings, tmp_path: Path) -> None:
+    """Text grounding did not find keeps its page and, for a field, its printed spelling,
+    but no box and `"grounded": false`: a reader must not take it as seen on the page."""
+    document_id = ingest(settings, ICDAR_DIR / "eu-004.pdf").document_id
+    key = {"engine": "extractive", "model": "rules", "model_revision": "1", "prompt_version": "1"}
+    with open_database(settings)() as session:
+        session.add(
+            AnswerRecord(
+                document_id=document_id,
+                page_index=0,
+                question="What is the due date?",
+                question_sha256="1" * 64,
+                answer="1 Dec 2026",
+                confidence=0.3,
+                boxes=[],
+                **key,
+            )
+        )
+        session.add(
+            FieldRecord(
+                document_id=document_id,
+                schema_name="invoice",
+                name="due_date",
+                type="date",
+                value="2026-12-01",
+                raw_text="1 Dec 2026",
+                page_index=0,
+                confidence=0.3,
+                boxes=[],
+                **key,
+            )
+        )
+        session.commit()
+        exported = export_documents(session=session, document_ids=[document_id])
+    [path] = write_export(exported, tmp_path / "out.json", per_document=False)
+    [item] = json.loads(path.read_text())
+    [answer], [field] = item["answers"], item["fields"]
+    unfound = {"page": 0, "boxes": [], "grounded": False, "confidence": 0.3}
+    assert {name: answer[name] for name in ("answer", *unfound)} == {
+        "answer": "1 Dec 2026",
+        **unfound,
+    }
+    assert {name: field[name] for name in ("value", "raw_text", *unfound)} == {
+        "value": "2026-12-01",
+        "raw_text": "1 Dec 2026",
+        **unfound,
+    }
 
 
 def test_each_page_says_how_well_ocr_read_it(settings: Settings, tmp_path: Path) -> None:
