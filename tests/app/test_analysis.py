@@ -15,9 +15,12 @@ from app.db.models import AnswerRecord, FieldRecord
 from app.errors import BadInputError, NotReadyError
 from app.samples import write_samples
 from app.services.payloads import AnalysisRequest
-from pipeline.analysis import ground_text
+from pipeline.analysis import AskedQuestion, DocumentWork, analyze_documents, ground_text
+from pipeline.engines.base import Answer, EngineOutput, EngineRequest
 from pipeline.engines.extractive import ExtractiveEngine
 from pipeline.fields.schemas import load_schema
+from pipeline.grounding import ground
+from pipeline.types import Box, Page, TextSource, Word
 from tests import badfiles
 from tests.app.helpers import analyze, ingest, pages_of
 
@@ -89,6 +92,51 @@ def test_text_not_on_the_page_is_flagged_not_boxed(settings: Settings, invoice_i
     assert missing.boxes == [] and missing.confidence == pytest.approx(0.4)
 
 
+def test_confidence_is_the_engine_s_times_the_match_score(
+    settings: Settings, invoice_id: int
+) -> None:
+    """Text the page spells a little differently (an OCR "l" for "i") is found, but counts
+    for less than an exact match: engine confidence x match score, or the score alone."""
+    pages = pages_of(settings, invoice_id)
+    match = ground("Northwlnd Traders", [page.words for page in pages])
+    assert match is not None and match.score < 1
+    engine_said = ground_text("Northwlnd Traders", pages, 0.8, None)
+    assert engine_said.boxes == match.boxes
+    assert engine_said.confidence == pytest.approx(0.8 * match.score)
+    assert ground_text("Northwlnd Traders", pages, None, None).confidence == pytest.approx(
+        match.score
+    )
+
+
+class _AnswersByPage:
+    """An engine that answers every question about page i with `said[i]` (text, confidence)."""
+
+    name = model_name = model_revision = prompt_version = "by-page"
+
+    def __init__(self, said: dict[int, tuple[str, float]]) -> None:
+        self.said = said
+
+    def analyze(self, requests: list[EngineRequest]) -> list[EngineOutput]:
+        return [
+            EngineOutput([Answer(q, *self.said[q.page]) for q in request.questions], [])
+            for request in requests
+        ]
+
+
+def test_a_question_about_the_whole_document_keeps_the_best_page_s_answer() -> None:
+    """Asked of every page, the most confident non-empty answer wins, wherever it is."""
+    pages = [
+        Page(i, 1000, 1000, 150, TextSource.PDF, [Word("12.50", Box(i, 0.1, 0.1, 0.2, 0.12))])
+        for i in range(3)
+    ]
+    engine = _AnswersByPage({0: ("", 0.0), 1: ("12.50", 0.4), 2: ("12.50", 0.9)})
+    work = DocumentWork(pages, [AskedQuestion("What is the total?")])
+    [results] = analyze_documents(engine, [work])  # type: ignore[arg-type]
+    [answer] = results.answers
+    assert (answer.text, answer.page, answer.confidence) == ("12.50", 2, pytest.approx(0.9))
+    assert answer.boxes == [pages[2].words[0].box]
+
+
 def test_questions_on_a_failed_document_say_why(settings: Settings, tmp_path: Path) -> None:
     failed = ingest(settings, badfiles.make_encrypted_pdf(tmp_path))
     with pytest.raises(NotReadyError, match="failed: .*password"):
@@ -107,6 +155,25 @@ def test_auto_engine_falls_back_to_extractive_and_says_why(
     assert choice.name == "florence-vl" and str(checkpoint) in choice.reason
     forced = choose_engine(settings.model_copy(update={"engine": "extractive"}))
     assert forced == EngineChoice("extractive", "DOCFUSE_ENGINE=extractive")
+
+
+def test_auto_engine_finds_a_checkpoint_in_the_hugging_face_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hub id already downloaded is used from the cache, without the network."""
+    repo = tmp_path / "hub" / "models--acme--florence-vl"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    cached = Settings(_env_file=None, engine="auto", model="acme/florence-vl")
+    assert choose_engine(cached) == EngineChoice(
+        "florence-vl", f"Florence-VL checkpoint found at {snapshot}"
+    )
+    elsewhere = choose_engine(cached.model_copy(update={"model": "acme/not-downloaded"}))
+    assert elsewhere.name == "extractive"
 
 
 def test_tiny_random_florence_vl_runs_through_the_services(

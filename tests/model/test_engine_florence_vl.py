@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from model.generation import GeneratedAnswer
 from model.tiny import save_tiny_random
 from pipeline.engines.base import Engine, EngineRequest, FieldSpec, Question
 from pipeline.engines.florence_vl import (
@@ -70,6 +71,54 @@ def test_extract_keeps_best_page(engine: FlorenceVLEngine, pages: list[Page]) ->
         assert (value.page is None) == (value.text == "")
     assert field_question(fields[0]) == "What is the total amount?"
     assert field_question(fields[1]) == "When was it?"
+
+
+def _coloured_pages() -> list[Page]:
+    """Page 3 red and page 7 blue: an image's colour says which page it is."""
+    return [
+        Page.from_image(index, Image.new("RGB", (32, 32), colour), None, TextSource.OCR)
+        for index, colour in ((3, "red"), (7, "blue"))
+    ]
+
+
+def _answer_with_the_colour(
+    monkeypatch: pytest.MonkeyPatch, engine: FlorenceVLEngine, confidence: dict[str, float]
+) -> None:
+    """The model answers each prompt with the colour of the image it was given, at
+    `confidence[colour]`; for a colour not listed it is sure there is nothing ("", 0.99)."""
+    names = {(255, 0, 0): "red", (0, 0, 255): "blue"}
+
+    def answer(images, prompts, **_options):  # type: ignore[no-untyped-def]
+        colours = [names[images[i].getpixel((0, 0))] for i, _ in prompts]
+        return [
+            GeneratedAnswer(c if c in confidence else "", (), confidence.get(c, 0.99))
+            for c in colours
+        ]
+
+    monkeypatch.setattr(engine.vlm, "answer", answer)
+
+
+def test_each_question_is_asked_of_its_own_page(
+    engine: FlorenceVLEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A question about page 7 is answered from page 7's image, not the document's first."""
+    _answer_with_the_colour(monkeypatch, engine, {"red": 0.5, "blue": 0.5})
+    questions = [Question(7, "Total?"), Question(3, "Date?"), Question(7, "Company?")]
+    answers = engine.answer(_coloured_pages(), questions)
+    assert [a.text for a in answers] == ["blue", "red", "blue"]
+
+
+def test_extract_keeps_the_most_confident_page(
+    engine: FlorenceVLEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A field is asked of every page; the most confident non-empty answer is kept (an
+    empty one never, however sure)."""
+    _answer_with_the_colour(monkeypatch, engine, {"red": 0.3, "blue": 0.8})
+    (total,) = engine.extract(_coloured_pages(), [FieldSpec("total")])
+    assert (total.text, total.page, total.confidence) == ("blue", 7, 0.8)
+    _answer_with_the_colour(monkeypatch, engine, {"red": 0.3})  # page 7: no answer
+    (total,) = engine.extract(_coloured_pages(), [FieldSpec("total")])
+    assert (total.text, total.page, total.confidence) == ("red", 3, 0.3)
 
 
 def test_documents_share_one_model_call_and_match_one_by_one(
