@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.config import get_settings
 from app.db.migrate import head_revision
+from pipeline.fields.schemas import load_schema
 from tests import badfiles
 from tests.conftest import ICDAR_DIR
 
@@ -50,6 +52,24 @@ def test_ingest_list_export_schema(runner: CliRunner, tmp_path: Path) -> None:
     schema = runner.invoke(cli, ["schema"])
     for document in documents:
         jsonschema.validate(document, json.loads(schema.output))
+
+
+def test_documents_by_status_and_commands_by_sha256_prefix(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """`documents --status` lists only documents in that state, and a document is named by
+    a prefix of its sha256 (as `documents` prints it) wherever an id is taken."""
+    pdf = ICDAR_DIR / "eu-005.pdf"
+    runner.invoke(cli, ["ingest", str(pdf), str(badfiles.make_corrupt_pdf(tmp_path))])
+    failed = runner.invoke(cli, ["documents", "--status", "failed"]).output
+    assert "corrupt.pdf" in failed and "eu-005.pdf" not in failed
+    ready = runner.invoke(cli, ["documents", "--status", "ready"]).output
+    assert "eu-005.pdf" in ready and "corrupt.pdf" not in ready
+    prefix = hashlib.sha256(pdf.read_bytes()).hexdigest()[:12]
+    out = tmp_path / "by-prefix.json"
+    exported = runner.invoke(cli, ["export", prefix, "-o", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert [d["document"]["filename"] for d in json.loads(out.read_text())] == ["eu-005.pdf"]
 
 
 def test_export_of_unknown_document_says_so(runner: CliRunner) -> None:
@@ -132,9 +152,26 @@ def test_demo_runs_the_main_job_with_nothing_else_started(
     assert "2 new, 0 already known, 0 failed" in result.output
     assert "What is the total? -> 89.28" in result.output
     assert "What is the total? -> 27.03" in result.output
-    exported = json.loads((tmp_path / "data" / "export.json").read_text())
+    data = tmp_path / "data"
+    assert sorted(p.name for p in (data / "samples").iterdir()) == [
+        "invoice-acme.pdf",
+        "receipt-corner-cafe.png",
+    ]
+    exported = json.loads((data / "export.json").read_text())
     assert [d["document"]["status"] for d in exported] == ["ready", "ready"]
     assert all(d["answers"][0]["grounded"] for d in exported)
+    # The invoice read from its text layer, the receipt by OCR; each schema's fields
+    # exported with their boxes.
+    for name, source, schema, total in [
+        ("invoice-acme.pdf", "pdf", "invoice", "89.28"),
+        ("receipt-corner-cafe.png", "ocr", "receipt", "27.03"),
+    ]:
+        [document] = [d for d in exported if d["document"]["filename"] == name]
+        assert [page["text_source"] for page in document["pages"]] == [source]
+        fields = {f["name"]: f for f in document["fields"]}
+        assert {f["schema"] for f in fields.values()} == {schema}
+        assert set(fields) == {field.name for field in load_schema(schema).fields}
+        assert fields["total"]["value"] == total and fields["total"]["boxes"]
 
 
 def test_jobs_cancel_delete_and_migrate(runner: CliRunner, tmp_path: Path) -> None:

@@ -35,6 +35,24 @@ def test_eval_sroie_subset(runner: CliRunner, tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()  # evaluation never touches the user's data
 
 
+def test_eval_sroie_scores_a_value_only_when_it_is_the_expected_one(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """One receipt whose gold total was changed to one it does not print: the total read
+    off it is counted wrong, its date still right."""
+    folder = tmp_path / "sroie"
+    for part, suffix in (("images", "jpg"), ("boxes", "csv")):
+        (folder / part).mkdir(parents=True)
+        shutil.copy(SROIE_DIR / part / f"000.{suffix}", folder / part)
+    keys = json.loads((SROIE_DIR / "keys" / "000.json").read_text())
+    (folder / "keys").mkdir()
+    (folder / "keys" / "000.json").write_text(json.dumps({**keys, "total": "90.00"}))
+    result = runner.invoke(cli, ["eval", str(folder), "--format", "sroie", "--json"])
+    assert result.exit_code == 0, result.output
+    fields = _last_json(result.stdout)["fields"]
+    assert (fields["date"]["accuracy"], fields["total"]["accuracy"]) == (1.0, 0.0)
+
+
 def test_eval_icdar2013_subset(runner: CliRunner) -> None:
     result = runner.invoke(
         cli, ["eval", str(ICDAR_DIR), "--format", "icdar2013", "--limit", "2", "--json"]
