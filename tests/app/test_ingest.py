@@ -268,3 +268,17 @@ def test_the_page_limit_setting_reaches_ingest(settings: Settings, tmp_path: Pat
     result = ingest(limited, badfiles.make_multipage_pdf(tmp_path, 3))
     assert _status(result) == "failed"
     assert result.reason.startswith("3 pages, over the limit of 2 pages")
+
+
+def test_the_ocr_setting_reaches_ingest(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DOCFUSE_OCR=false: a scan still becomes a page, but nothing reads its words."""
+    monkeypatch.setenv("DOCFUSE_OCR", "false")
+    no_ocr = Settings(
+        _env_file=None, data_dir=settings.data_dir, database_url=settings.database_url
+    )
+    result = ingest(no_ocr, badfiles.make_one_word_scan(tmp_path))
+    assert _status(result) == "ready"
+    [page] = pages_of(no_ocr, result.document_id)
+    assert (page.text_source, page.words) == ("ocr", [])
