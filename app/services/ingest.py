@@ -387,9 +387,11 @@ def _finish(
             _replace_pages(session, document, *outcome)
         followups = _follow_ups(session, job, payload, failure)
         session.commit()
-    if failure is not None:
-        storage.remove_page_images(settings.data_dir, document.sha256, attempt=job_id)
+    if failure is not None:  # no pages: no images, this attempt's or an earlier reading's
+        storage.remove_page_images(settings.data_dir, document.sha256)
         logger.warning("document %s failed: %s", document.id, failure)
+    elif outcome is not None:  # these pages replaced any earlier reading's
+        storage.keep_page_images_of(settings.data_dir, document.sha256, attempt=job_id)
     return followups
 
 

@@ -59,3 +59,13 @@ def remove_page_images(data_dir: Path, sha256: str, *, attempt: int | None = Non
     shutil.rmtree(folder if attempt is None else folder / f"job-{attempt}", ignore_errors=True)
     with contextlib.suppress(OSError):  # still holds another attempt's images: keep it
         folder.rmdir()  # nothing of the document left behind, not even its empty folder
+
+
+def keep_page_images_of(data_dir: Path, sha256: str, *, attempt: int) -> None:
+    """Remove a document's page images but those of ingest attempt `attempt`, whose pages
+    are now the document's: earlier readings' images and renderings made for a viewer."""
+    folder = data_dir / "pages" / sha256
+    if folder.is_dir():
+        for other in folder.iterdir():
+            if other.name != f"job-{attempt}":
+                shutil.rmtree(other, ignore_errors=True)

@@ -16,8 +16,9 @@ from app import interrupts
 from app.config import Settings
 from app.db import open_database
 from app.db.models import DocumentRecord, DocumentStatus, JobRecord, PageRecord
+from app.dispatch import Dispatcher
 from app.read_models import SubmitOutcome
-from app.services.ingest import collect_paths, submit_bytes
+from app.services.ingest import collect_paths, reprocess_document, submit_bytes
 from app.services.payloads import IngestPayload
 from tests import badfiles
 from tests.app.helpers import Ingested, ingest, pages_of
@@ -282,3 +283,47 @@ def test_the_ocr_setting_reaches_ingest(
     assert _status(result) == "ready"
     [page] = pages_of(no_ocr, result.document_id)
     assert (page.text_source, page.words) == ("ocr", [])
+
+
+def _read_again(settings: Settings, document_id: int) -> None:
+    """What the UI's "Read the pages again" does, run here."""
+    sessions = open_database(settings)
+    with sessions() as session:
+        submission = reprocess_document(session=session, document_id=document_id)
+    Dispatcher(settings, sessions).send([submission.job_id])
+
+
+def _images(settings: Settings) -> list[str]:
+    return sorted(
+        p.relative_to(settings.data_dir).as_posix() for p in settings.data_dir.rglob("*.png")
+    )
+
+
+def test_reading_pages_again_replaces_them_and_their_images(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The new reading's pages and images take the place of the old: nothing of the earlier
+    reading stays, in the database or on disk."""
+    scan = ingest(settings, badfiles.make_one_word_scan(tmp_path))
+    [before] = _images(settings)
+    _read_again(settings, scan.document_id)
+    with open_database(settings)() as session:
+        document = session.get_one(DocumentRecord, scan.document_id)
+        [page] = document.pages
+        assert (document.status, document.page_count) == ("ready", 1)
+    assert _images(settings) == [page.image_path] and page.image_path != before
+
+
+def test_a_document_that_fails_when_read_again_keeps_no_pages_or_images(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Read again under a lower pixel cap, a ready scan fails, and its old pages and
+    images go with it, as for any failed document."""
+    scan = ingest(settings, badfiles.make_one_word_scan(tmp_path))
+    assert _status(scan) == "ready" and _images(settings)
+    _read_again(settings.model_copy(update={"max_page_pixels": 100_000}), scan.document_id)
+    with open_database(settings)() as session:
+        document = session.get_one(DocumentRecord, scan.document_id)
+        assert (document.status, document.page_count, document.pages) == ("failed", 0, [])
+        assert "over the cap" in document.error
+    assert _images(settings) == []
