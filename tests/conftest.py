@@ -7,19 +7,26 @@ created from the `test` database and dropped afterwards, so tests never see each
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import astuple
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app.config import Settings
+from pipeline.types import Box, Word
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# DOCFUSE_DEV_DATA points at the data from a copy of the tree elsewhere (`make mutation`).
+SHARED_DATA = Path(os.environ.get("DOCFUSE_DEV_DATA") or REPO_ROOT.parent / "shared" / "data")
 ICDAR_DIR = SHARED_DATA / "icdar2013-dev"
 SROIE_DIR = SHARED_DATA / "sroie-dev"
 POSTGRES_URL = os.environ.get(
@@ -61,3 +68,37 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_database")
     return Settings(_env_file=None, data_dir=tmp_path / "data", database_url=url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ocr_read_once_per_image(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each image is OCR'd once, for every test and every later run: the words are kept in
+    pytest's cache folder, keyed by the sha256 of the pixels, the page index, the OCR code
+    and RapidOCR's version, so a change to any of them reads the image again. Several tests
+    read the same receipts, and `make mutation` runs them once per mutant."""
+    from pipeline import ocr
+
+    folder = request.config.cache.mkdir("ocr-words")
+    code = Path(ocr.__file__).read_bytes() + version("rapidocr").encode()
+    read = ocr.ocr_image
+
+    def read_once(image: Image.Image, page_index: int) -> list[Word]:
+        key = hashlib.sha256(code)
+        key.update(f"{image.mode} {image.size} {page_index}".encode())
+        key.update(image.tobytes())
+        kept = folder / f"{key.hexdigest()}.json"
+        if kept.exists():
+            return [
+                Word(text, Box(*box), score) for text, box, score in json.loads(kept.read_text())
+            ]
+        words = read(image, page_index)
+        rows = [(w.text, astuple(w.box), w.confidence) for w in words]
+        temporary = kept.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(rows))
+        temporary.replace(kept)
+        return words
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(ocr, "ocr_image", read_once)
+    yield
+    patch.undo()

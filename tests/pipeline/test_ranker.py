@@ -169,6 +169,22 @@ def test_the_shipped_ranker_is_what_its_shipped_sets_train() -> None:
     assert refitted.to_json() + "\n" == BUILTIN_RANKER.read_text()
 
 
+def test_the_shipped_sets_hold_what_the_candidates_compute_today() -> None:
+    """A change to the candidates' features or to the synthetic invoices without `make
+    ranker` would leave the engine ranking by weights learnt on other features."""
+    built = field_sets(synthetic_invoices(8))
+    names = {one.document for one in built}
+    shipped = [one for one in load_sets(BUILTIN_SETS) if one.document in names]
+    assert [(s.document, s.name, s.rule, s.weight) for s in shipped] == [
+        (s.document, s.name, s.rule, s.weight) for s in built
+    ], "stale shipped sets: run `make ranker`"
+    for old, new in zip(shipped, built, strict=True):
+        assert np.array_equal(old.right, new.right), (new.document, new.name)
+        assert np.array_equal(old.vectors, new.vectors.astype(np.float32).astype(float)), (
+            f"{new.document} {new.name}: features changed, run `make ranker`"
+        )
+
+
 def test_synthetic_invoices_teach_but_are_never_scored() -> None:
     documents = list(synthetic_invoices(20, seed=3))
     assert [d.gold for d in documents] == [d.gold for d in synthetic_invoices(20, seed=3)]
