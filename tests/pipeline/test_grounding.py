@@ -177,6 +177,33 @@ def test_near_prefers_its_own_page_and_boxes_keep_their_page() -> None:
     assert found.page == 1 and found.boxes[0].page == 1
 
 
+def test_near_prefers_its_own_page_even_off_its_line() -> None:
+    """Another line of the hint's page is nearer than the same line of another page."""
+    pages = [line(["TOTAL"], 0.3) + line(["9.00"], 0.8), line(["TOTAL", "9.00"], 0.3, page=1)]
+    found = ground("9.00", pages, near=pages[0][0].box)
+    assert found.page == 0 and found.words == [pages[0][1]]
+
+
+# Two occurrences off the line of the hint (0.45, 0.45)-(0.55, 0.47): (nearer, farther).
+AROUND_THE_HINT = {  # the farther one comes first in reading order, or is straighter
+    "left": ((0.25, 0.60, 0.35, 0.62), (0.05, 0.58, 0.15, 0.60)),
+    "right": ((0.65, 0.60, 0.75, 0.62), (0.85, 0.58, 0.95, 0.60)),
+    "above": ((0.65, 0.35, 0.75, 0.37), (0.45, 0.15, 0.55, 0.17)),
+    "below": ((0.65, 0.55, 0.75, 0.57), (0.45, 0.75, 0.55, 0.77)),
+    "under": ((0.45, 0.52, 0.55, 0.54), (0.55, 0.55, 0.65, 0.57)),
+}
+
+
+@pytest.mark.parametrize("side", list(AROUND_THE_HINT))
+def test_near_takes_the_smaller_gap_on_every_side(side: str) -> None:
+    """Off the hint's line, the occurrence with the smaller gap to the hint wins, in
+    whichever order the two were read."""
+    nearer, farther = (word("9.00", *box) for box in AROUND_THE_HINT[side])
+    hint = Box(0, 0.45, 0.45, 0.55, 0.47)
+    assert ground("9.00", [[farther, nearer]], near=hint).words == [nearer]
+    assert ground("9.00", [[nearer, farther]], near=hint).words == [nearer]
+
+
 def test_a_clearly_better_score_beats_nearness() -> None:
     exact = line(["DOC", "TD01167104"], 0.3)
     misread = line(["DOC", "TD01167105"], 0.6)
