@@ -373,3 +373,22 @@ def test_a_field_from_one_receipt_is_not_found_on_another() -> None:
         and receipt_keys(receipt)["date"] != receipt_keys(other)["date"]
     ]
     assert wrong == []
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        "INV-2024-00042",  # a character more, near the end
+        "INV-20244-0042",  # a character more, in the middle
+        "INV-2024-042",  # a character fewer
+        "NV-2024-0042",  # the first character lost
+        "INV-2024-004",  # the last character lost
+    ],
+)
+def test_a_misread_id_is_found_whole_not_cut(printed: str) -> None:
+    """An OCR insertion or deletion shifts the alignment: the match still covers the whole
+    printed id, never a piece of it or of its neighbours."""
+    words = line(["Invoice", "no.", printed, "dated", "12/03/2024"], 0.3)
+    found = ground("INV-2024-0042", [words])
+    assert found is not None and found.words == [words[2]] and found.text == printed
+    assert 0.75 <= found.score < 1.0
