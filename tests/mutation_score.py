@@ -1,0 +1,66 @@
+"""Mutation score per package, read from the results `mutmut run` leaves in `mutants/`.
+
+`make mutation` runs mutmut and then this script, whose last line is the overall score:
+`mutation score: NN% (KILLED/TOTAL)`. A mutant counts as killed when a test failed on it,
+it ran past its time limit (an endless loop is a failure users would see) or it crashed
+the interpreter. Mutants no test reaches count as survivors: untested code is the point.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+# mutmut's exit codes (mutmut.stats.status_by_exit_code) that mean the mutant was caught.
+KILLED_CODES = {1, 3, 24, -24, 36, 37, 152, 255, -9, -11}
+NOT_RUN_CODES = {None, 2, 34}
+PACKAGES = ("app/services", "pipeline/engines", "pipeline/grounding.py", "pipeline/fields")
+
+
+def package_of(source: str) -> str:
+    """The reported package a mutated file belongs to, or its own folder."""
+    for package in PACKAGES:
+        if source == package or source.startswith(package + "/"):
+            return package
+    return str(Path(source).parent)
+
+
+def tally(mutants: Path) -> dict[str, Counter[str]]:
+    """Killed and total mutants per package, from every `*.py.meta` file mutmut wrote."""
+    counts: dict[str, Counter[str]] = {}
+    for meta in sorted(mutants.rglob("*.py.meta")):
+        source = meta.relative_to(mutants).as_posix().removesuffix(".meta")
+        codes = json.loads(meta.read_text())["exit_code_by_key"].values()
+        package = counts.setdefault(package_of(source), Counter())
+        for code in codes:
+            if code in NOT_RUN_CODES:
+                package["not run"] += 1
+                continue
+            package["total"] += 1
+            package["killed"] += code in KILLED_CODES
+    return counts
+
+
+def score_line(label: str, killed: int, total: int) -> str:
+    percent = 100 * killed / total if total else 0.0
+    return f"{label}: {percent:.0f}% ({killed}/{total})"
+
+
+def main(mutants: Path = Path("mutants")) -> int:
+    counts = tally(mutants)
+    if not counts:
+        print(f"no mutmut results under {mutants}/: run `make mutation`", file=sys.stderr)
+        return 2
+    overall: Counter[str] = Counter()
+    for package, count in sorted(counts.items()):
+        not_run = f", {count['not run']} not run" if count["not run"] else ""
+        print(score_line(package, count["killed"], count["total"]) + not_run)
+        overall.update(count)
+    print(score_line("mutation score", overall["killed"], overall["total"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*(Path(arg) for arg in sys.argv[1:2])))
