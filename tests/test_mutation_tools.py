@@ -1,0 +1,53 @@
+"""The mutation-testing helpers: which tests judge a mutant, and how the score is counted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.mutation_scope import judging_tests
+from tests.mutation_score import main as print_score
+
+
+@pytest.mark.parametrize(
+    ("mutant", "tests"),
+    [
+        ("app.services.ingest.x__read_pages__mutmut_3", ("tests/app/test_ingest.py",)),
+        ("app.services.jobs.xǁHeartbeatǁbeat__mutmut_1", ("tests/app/test_jobs.py",)),
+        ("pipeline.engines.extractive.x_find_field__mutmut_7", ("tests/pipeline/",)),
+        ("pipeline.grounding.xǁ_Streamǁcuts_run__mutmut_1", ("tests/pipeline/",)),
+        ("app.services.unmapped.x_f__mutmut_1", ("tests/app/",)),
+        ("workers.tasks.x_run__mutmut_1", ("tests/",)),
+    ],
+)
+def test_a_mutant_is_judged_by_its_module_s_tests(mutant: str, tests: tuple[str, ...]) -> None:
+    assert judging_tests(mutant) == tests
+
+
+def _results(folder: Path, source: str, codes: dict[str, int | None]) -> None:
+    meta = folder / f"{source}.meta"
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps({"exit_code_by_key": codes}))
+
+
+def test_the_score_counts_caught_mutants_per_package(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed (1), timed out (36) and crashed (-9) are caught; survived (0) and no tests (33)
+    are not; not yet run (None) and skipped (34) are left out of the total."""
+    _results(tmp_path, "pipeline/grounding.py", {"a": 1, "b": 0, "c": 36, "d": None})
+    _results(tmp_path, "pipeline/engines/ranker.py", {"a": 1, "b": 33, "c": 34})
+    _results(tmp_path, "app/services/jobs.py", {"a": -9, "b": 1, "c": 1, "d": 0})
+    assert print_score(tmp_path) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "app/services: 75% (3/4)",
+        "pipeline/engines: 50% (1/2), 1 not run",
+        "pipeline/grounding.py: 67% (2/3), 1 not run",
+        "mutation score: 67% (6/9)",
+    ]
+
+
+def test_no_results_is_an_error_not_a_score(tmp_path: Path) -> None:
+    assert print_score(tmp_path) == 2
