@@ -106,3 +106,14 @@ def ocr_read_once_per_image(request: pytest.FixtureRequest) -> Iterator[None]:
     patch.setattr(ocr, "ocr_image", read_once)
     yield
     patch.undo()
+
+
+@pytest.fixture(autouse=True)
+def memos_start_empty() -> None:
+    """Each test parses its own dates and amounts: a memo filled by an earlier test would
+    hide the parsing code from this one (and from `make mutation`, which runs for each
+    mutant only the tests that reached its function)."""
+    from pipeline.fields.normalize import find_amounts, find_dates
+
+    find_dates.cache_clear()
+    find_amounts.cache_clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.fields.normalize import find_amounts, normalize
+from pipeline.fields.normalize import find_amounts, normalize, same_value
 
 DATES = [
     ("25/12/2018", "2018-12-25"),
@@ -97,3 +97,22 @@ def test_other_types(kind: str, text: str, value: str) -> None:
 def test_unknown_type_is_named() -> None:
     with pytest.raises(ValueError, match="colour"):
         normalize("colour", "red")
+
+
+@pytest.mark.parametrize(
+    ("kind", "predicted", "expected", "same"),
+    [
+        ("string", "Café  Müller GmbH.", "CAFE MULLER GMBH", True),  # case, accents, spacing
+        ("string", "ACME Ltd", "ACME Limited", False),
+        ("string", "", "", False),  # nothing read is never right
+        ("id", "INV-0042", "inv-0042", False),  # ids keep their characters
+        ("id", "#INV-0042.", "INV-0042", True),
+        ("date", "5 March 2018", "2018-03-05", True),
+        ("amount", "RM 1,234.50", "1234.5", True),
+        ("amount", "1,234.50", "1234.05", False),
+    ],
+)
+def test_same_value_compares_as_eval_scores(
+    kind: str, predicted: str, expected: str, same: bool
+) -> None:
+    assert same_value(kind, predicted, expected) is same

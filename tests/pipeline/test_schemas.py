@@ -108,3 +108,48 @@ def test_errors_never_quote_the_whole_document(tmp_path: Path) -> None:
     message = str(refused.value)
     assert len(message) <= 600 and "Field499" not in message
     assert "fields.0.name: String should match pattern" in message and "more)" in message
+
+
+def test_problems_are_listed_where_they_are_then_counted(tmp_path: Path) -> None:
+    """The first five problems by place, then how many more; a document that is not a
+    mapping has no place and is "the document"."""
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("name: wrong\nfields:\n" + "  - name: f\n    type: colour\n" * 7)
+    with pytest.raises(SchemaError) as refused:
+        load_schema(wrong)
+    colour = "Input should be 'string', 'date', 'amount', 'number' or 'id'"
+    listed = "; ".join(f"fields.{n}.type: {colour}" for n in range(5))
+    assert str(refused.value) == f"{wrong}: invalid field schema: {listed} (and 2 more)"
+    one = tmp_path / "one.yaml"
+    one.write_text("name: one\nfields:\n  - name: f\n    type: colour\n")
+    with pytest.raises(SchemaError) as refused:
+        load_schema(one)
+    assert str(refused.value) == f"{one}: invalid field schema: fields.0.type: {colour}"
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("just words\n")
+    with pytest.raises(SchemaError) as refused:
+        load_schema(scalar)
+    assert str(refused.value).startswith(f"{scalar}: invalid field schema: the document: ")
+
+
+def test_a_long_reason_is_cut_to_500_characters_with_an_ellipsis(tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.yaml"
+    names = [f"{letter * 150}" for letter in "abcde"]
+    wrong.write_text("name: wrong\nfields:\n" + "".join(f"  - name: {n}\n" for n in names * 2))
+    with pytest.raises(SchemaError) as refused:
+        load_schema(wrong)
+    reason = str(refused.value).removeprefix(f"{wrong}: invalid field schema: ")
+    whole = f"fields: Value error, duplicate field names: {', '.join(names)}"
+    assert reason == whole[:499] + "…"
+    fits = tmp_path / "fits.yaml"
+    fits.write_text("name: fits\nfields:\n" + "".join(f"  - name: {n}\n" for n in names[:2] * 2))
+    with pytest.raises(SchemaError) as refused:
+        load_schema(fits)
+    assert str(refused.value).endswith(f"duplicate field names: {names[0]}, {names[1]}")
+
+
+def test_asking_a_schema_for_a_field_it_lacks_names_both() -> None:
+    schema = load_schema("invoice")
+    assert schema.field("total").type == "amount"
+    with pytest.raises(KeyError, match="schema invoice has no field 'colour'"):
+        schema.field("colour")
