@@ -16,8 +16,15 @@ from tests.mutation_score import main as print_score
     [
         ("app.services.ingest.x__read_pages__mutmut_3", ("tests/app/test_ingest.py",)),
         ("app.services.jobs.xǁHeartbeatǁbeat__mutmut_1", ("tests/app/test_jobs.py",)),
-        ("pipeline.engines.extractive.x_find_field__mutmut_7", ("tests/pipeline/",)),
-        ("pipeline.grounding.xǁ_Streamǁcuts_run__mutmut_1", ("tests/pipeline/",)),
+        (
+            "pipeline.engines.extractive.x_find_field__mutmut_7",
+            ("tests/pipeline/test_extractive.py", "tests/pipeline/test_ranker.py"),
+        ),
+        (
+            "pipeline.grounding.xǁ_Streamǁcuts_run__mutmut_1",
+            ("tests/pipeline/test_grounding.py", "tests/pipeline/test_layout.py"),
+        ),
+        ("pipeline.layout.x_group_lines__mutmut_1", ("tests/pipeline/",)),
         ("app.services.unmapped.x_f__mutmut_1", ("tests/app/",)),
         ("workers.tasks.x_run__mutmut_1", ("tests/",)),
     ],
