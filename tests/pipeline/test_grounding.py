@@ -204,6 +204,33 @@ def test_near_takes_the_smaller_gap_on_every_side(side: str) -> None:
     assert ground("9.00", [[nearer, farther]], near=hint).words == [nearer]
 
 
+def test_a_box_grazing_the_hint_s_line_is_not_on_it() -> None:
+    """Sharing a line means overlapping the hint by at least half a line's height: a value
+    a quarter of a line lower, far to the right, is off the line like the one below."""
+    hint = Box(0, 0.10, 0.450, 0.20, 0.470)
+    grazing = word("9.00", 0.90, 0.465, 0.95, 0.485)
+    below = word("9.00", 0.10, 0.500, 0.15, 0.520)
+    assert ground("9.00", [[grazing, below]], near=hint).words == [below]
+    level = word("9.00", 0.90, 0.455, 0.95, 0.475)  # three quarters: on the line
+    assert ground("9.00", [[level, below]], near=hint).words == [level]
+
+
+@pytest.mark.parametrize(
+    ("hint", "value"),
+    [
+        ((0.450, 0.460), (0.453, 0.473)),  # a short hint, most of it beside a taller value
+        ((0.450, 0.480), (0.473, 0.483)),  # a short value, most of it beside a taller hint
+    ],
+)
+def test_half_of_the_shorter_box_makes_a_line(
+    hint: tuple[float, float], value: tuple[float, float]
+) -> None:
+    level = word("9.00", 0.90, value[0], 0.95, value[1])
+    below = word("9.00", 0.10, 0.550, 0.15, 0.570)
+    near = Box(0, 0.10, hint[0], 0.20, hint[1])
+    assert ground("9.00", [[level, below]], near=near).words == [level]
+
+
 def test_a_clearly_better_score_beats_nearness() -> None:
     exact = line(["DOC", "TD01167104"], 0.3)
     misread = line(["DOC", "TD01167105"], 0.6)
