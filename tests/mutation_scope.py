@@ -42,6 +42,7 @@ SCOPES = {
     "app.services.storage": ("tests/app/test_ingest.py",),
     "app.services.training_export": ("tests/app/test_training_export.py",),
     "app.services.watch": ("tests/app/test_watch.py",),
+    "app.services.workers": ("tests/app/test_workers_registry.py",),
 }
 
 
