@@ -50,9 +50,11 @@ ranker: setup
 # [tool.mutmut] in pyproject.toml names, runs the tests that reach each mutant, and keeps its
 # results in mutants/ so a rerun only tries what changed (rm -rf mutants for a fresh run).
 # The last line printed is the score; docs/testing.md has the latest figures. The memory
-# cap stops a mutant that appends forever before it takes the machine down with it.
+# cap stops a mutant that appends forever before it takes the machine down with it, and
+# HF_HUB_OFFLINE one that loads a model from the hub instead of the test's folder.
 mutation: setup
-	ulimit -v 8000000 && DOCFUSE_DEV_DATA=$(abspath $(DATA)) $(BIN)/mutmut run --max-children 2
+	ulimit -v 8000000 && HF_HUB_OFFLINE=1 DOCFUSE_DEV_DATA=$(abspath $(DATA)) \
+	  $(BIN)/mutmut run --max-children 2
 	$(BIN)/python tests/mutation_score.py
 
 clean:
