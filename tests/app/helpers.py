@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+
+from sqlalchemy import update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.config import Settings
 from app.db import open_database
-from app.db.models import DocumentRecord
+from app.db.models import DocumentRecord, utcnow
 from app.dispatch import Dispatcher
 from app.read_models import Submission
 from app.schemas import DocumentInfo
@@ -62,3 +66,16 @@ def analyze(settings: Settings, document_id: int, request: AnalysisRequest) -> J
 def pages_of(settings: Settings, document_id: int) -> list[Page]:
     with open_database(settings)() as session:
         return load_pages(settings, session.get_one(DocumentRecord, document_id))
+
+
+def age_heartbeat(
+    settings: Settings, key: InstrumentedAttribute, value: object, seconds: float
+) -> None:
+    """Make the last heartbeat of the job or worker whose `key` is `value` `seconds` old."""
+    with open_database(settings)() as session:
+        session.execute(
+            update(key.class_)
+            .where(key == value)
+            .values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
+        )
+        session.commit()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jsonschema
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import open_database
@@ -24,6 +25,46 @@ from tests.conftest import ICDAR_DIR
 def _ingest_two(settings: Settings, tmp_path: Path) -> None:
     for path in (ICDAR_DIR / "eu-004.pdf", badfiles.make_encrypted_pdf(tmp_path)):
         ingest(settings, path)
+
+
+def _store_results(
+    session: Session,
+    document_id: int,
+    *,
+    answer: tuple[str, str, float, list[list[float]]],
+    field: tuple[str, str, str, str, float, list[list[float]]],
+) -> None:
+    """One answer (question, answer, confidence, boxes) and one invoice field (name, type,
+    value, raw text, confidence, boxes) on page 0, as the extractive engine stores them."""
+    key = {"engine": "extractive", "model": "rules", "model_revision": "1", "prompt_version": "1"}
+    question, text, confidence, boxes = answer
+    session.add(
+        AnswerRecord(
+            document_id=document_id,
+            page_index=0,
+            question=question,
+            question_sha256=hashlib.sha256(question.encode()).hexdigest(),
+            answer=text,
+            confidence=confidence,
+            boxes=boxes,
+            **key,
+        )
+    )
+    name, kind, value, raw_text, confidence, boxes = field
+    session.add(
+        FieldRecord(
+            document_id=document_id,
+            schema_name="invoice",
+            name=name,
+            type=kind,
+            value=value,
+            raw_text=raw_text,
+            page_index=0,
+            confidence=confidence,
+            boxes=boxes,
+            **key,
+        )
+    )
 
 
 def test_export_validates_and_carries_pages_words_and_failures(
@@ -81,37 +122,11 @@ def test_answers_and_fields_are_exported_with_boxes(settings: Settings, tmp_path
         document = session.scalars(
             select(DocumentRecord).where(DocumentRecord.status == "ready")
         ).one()
-        key = {
-            "engine": "extractive",
-            "model": "rules",
-            "model_revision": "1",
-            "prompt_version": "1",
-        }
-        session.add(
-            AnswerRecord(
-                document_id=document.id,
-                page_index=0,
-                question="What is the title?",
-                question_sha256="0" * 64,
-                answer="Releases",
-                confidence=0.9,
-                boxes=[[0, 0.1, 0.2, 0.3, 0.25]],
-                **key,
-            )
-        )
-        session.add(
-            FieldRecord(
-                document_id=document.id,
-                schema_name="invoice",
-                name="total",
-                type="amount",
-                value="12.50",
-                raw_text="12,50 EUR",
-                page_index=0,
-                confidence=0.5,
-                boxes=[[0, 0.5, 0.5, 0.6, 0.55]],
-                **key,
-            )
+        _store_results(
+            session,
+            document.id,
+            answer=("What is the title?", "Releases", 0.9, [[0, 0.1, 0.2, 0.3, 0.25]]),
+            field=("total", "amount", "12.50", "12,50 EUR", 0.5, [[0, 0.5, 0.5, 0.6, 0.55]]),
         )
         session.commit()
         [exported] = export_documents(session=session, document_ids=[document.id])
@@ -127,33 +142,12 @@ def test_results_the_page_lacks_are_exported_ungrounded(settings: Settings, tmp_
     """Text grounding did not find keeps its page and, for a field, its printed spelling,
     but no box and `"grounded": false`: a reader must not take it as seen on the page."""
     document_id = ingest(settings, ICDAR_DIR / "eu-004.pdf").document_id
-    key = {"engine": "extractive", "model": "rules", "model_revision": "1", "prompt_version": "1"}
     with open_database(settings)() as session:
-        session.add(
-            AnswerRecord(
-                document_id=document_id,
-                page_index=0,
-                question="What is the due date?",
-                question_sha256="1" * 64,
-                answer="1 Dec 2026",
-                confidence=0.3,
-                boxes=[],
-                **key,
-            )
-        )
-        session.add(
-            FieldRecord(
-                document_id=document_id,
-                schema_name="invoice",
-                name="due_date",
-                type="date",
-                value="2026-12-01",
-                raw_text="1 Dec 2026",
-                page_index=0,
-                confidence=0.3,
-                boxes=[],
-                **key,
-            )
+        _store_results(
+            session,
+            document_id,
+            answer=("What is the due date?", "1 Dec 2026", 0.3, []),
+            field=("due_date", "date", "2026-12-01", "1 Dec 2026", 0.3, []),
         )
         session.commit()
         exported = export_documents(session=session, document_ids=[document_id])

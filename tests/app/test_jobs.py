@@ -28,7 +28,7 @@ from app.services.recovery import Recovery, inline_runner_name, recover
 from pipeline.engines.base import Engine, EngineOutput, EngineRequest
 from pipeline.engines.extractive import ExtractiveEngine
 from tests import badfiles
-from tests.app.helpers import ingest
+from tests.app.helpers import age_heartbeat, ingest
 
 
 @pytest.fixture
@@ -55,16 +55,6 @@ def _job(settings: Settings, job_id: int) -> JobRecord:
         job = session.get_one(JobRecord, job_id)
         job.document  # noqa: B018 - loaded while the session is open
         return job
-
-
-def _age_heartbeat(settings: Settings, job_id: int, seconds: float) -> None:
-    with open_database(settings)() as session:
-        session.execute(
-            update(JobRecord)
-            .where(JobRecord.id == job_id)
-            .values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
-        )
-        session.commit()
 
 
 def test_a_job_is_claimed_once(settings: Settings, tmp_path: Path) -> None:
@@ -124,7 +114,7 @@ def test_heartbeat_refreshes_and_notices_a_cancelled_job(fast: Settings, tmp_pat
     with sessions() as session:
         claim(session, [job_id], "worker")
         session.commit()
-    _age_heartbeat(fast, job_id, 100)
+    age_heartbeat(fast, JobRecord.id, job_id, 100)
     with Heartbeat(sessions, [job_id], 0.05) as heartbeat:
         heartbeat.beat()
         assert utcnow() - as_utc(_job(fast, job_id).heartbeat_at) < timedelta(seconds=5)
@@ -140,7 +130,7 @@ def _die_running(settings: Settings, job_id: int) -> Recovery:
     with sessions() as session:
         claim(session, [job_id], "worker-that-dies")
         session.commit()
-    _age_heartbeat(settings, job_id, 10)
+    age_heartbeat(settings, JobRecord.id, job_id, 10)
     with sessions() as session:
         return recover(session=session, settings=settings, waiting=set())
 

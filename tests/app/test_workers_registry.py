@@ -3,15 +3,13 @@ which queues with work have no live worker (the queue tests cover it from real w
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import open_database
-from app.db.models import WorkerRecord, utcnow
+from app.db.models import WorkerRecord
 from app.services.ingest import submit_file
 from app.services.payloads import IngestPayload
 from app.services.workers import (
@@ -23,6 +21,7 @@ from app.services.workers import (
     unregister_worker,
 )
 from tests import badfiles
+from tests.app.helpers import age_heartbeat
 
 
 def _register(session: Session, name: str, queues: list[str]) -> None:
@@ -37,17 +36,6 @@ def _register(session: Session, name: str, queues: list[str]) -> None:
         engine_reason="no checkpoint found",
         model="rules-3",
     )
-
-
-def _age(settings: Settings, name: str, seconds: float) -> None:
-    """Make a worker's last heartbeat `seconds` old."""
-    with open_database(settings)() as session:
-        session.execute(
-            update(WorkerRecord)
-            .where(WorkerRecord.name == name)
-            .values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
-        )
-        session.commit()
 
 
 def test_a_worker_is_listed_as_it_registered_until_it_leaves(settings: Settings) -> None:
@@ -81,13 +69,13 @@ def test_a_silent_worker_is_gone_until_it_beats_again(settings: Settings) -> Non
     sessions = open_database(settings)
     with sessions() as session:
         _register(session, "w@box", ["cpu"])
-    _age(settings, "w@box", settings.stale_after_s + 5)
+    age_heartbeat(settings, WorkerRecord.name, "w@box", settings.stale_after_s + 5)
     with sessions() as session:
         assert [w.alive for w in list_workers(session=session, settings=settings)] == [False]
-    _age(settings, "w@box", settings.stale_after_s - 5)
+    age_heartbeat(settings, WorkerRecord.name, "w@box", settings.stale_after_s - 5)
     with sessions() as session:
         assert [w.alive for w in list_workers(session=session, settings=settings)] == [True]
-    _age(settings, "w@box", settings.stale_after_s + 5)
+    age_heartbeat(settings, WorkerRecord.name, "w@box", settings.stale_after_s + 5)
     with sessions() as session:
         beat_worker(session=session, name="w@box")
         assert [w.alive for w in list_workers(session=session, settings=settings)] == [True]
@@ -109,6 +97,6 @@ def test_queues_with_work_and_no_live_reader_are_named(settings: Settings, tmp_p
         assert queues_without_workers(session=session, settings=settings) == ["cpu"]
         _register(session, "cpu@box", ["cpu"])
         assert queues_without_workers(session=session, settings=settings) == []
-    _age(settings, "cpu@box", settings.stale_after_s + 5)
+    age_heartbeat(settings, WorkerRecord.name, "cpu@box", settings.stale_after_s + 5)
     with sessions() as session:
         assert queues_without_workers(session=session, settings=settings) == ["cpu"]
