@@ -29,7 +29,7 @@ SCOPES = {
     "pipeline.grounding": ("tests/pipeline/test_grounding.py", "tests/pipeline/test_layout.py"),
     "app.services.analysis": ("tests/app/test_analysis.py", "tests/app/test_einvoice_fields.py"),
     "app.services.corrections": ("tests/app/test_corrections.py",),
-    "app.services.documents": ("tests/app/test_cli.py", "tests/app/test_ingest.py"),
+    "app.services.documents": ("tests/app/test_documents.py", "tests/app/test_cli.py"),
     "app.services.export": ("tests/app/test_export.py",),
     "app.services.extractor_training": ("tests/app/test_train_extractor.py",),
     "app.services.heartbeat": ("tests/app/test_jobs.py",),

@@ -1,0 +1,112 @@
+"""Documents through the service: filters, lookup by id or sha256 prefix, and deletion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.config import Settings
+from app.db import open_database
+from app.db.models import JobRecord
+from app.errors import BadInputError, NotFoundError
+from app.services import storage
+from app.services.documents import (
+    delete_documents,
+    document_ids,
+    get_document,
+    list_documents,
+)
+from app.services.ingest import submit_file
+from app.services.payloads import IngestPayload
+from tests import badfiles
+from tests.app.helpers import ingest
+
+
+def _pdf(folder: Path, name: str, *lines: str) -> Path:
+    path = badfiles.make_born_digital_pdf(folder / name.replace(".", "_"), lines)
+    return path.rename(path.with_name(name))
+
+
+@pytest.fixture
+def three(settings: Settings, tmp_path: Path) -> list[int]:
+    """Two ready documents and one that failed."""
+    ready = [
+        ingest(settings, _pdf(tmp_path, "a_b%.pdf", "Invoice ACME Ltd", "Total 12.50")),
+        ingest(settings, _pdf(tmp_path, "axb.pdf", "Receipt Corner Shop", "Total 3.00")),
+        ingest(settings, badfiles.make_encrypted_pdf(tmp_path)),
+    ]
+    return [result.document_id for result in ready]
+
+
+def _names(settings: Settings, **filters: str) -> list[str]:
+    with open_database(settings)() as session:
+        return [d.filename for d in list_documents(session=session, **filters)]
+
+
+def test_filters_by_status_name_and_words(settings: Settings, three: list[int]) -> None:
+    assert _names(settings) == ["a_b%.pdf", "axb.pdf", "encrypted.pdf"]
+    assert _names(settings, status="failed") == ["encrypted.pdf"]
+    assert _names(settings, status="ready") == ["a_b%.pdf", "axb.pdf"]
+    assert _names(settings, name="A_B") == ["a_b%.pdf"]  # "_" is a character, not a wildcard
+    assert _names(settings, name="b%") == ["a_b%.pdf"]  # and so is "%"
+    assert _names(settings, name="x") == ["axb.pdf"]
+    assert _names(settings, text="total acme") == ["a_b%.pdf"]  # every word, any case
+    assert _names(settings, text="total") == ["a_b%.pdf", "axb.pdf"]
+    assert _names(settings, text="acme shop") == []
+    assert _names(settings, text="   ") == ["a_b%.pdf", "axb.pdf", "encrypted.pdf"]
+
+
+def test_a_document_is_found_by_id_or_sha256_prefix(settings: Settings, three: list[int]) -> None:
+    with open_database(settings)() as session:
+        first = get_document(session=session, ref=three[0])
+        assert get_document(session=session, ref=f" {first.sha256[:6].upper()} ").id == three[0]
+        assert get_document(session=session, ref=first.sha256).id == three[0]
+        assert get_document(session=session, ref=str(three[1])).id == three[1]
+        assert document_ids(session=session, refs=[first.sha256[:8], str(three[2])]) == [
+            three[0],
+            three[2],
+        ]
+        with pytest.raises(NotFoundError, match="^no document with id 99$"):
+            get_document(session=session, ref=99)
+        with pytest.raises(NotFoundError, match="^no document with id 9999999999999999999$"):
+            get_document(session=session, ref="9" * 19)  # beyond any database's ids
+        with pytest.raises(BadInputError, match="'abc' is neither a document id"):
+            get_document(session=session, ref="abc")
+        unknown = next(p for p in ("abcdef", "fedcba") if not first.sha256.startswith(p))
+        with pytest.raises(NotFoundError, match=f"^no document with sha256 starting '{unknown}'$"):
+            get_document(session=session, ref=unknown)
+
+
+def test_deletion_cancels_active_jobs_and_removes_files(
+    settings: Settings, three: list[int], tmp_path: Path
+) -> None:
+    sessions = open_database(settings)
+    queued = submit_file(
+        sessions=sessions,
+        settings=settings,
+        path=badfiles.make_multipage_pdf(tmp_path, 2),
+        payload=IngestPayload(),
+    )
+    assert queued.document_id is not None
+    with sessions() as session:
+        job = session.get_one(JobRecord, queued.job_id)
+        job.task_id = "task-1"
+        session.commit()
+        sha256 = get_document(session=session, ref=queued.document_id).sha256
+    original = storage.original_path(settings.data_dir, sha256)
+    assert original.exists()
+    with sessions() as session:
+        deletion = delete_documents(
+            session=session, settings=settings, document_ids=[queued.document_id, three[0]]
+        )
+    assert [d.id for d in deletion.documents] == [queued.document_id, three[0]]
+    assert deletion.revoke == ["task-1"]
+    assert not original.exists()
+    assert _names(settings) == ["axb.pdf", "encrypted.pdf"]
+    with (
+        sessions() as session,
+        pytest.raises(NotFoundError, match=f"^no document with id {three[0]}$"),
+    ):
+        delete_documents(session=session, settings=settings, document_ids=[three[0], three[1]])
+    assert _names(settings) == ["axb.pdf", "encrypted.pdf"]  # nothing deleted on an error
