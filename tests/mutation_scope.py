@@ -30,7 +30,7 @@ SCOPES = {
     "app.services.analysis": ("tests/app/test_analysis.py", "tests/app/test_einvoice_fields.py"),
     "app.services.corrections": ("tests/app/test_corrections.py",),
     "app.services.documents": ("tests/app/test_documents.py", "tests/app/test_cli.py"),
-    "app.services.export": ("tests/app/test_export.py",),
+    "app.services.export": ("tests/app/test_export.py", "tests/app/test_corrections.py"),
     "app.services.extractor_training": ("tests/app/test_train_extractor.py",),
     "app.services.heartbeat": ("tests/app/test_jobs.py",),
     "app.services.ingest": ("tests/app/test_ingest.py",),

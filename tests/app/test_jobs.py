@@ -22,7 +22,7 @@ from app.read_models import as_utc
 from app.services.analysis import run_analysis_jobs, submit_analysis
 from app.services.heartbeat import Heartbeat
 from app.services.ingest import submit_file
-from app.services.jobs import cancel_job, claim, job_tree
+from app.services.jobs import cancel_job, claim, get_job, job_tree, list_jobs
 from app.services.payloads import AnalysisRequest, IngestPayload
 from app.services.recovery import Recovery, inline_runner_name, recover
 from pipeline.engines.base import Engine, EngineOutput, EngineRequest
@@ -351,3 +351,18 @@ def test_analyses_waiting_on_a_failed_document_fail_with_it(
         (ingest_job, waiting) = job_tree(session=session, job_ids=[first])
     assert ingest_job.status == "failed" and waiting.status == "failed"
     assert waiting.message.startswith("the document failed: encrypted PDF")
+
+
+def test_jobs_are_listed_by_status_document_and_id(settings: Settings, tmp_path: Path) -> None:
+    done = ingest(settings, badfiles.make_born_digital_pdf(tmp_path / "a")).document_id
+    queued = _submit(settings, badfiles.make_multipage_pdf(tmp_path, 2))
+    with open_database(settings)() as session:
+        every = list_jobs(session=session)
+        assert [(j.kind, j.status) for j in every] == [("ingest", "done"), ("ingest", "queued")]
+        assert [j.id for j in list_jobs(session=session, status=JobStatus.QUEUED)] == [queued]
+        assert [j.document_id for j in list_jobs(session=session, document_id=done)] == [done]
+        assert list_jobs(session=session, job_ids=[queued]) == [every[1]]
+        assert list_jobs(session=session, status=JobStatus.DONE, job_ids=[queued]) == []
+        assert get_job(session=session, job_id=queued) == every[1]
+        with pytest.raises(NotFoundError, match="^no job with id 999$"):
+            get_job(session=session, job_id=999)
