@@ -19,7 +19,7 @@ from app.db.models import AnswerRecord, DocumentRecord, JobKind, JobRecord, JobS
 from app.dispatch import Dispatcher
 from app.errors import NotFoundError, StateError
 from app.read_models import as_utc
-from app.services.analysis import run_analysis_jobs, submit_analysis
+from app.services.analysis import queue_analysis, run_analysis_jobs, submit_analysis
 from app.services.heartbeat import Heartbeat
 from app.services.ingest import submit_file
 from app.services.jobs import cancel_job, claim, get_job, job_tree, list_jobs
@@ -366,3 +366,36 @@ def test_jobs_are_listed_by_status_document_and_id(settings: Settings, tmp_path:
         assert get_job(session=session, job_id=queued) == every[1]
         with pytest.raises(NotFoundError, match="^no job with id 999$"):
             get_job(session=session, job_id=999)
+
+
+def test_a_retry_keeps_the_work_and_the_jobs_waiting_on_it(fast: Settings, tmp_path: Path) -> None:
+    """The retry carries the interrupted job's payload and place in the tree; a job that
+    waited for the interrupted attempt waits for the retry, and fails with the document."""
+    settings = fast.model_copy(update={"max_attempts": 2})
+    sessions = open_database(settings)
+    then = AnalysisRequest.of(["What is the total?"], None)
+    first = _submit(settings, badfiles.make_born_digital_pdf(tmp_path), then=then)
+    with sessions() as session:
+        document_id = session.get_one(JobRecord, first).document_id
+        waiter = queue_analysis(session, document_id, then, parent_id=first)
+        session.commit()
+    (second,) = _die_running(settings, first).retried
+    failed, retry = _job(settings, first), _job(settings, second)
+    since = as_utc(failed.heartbeat_at).isoformat(timespec="seconds")
+    reason = f"interrupted: no heartbeat from worker-that-dies since {since}"
+    assert (failed.status, failed.message) == ("failed", reason) and failed.finished_at
+    assert (retry.kind, retry.payload, retry.parent_id) == ("ingest", failed.payload, None)
+    assert IngestPayload.model_validate(retry.payload).then == then
+    assert (_job(settings, waiter).status, _job(settings, waiter).parent_id) == ("queued", second)
+
+    assert _die_running(settings, second).gave_up == [second]
+    last = _job(settings, second)
+    since = as_utc(last.heartbeat_at).isoformat(timespec="seconds")
+    given_up = (
+        f"interrupted: no heartbeat from worker-that-dies since {since} (attempt 2 of 2; giving up)"
+    )
+    assert last.document.error == given_up
+    assert (_job(settings, waiter).status, _job(settings, waiter).message) == (
+        "failed",
+        f"the document failed: {given_up}",
+    )
