@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -179,20 +180,25 @@ def test_file_over_the_size_limit_is_refused(settings: Settings, tmp_path: Path)
     assert _counts(small) == (0, 0)
 
 
-@pytest.mark.parametrize("special", ["fifo", "device"])
+@pytest.mark.parametrize("special", ["a FIFO", "a character device"])
 def test_special_files_are_refused_without_reading(
     settings: Settings, tmp_path: Path, special: str
 ) -> None:
     """A FIFO with no writer would block a read forever; /dev/zero never ends."""
-    if special == "fifo":
-        path = tmp_path / "p.pdf"
+    path = Path("/dev/zero") if special == "a character device" else tmp_path / "p.pdf"
+    if special == "a FIFO":
         os.mkfifo(path)
-    else:
-        path = Path("/dev/zero")
     result = ingest(settings, path)
     assert _status(result) == "refused"
-    assert "not a regular file" in result.reason
-    assert ("FIFO" if special == "fifo" else "character device") in result.reason
+    assert result.reason == f"not a regular file ({special}): only files are read"
+
+
+def test_a_socket_is_refused_as_unreadable(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "p.pdf"
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(path))
+        result = ingest(settings, path)
+    assert _status(result) == "refused" and result.reason.startswith("cannot read the file: ")
 
 
 def test_failed_document_is_retried_when_ingested_again(settings: Settings, tmp_path: Path) -> None:
@@ -213,8 +219,14 @@ def test_folders_pick_documents_and_skip_label_files(tmp_path: Path) -> None:
     nested.mkdir(parents=True)
     shutil.copy(SROIE_DIR / "images" / "000.jpg", nested / "scan-without-extension")
     (nested / "notes.txt").write_text("not a document")
+    (nested / "notes").write_text("not a document either")  # no suffix, no known header
+    shutil.copy(ICDAR_DIR / "eu-001.pdf", nested / "UPPER.PDF")
+    shutil.copy(ICDAR_DIR / "eu-001.pdf", nested / ".hidden.pdf")  # an editor's or a sync's
     assert collect_paths([tmp_path], recursive=False) == []
-    assert collect_paths([tmp_path], recursive=True) == [nested / "scan-without-extension"]
+    assert collect_paths([tmp_path], recursive=True) == [
+        nested / "UPPER.PDF",
+        nested / "scan-without-extension",
+    ]
 
 
 def test_concurrent_submissions_of_one_file_claim_it_once(settings: Settings) -> None:
