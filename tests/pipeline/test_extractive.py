@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.samples import write_samples
-from pipeline.engines.base import Question
+from pipeline.engines.base import FieldSpec, Question
 from pipeline.engines.extractive import ExtractiveEngine
 from pipeline.fields.normalize import normalize
 from pipeline.fields.schemas import load_schema
@@ -302,3 +302,21 @@ def test_the_seller_by_the_legal_forms_and_titles_of_other_languages() -> None:
         page = _page_of_lines(title, "Spedizione veloce", seller, "Via Roma 1")
         [vendor] = ExtractiveEngine().extract([page], [schema.field("vendor").spec()])
         assert vendor.text == seller, title
+
+
+def test_a_list_field_on_a_later_page_reads_its_type_there() -> None:
+    """Values are read by the field's type (a date stops at the date) and the result
+    points at the page that holds them, with boxes on it."""
+    from pipeline.analysis import DocumentWork, analyze_documents
+
+    spec = FieldSpec("visit", "date", "", "", ("visit",), True)
+    pages = [
+        _page_of_lines("Appointments", index=0),
+        _page_of_lines("Visit: 03.11.2026 at 10:00", "Visit: 04.11.2026", index=1),
+    ]
+    (results,) = analyze_documents(ExtractiveEngine(), [DocumentWork(pages, fields=[spec])])
+    (visit,) = results.fields
+    assert json.loads(visit.value) == ["2026-11-03", "2026-11-04"]
+    assert json.loads(visit.raw_text) == ["03.11.2026", "04.11.2026"]
+    assert visit.page == 1 and {box.page for box in visit.boxes} == {1}
+    assert 0.5 < visit.confidence <= 1.0
