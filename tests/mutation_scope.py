@@ -31,7 +31,10 @@ SCOPES = {
     "app.services.corrections": ("tests/app/test_corrections.py",),
     "app.services.documents": ("tests/app/test_documents.py", "tests/app/test_cli.py"),
     "app.services.export": ("tests/app/test_export.py", "tests/app/test_corrections.py"),
-    "app.services.extractor_training": ("tests/app/test_train_extractor.py",),
+    "app.services.extractor_training": (
+        "tests/app/test_train_extractor.py",
+        "tests/app/test_corrections.py",
+    ),
     "app.services.heartbeat": ("tests/app/test_jobs.py",),
     "app.services.ingest": ("tests/app/test_ingest.py",),
     "app.services.jobs": ("tests/app/test_jobs.py",),

@@ -17,12 +17,13 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.config import Settings
 from app.db import open_database
-from app.db.models import CorrectionRecord, FieldRecord
+from app.db.models import CorrectionRecord, DocumentRecord, FieldRecord
 from app.errors import NotFoundError
 from app.samples import write_samples
 from app.schemas import CorrectionOut, export_json_schema
 from app.services.corrections import confirm_answer, confirm_field, correct_answer, correct_field
 from app.services.export import export_documents, field_schema_names, fields_csv
+from app.services.extractor_training import CORRECTION_WEIGHT, corrected_documents
 from app.services.payloads import AnalysisRequest
 from pipeline.fields.schemas import load_schema
 from tests.app.helpers import analyze, ingest
@@ -173,3 +174,34 @@ def test_the_fields_csv_has_a_row_per_document_with_the_person_s_values(
         by_id[invoice]["total"] == "89.28" and by_id[invoice]["invoice_number"] == "INV-2026-0042"
     )
     assert by_id[other]["filename"] == receipt.name and set(list(by_id[other].values())[2:]) == {""}
+
+
+def test_corrections_become_one_labelled_document_to_train_on(
+    settings: Settings, invoice: int
+) -> None:
+    """Each corrected or confirmed field labels the document with the person's value as
+    printed (its raw text), weighted above the development data; answers are no fields."""
+    with open_database(settings)() as session:
+        _correct(session, settings, invoice, "issue_date", "3 Nov 2026")
+        _correct(session, settings, invoice, "customer", "Northwind Traders")
+        confirm_field(
+            session=session, document_id=invoice, schema_name="invoice", field_name="total"
+        )
+        correct_answer(
+            session=session, settings=settings, document_id=invoice, question=QUESTION, text="89"
+        )
+        (document,) = corrected_documents(session, settings)
+        sha256 = session.get_one(DocumentRecord, invoice).sha256
+    assert (document.name, document.group) == (f"document {invoice}", f"document/{sha256}")
+    assert document.gold == {
+        "issue_date": "3 Nov 2026",
+        "customer": "Northwind Traders",
+        "total": "89.28",
+    }
+    assert [(spec.name, spec.type) for spec in document.fields] == [
+        ("issue_date", "date"),
+        ("customer", "string"),
+        ("total", "amount"),
+    ]
+    assert document.weight == CORRECTION_WEIGHT > 1 and document.scored
+    assert len(document.pages) == 1 and document.pages[0].words
