@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app import interrupts
 from app.answer_engines import EngineChoice, choose_engine
 from app.config import Settings
 from app.db import open_database
@@ -208,12 +207,10 @@ def test_an_engine_error_fails_the_job_with_its_type(
     assert results.job.message == "internal error (RuntimeError): the engine lost its state"
 
 
+@pytest.mark.usefixtures("ctrl_c_pressed")
 def test_an_engine_error_after_ctrl_c_is_the_interrupt(
     settings: Settings, invoice_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(interrupts, "_ctrl_c", type(interrupts._ctrl_c)())
     monkeypatch.setattr("app.services.analysis.analyze_documents", _engine_fault)
-    with pytest.raises(KeyboardInterrupt):
-        interrupts.on_sigint(2, None)
     with pytest.raises(KeyboardInterrupt):
         analyze(settings, invoice_id, AnalysisRequest.of(["What is the total?"], None))

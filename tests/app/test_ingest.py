@@ -13,7 +13,6 @@ from threading import Barrier
 import pytest
 from sqlalchemy import func, select
 
-from app import interrupts
 from app.config import Settings
 from app.db import open_database
 from app.db.models import DocumentRecord, DocumentStatus, JobRecord, PageRecord
@@ -142,15 +141,13 @@ def test_unexpected_error_fails_the_document_with_its_type(
     assert failed.reason == "internal error (RuntimeError): a library lost its state"
 
 
+@pytest.mark.usefixtures("ctrl_c_pressed")
 def test_an_error_after_ctrl_c_is_the_interrupt_not_the_document(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """RapidOCR's loader turns a Ctrl-C into an error of its own: the run must still stop,
     not blame the document and go on to the next."""
-    monkeypatch.setattr(interrupts, "_ctrl_c", type(interrupts._ctrl_c)())
     monkeypatch.setattr("pipeline.pages.open_document", _library_fault)
-    with pytest.raises(KeyboardInterrupt):
-        interrupts.on_sigint(2, None)
     with pytest.raises(KeyboardInterrupt):
         ingest(settings, badfiles.make_born_digital_pdf(tmp_path))
 
