@@ -52,9 +52,11 @@ ranker: setup
 # The last line printed is the score; docs/testing.md has the latest figures. The memory
 # cap stops a mutant that appends forever before it takes the machine down with it, and
 # HF_HUB_OFFLINE one that loads a model from the hub instead of the test's folder.
+# MUTANTS narrows the run, e.g. make mutation MUTANTS='pipeline.grounding.*'.
+MUTANTS ?=
 mutation: setup
 	ulimit -v 8000000 && HF_HUB_OFFLINE=1 DOCFUSE_DEV_DATA=$(abspath $(DATA)) \
-	  $(BIN)/mutmut run --max-children 2
+	  $(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/python tests/mutation_score.py
 
 clean:
