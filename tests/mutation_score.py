@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import json
 import sys
+import tomllib
 from collections import Counter
 from pathlib import Path
 
-# mutmut's exit codes (mutmut.stats.status_by_exit_code) that mean the mutant was caught.
-KILLED_CODES = {1, 3, 24, -24, 36, 37, 152, 255, -9, -11}
-NOT_RUN_CODES = {None, 2, 34}
-PACKAGES = ("app/services", "pipeline/engines", "pipeline/grounding.py", "pipeline/fields")
+from mutmut.stats import status_by_exit_code
+
+CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
+NOT_RUN = {"not checked", "check was interrupted by user", "skipped"}
+# The packages reported on: what [tool.mutmut] mutates ("app/services/*" is app/services).
+PACKAGES = tuple(
+    pattern.removesuffix("/*")
+    for pattern in tomllib.loads(
+        (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    )["tool"]["mutmut"]["only_mutate"]
+)
 
 
 def package_of(source: str) -> str:
@@ -34,12 +42,12 @@ def tally(mutants: Path) -> dict[str, Counter[str]]:
         source = meta.relative_to(mutants).as_posix().removesuffix(".meta")
         codes = json.loads(meta.read_text())["exit_code_by_key"].values()
         package = counts.setdefault(package_of(source), Counter())
-        for code in codes:
-            if code in NOT_RUN_CODES:
+        for status in map(status_by_exit_code.__getitem__, codes):
+            if status in NOT_RUN:
                 package["not run"] += 1
                 continue
             package["total"] += 1
-            package["killed"] += code in KILLED_CODES
+            package["killed"] += status in CAUGHT
     return counts
 
 
