@@ -23,8 +23,17 @@ def original_path(data_dir: Path, sha256: str) -> Path:
 def page_image_relpath(sha256: str, index: int, *, attempt: int | None = None) -> str:
     """Where a page image lives: under the ingest attempt (job id) that read the page, or
     under `view/` for a rendering made on demand for a viewer."""
-    folder = "view" if attempt is None else f"job-{attempt}"
-    return f"pages/{sha256}/{folder}/{index:05d}.png"
+    return f"pages/{sha256}/{_images_of(attempt)}/{index:05d}.png"
+
+
+def _document_images(data_dir: Path, sha256: str) -> Path:
+    """The folder of all a document's page images (the start of every page_image_relpath)."""
+    return data_dir / "pages" / sha256
+
+
+def _images_of(attempt: int | None) -> str:
+    """The folder, under a document's, of an attempt's page images (None: the viewer's)."""
+    return "view" if attempt is None else f"job-{attempt}"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -55,8 +64,8 @@ def save_page_image(data_dir: Path, relpath: str, image: Image.Image) -> None:
 
 def remove_page_images(data_dir: Path, sha256: str, *, attempt: int | None = None) -> None:
     """Remove a document's page images: all of them, or those of one ingest attempt."""
-    folder = data_dir / "pages" / sha256
-    shutil.rmtree(folder if attempt is None else folder / f"job-{attempt}", ignore_errors=True)
+    folder = _document_images(data_dir, sha256)
+    shutil.rmtree(folder if attempt is None else folder / _images_of(attempt), ignore_errors=True)
     with contextlib.suppress(OSError):  # still holds another attempt's images: keep it
         folder.rmdir()  # nothing of the document left behind, not even its empty folder
 
@@ -64,8 +73,8 @@ def remove_page_images(data_dir: Path, sha256: str, *, attempt: int | None = Non
 def keep_page_images_of(data_dir: Path, sha256: str, *, attempt: int) -> None:
     """Remove a document's page images but those of ingest attempt `attempt`, whose pages
     are now the document's: earlier readings' images and renderings made for a viewer."""
-    folder = data_dir / "pages" / sha256
+    folder = _document_images(data_dir, sha256)
     if folder.is_dir():
         for other in folder.iterdir():
-            if other.name != f"job-{attempt}":
+            if other.name != _images_of(attempt):
                 shutil.rmtree(other, ignore_errors=True)
