@@ -57,13 +57,22 @@ def test_filters_by_status_name_and_words(settings: Settings, three: list[int]) 
     assert _names(settings, text="   ") == ["a_b%.pdf", "axb.pdf", "encrypted.pdf"]
 
 
+def _lettered_prefix(sha256: str) -> str:
+    """The shortest prefix of six or more hex digits with a letter in it: one of digits
+    alone names a document by id (these PDFs carry their creation time, so hashes vary)."""
+    return next(sha256[:n] for n in range(6, 65) if not sha256[:n].isdigit())
+
+
 def test_a_document_is_found_by_id_or_sha256_prefix(settings: Settings, three: list[int]) -> None:
     with open_database(settings)() as session:
         first = get_document(session=session, ref=three[0])
-        assert get_document(session=session, ref=f" {first.sha256[:6].upper()} ").id == three[0]
+        prefix = _lettered_prefix(first.sha256)
+        assert get_document(session=session, ref=f" {prefix.upper()} ").id == three[0]
         assert get_document(session=session, ref=first.sha256).id == three[0]
         assert get_document(session=session, ref=str(three[1])).id == three[1]
-        assert document_ids(session=session, refs=[first.sha256[:8], str(three[2])]) == [
+        assert document_ids(
+            session=session, refs=[prefix + first.sha256[len(prefix)], str(three[2])]
+        ) == [
             three[0],
             three[2],
         ]
