@@ -8,9 +8,26 @@ or blame the document. Code that catches every exception calls `raise_if_behind`
 
 from __future__ import annotations
 
+import signal
+import sys
 import threading
 
 _ctrl_c = threading.Event()
+
+
+def install() -> None:
+    """Handle Ctrl-C from now on: remember it, raise it, and keep it out of stderr where
+    Python can only report it (a KeyboardInterrupt raised inside a weakref callback or a
+    `__del__` is printed as "Exception ignored in ..." with a traceback, then dropped; the
+    work stops anyway at its next `stop_if_requested`)."""
+    signal.signal(signal.SIGINT, on_sigint)
+    sys.unraisablehook = _quiet_about_ctrl_c
+
+
+def _quiet_about_ctrl_c(unraisable: sys.UnraisableHookArgs) -> None:
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _ctrl_c.is_set():
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def on_sigint(_signum: int, _frame: object) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -53,7 +52,7 @@ def esc(value: object) -> str:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGINT, interrupts.on_sigint)
+    interrupts.install()
     cli()
 
 
