@@ -25,7 +25,12 @@ from typing import TypeVar
 
 from pipeline.engines.base import FieldSpec
 from pipeline.engines.keyvalue import Found, KeyHit, has_digit, words_under
-from pipeline.engines.layout_rules import ADDRESS_STOP, COMPANY_SUFFIX, after_label
+from pipeline.engines.layout_rules import (
+    ADDRESS_STOP,
+    COMPANY_SUFFIX,
+    NAME_LABEL,
+    leading_label,
+)
 from pipeline.engines.readers import (
     FINAL_AMOUNT_KEY,
     READERS,
@@ -82,6 +87,8 @@ FEATURES = (
     "under_other_label",  # a label of the other party heads the block ("Seller" for customer)
     "salutation",  # starts with "Herrn", "Mr", "Mme"...: a person's name follows
     "salutation_only",  # nothing but the salutation: the name is on the next line
+    "name_label",  # a form's label for a name precedes it ("Name:", "Firma:", "Nom :")
+    "letterhead_part",  # the first part of a letterhead line ("ACME GmbH - Hauptstr. 1 - ...")
 )
 NAME_FIELDS = frozenset({"company", "vendor", "customer"})
 SALUTATION = re.compile(
@@ -94,6 +101,7 @@ MAX_HEADER_LINES = 24
 ALIGNED = 0.01  # share of the page width within which two lines start together
 UNDER_SLACK = 0.02  # a value under its key may start a little left of it
 BLOCK_LINES = 4  # a label heads the lines this close under it
+SEPARATOR = frozenset("-|·•–—")  # between a letterhead's name, street and town
 NUMBER_WORD = re.compile(r"^(n[or]|n°|nº|#|num|number|nummer|numéro|número|numero)\.?:?$", re.I)
 TENDER = re.compile(
     r"\b(cash|change|tender\w*|card|visa|master\w*|gegeben|bar|rückgeld|espèces|rendu|"
@@ -230,7 +238,8 @@ def _header(
     ]
     keys = {id(word) for hit in (*labelled, *others) for word in hit.key_words}
     for order, (index, line) in enumerate(wordy[:MAX_HEADER_LINES]):
-        for words in _name_spans(lines[0], index):
+        for span in _name_spans(lines[0], index):
+            words = span.words
             if all(id(word) in keys for word in words):
                 continue  # a block's label ("Verkäufer"), not a name
             text = " ".join(word.text for word in words)
@@ -240,11 +249,28 @@ def _header(
                     "header_order": order / MAX_HEADER_LINES,
                     "company_suffix": float(bool(COMPANY_SUFFIX.search(text))),
                     "contact_words": float(bool(ADDRESS_STOP.search(text))),
-                    "under_label": float(any(_heads(hit, index, words) for hit in labelled)),
+                    "under_label": float(any(_heads(hit, index, span) for hit in labelled)),
                     "two_lines": float(words[-1].box.y0 > words[0].box.y1),
-                    "under_other_label": float(any(_heads(hit, index, words) for hit in others)),
+                    "under_other_label": float(any(_heads(hit, index, span) for hit in others)),
+                    "name_label": float(_names_label(span.label)),
+                    "letterhead_part": float(span.part),
                 },
             )
+
+
+@dataclass(frozen=True)
+class _Span:
+    """Words that could be a name, the label before them on their line, where their column
+    starts (the label's x when there is one), and whether they are a letterhead's part."""
+
+    words: list[Word]
+    label: list[Word]
+    x0: float
+    part: bool = False
+
+
+def _names_label(label: list[Word]) -> bool:
+    return bool(NAME_LABEL.match(" ".join(word.text for word in label).rstrip(" :")))
 
 
 def _other_party(spec: FieldSpec) -> FieldSpec:
@@ -258,34 +284,42 @@ def _invoice_field(name: str) -> FieldSpec:
     return fields[name].spec()
 
 
-def _name_spans(page_lines: list[Line], index: int) -> Iterator[list[Word]]:
+def _name_spans(page_lines: list[Line], index: int) -> Iterator[_Span]:
     """Each column segment of the line, and each joined with the segment right under it
     that starts at the same x (a name wrapped over two lines)."""
     below = list(_segments(page_lines[index + 1].words)) if index + 1 < len(page_lines) else []
-    for words in _segments(page_lines[index].words):
-        yield words
+    for span in _segments(page_lines[index].words):
+        yield span
         for under in below:
-            if abs(under[0].box.x0 - words[0].box.x0) < ALIGNED and not has_digit(under[0].text):
-                yield [*words, *under]
+            first = under.words[0]
+            if abs(first.box.x0 - span.words[0].box.x0) < ALIGNED and not has_digit(first.text):
+                yield dataclasses.replace(span, words=[*span.words, *under.words])
 
 
-def _segments(words: list[Word]) -> Iterator[list[Word]]:
-    """The line's column segments, each without a leading label ("Name: ..."); a segment
-    that is nothing but a label ("Anschrift:") names no one."""
+def _segments(words: list[Word]) -> Iterator[_Span]:
+    """The line's column segments, each without a leading label ("Name: ..."), and a
+    letterhead's name on its own; a segment that is nothing but a label ("Anschrift:")
+    names no one."""
     while words:
         segment = one_column(words)
         words = words[len(segment) :]
-        value = after_label(segment)
-        if not value[-1].text.endswith(":"):
-            yield value
+        label = leading_label(segment)
+        value = segment[len(label) :]
+        if value[-1].text.endswith(":"):
+            continue
+        span = _Span(value, label, segment[0].box.x0)
+        yield span
+        cut = next((i for i, word in enumerate(value) if i and word.text in SEPARATOR), None)
+        if cut is not None:
+            yield dataclasses.replace(span, words=value[:cut], part=True)
 
 
-def _heads(hit: KeyHit, index: int, words: list[Word]) -> bool:
+def _heads(hit: KeyHit, index: int, span: _Span) -> bool:
     """The key is on a line just above (or is this line) and in the same column."""
     if not 0 <= index - hit.line <= BLOCK_LINES:
         return False
     key = hit.key_words[0].box
-    return key.x0 < words[-1].box.x1 and words[0].box.x0 < key.x0 + 0.3
+    return key.x0 < span.words[-1].box.x1 and span.x0 < key.x0 + 0.3
 
 
 def _merged(raw: list[Candidate]) -> list[Candidate]:

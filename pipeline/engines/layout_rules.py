@@ -42,13 +42,20 @@ POSTCODE = re.compile(r"\b\d{5}\b")
 REGISTRATION = re.compile(
     r"^\(?\d[\d\s-]{4,}-?\s?[A-Z]?\)?$|company\s*reg|co\.?\s*(reg|no)", re.IGNORECASE
 )
+NAME_LABEL = re.compile(  # a form's label for a party's name, in the invoice languages
+    r"^((company|business|trading|legal)?\s*name|firma|firmenname|raison sociale|"
+    r"d[ée]nomination|nom|naam|bedrijfsnaam|nombre|raz[oó]n social|nome|ragione sociale|"
+    r"raz[aã]o social)$",
+    re.IGNORECASE,
+)
 REGISTRATION_IN_TEXT = re.compile(r"\(\s*\d[\d\s-]{4,}-?\s?[A-Z]?\s*\)")
 HEADER_SHARE = 0.4
 
 
 def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     """The seller: the top line carrying a company suffix, else the first wordy line."""
-    found = _company_line(_header_lines(lines))
+    labels = frozenset(_plain(label) for label in spec.labels)
+    found = _company_line(_header_lines(lines), labels)
     if found is None:
         return None
     line, score = found
@@ -59,23 +66,51 @@ def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
 
 def after_label(words: list[Word]) -> list[Word]:
     """A form's line without its leading label: "Name: Lieferant GmbH" -> "Lieferant GmbH"."""
-    for index, word in enumerate(words[:3]):
+    return words[len(leading_label(words)) :]
+
+
+def leading_label(words: list[Word]) -> list[Word]:
+    """The label a form's line starts with ("Name:", "Währung der Steuer :"), up to four
+    words; none when nothing follows it."""
+    for index, word in enumerate(words[:4]):
         if word.text.endswith(":") and index + 1 < len(words):
-            return words[index + 1 :]
-    return words
+            return words[: index + 1]
+    return []
 
 
-def _company_line(header: list[Line]) -> tuple[Line, float] | None:
+def labels_other_than_name(label: list[Word]) -> bool:
+    """A label that names some other detail ("Währung:", "Nummer:"): the value after it is
+    not a party's name."""
+    text = " ".join(word.text for word in label).rstrip(" :")
+    return bool(label) and not NAME_LABEL.match(text)
+
+
+def _company_line(
+    header: list[Line], labels: frozenset[str] = frozenset()
+) -> tuple[Line, float] | None:
     """The first header line with a company suffix; else the first wordy line that is not a
-    document title or contact detail ("TAX INVOICE", "TEL: ...")."""
+    document title, a contact detail or a label ("TAX INVOICE", "TEL: ...", "Verkäufer")."""
     for line in header:
         if COMPANY_SUFFIX.search(line.text):
             return line, 0.8
     for line in header:
         wordy = sum(char.isalpha() for char in line.text) >= 4
-        if wordy and not ADDRESS_STOP.search(line.text):
+        if wordy and not _detail_or_label(line, labels):
             return line, 0.4
     return None
+
+
+def _detail_or_label(line: Line, labels: frozenset[str]) -> bool:
+    """Contact details or a title, a line that is nothing but a label (one of the field's
+    `labels`, or any text ending in ":"), or a form's field for something other than a
+    name ("Währung: EUR")."""
+    text = line.text.rstrip()
+    return (
+        bool(ADDRESS_STOP.search(text))
+        or text.endswith(":")
+        or _plain(text) in labels
+        or labels_other_than_name(leading_label(line.words))
+    )
 
 
 def _address(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:

@@ -237,12 +237,19 @@ def normalize(value_type: str, text: str) -> str | None:
 
 def same_value(value_type: str, predicted: str, expected: str) -> bool:
     """Whether a value read off a page is the expected one: equal after normalisation (ISO
-    dates, decimal amounts) and, for strings, case-, accent- and spacing-insensitively."""
+    dates, decimal amounts) and, for strings and ids, case-, accent-, whitespace- and
+    punctuation-insensitively ("75, Jalan SS 22/19" is "75. JALAN SS 22-19"; "INV 0042" is
+    "inv-0042"): the marks between letters are what OCR and people spell least alike."""
     if not predicted:
         return False
-    if value_type == "string":
-        return comparable(predicted) == comparable(expected)
+    if value_type in ("string", "id"):
+        return _letters_and_digits(predicted) == _letters_and_digits(expected)
     return normalize(value_type, predicted) == normalize(value_type, expected)
+
+
+def _letters_and_digits(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if char.isalnum())
 
 
 def comparable(text: str) -> str:

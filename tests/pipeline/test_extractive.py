@@ -9,9 +9,10 @@ import pytest
 
 from app.samples import write_samples
 from pipeline.engines.base import FieldSpec, Question
-from pipeline.engines.extractive import ExtractiveEngine
+from pipeline.engines.extractive import ExtractiveEngine, find_field
 from pipeline.fields.normalize import normalize
 from pipeline.fields.schemas import load_schema
+from pipeline.layout import group_lines
 from pipeline.pages import open_document
 from pipeline.types import Page
 from tests.conftest import SROIE_DIR
@@ -152,6 +153,17 @@ def test_seller_and_address_skip_titles_registration_and_contacts() -> None:
     )
     assert company.text == "NORTHWIND PIZZA"
     assert address.text == "30, Jln Kebudayaan 7, 81300 Skudai, Johor"
+
+
+def test_the_seller_is_no_label_and_no_other_detail_of_a_form() -> None:
+    """Without a legal form to go by, the seller's rule takes the first wordy line that is
+    not its own label, a bare label, or a form's field for another detail."""
+    page = _page_of_lines(
+        "Währung: EUR", "Verkäufer", "Anwendungsempfehlung :", "Name: Muster Vermietung"
+    )
+    lines = [group_lines(page.words)]
+    vendor = find_field(load_schema("invoice").field("vendor").spec(), lines)
+    assert vendor is not None and vendor.text == "Muster Vermietung"
 
 
 INVOICES_IN_LANGUAGES = {

@@ -103,10 +103,14 @@ def test_unknown_type_is_named() -> None:
     ("kind", "predicted", "expected", "same"),
     [
         ("string", "Café  Müller GmbH.", "CAFE MULLER GMBH", True),  # case, accents, spacing
+        ("string", "75, Jalan SS 22/19", "75. JALAN SS 22-19", True),  # punctuation
+        ("string", "SANYUSTATIONERYSHOP", "SANYU STATIONERY SHOP", True),  # spaces
         ("string", "ACME Ltd", "ACME Limited", False),
+        ("string", "NO.55 JALAN", "NO.53 JALAN", False),
         ("string", "", "", False),  # nothing read is never right
-        ("id", "INV-0042", "inv-0042", False),  # ids keep their characters
+        ("id", "INV-0042", "inv 0042", True),
         ("id", "#INV-0042.", "INV-0042", True),
+        ("id", "INV-0042", "INV-0043", False),
         ("date", "5 March 2018", "2018-03-05", True),
         ("amount", "RM 1,234.50", "1234.5", True),
         ("amount", "1,234.50", "1234.05", False),

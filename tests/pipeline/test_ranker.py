@@ -99,6 +99,25 @@ def test_names_wrapped_over_two_lines_under_their_party_s_label() -> None:
     assert (seller["under_other_label"], seller.get("under_label", 0.0)) == (1.0, 0.0)
 
 
+def test_a_letterhead_s_name_and_names_after_their_form_labels() -> None:
+    page = _page(
+        [
+            (0.1, 0.05, "Muster Handel GmbH - Hauptstr. 1 - 12345 Berlin"),
+            (0.1, 0.2, "Verkäufer"),
+            (0.1, 0.23, "Firmierung laut Handelsregister: Lieferant AG"),
+            (0.1, 0.26, "Name: Muster KG"),
+        ]
+    )
+    found = _candidates(FieldSpec("vendor", labels=("verkäufer",)), page)
+    assert found["Muster Handel GmbH"].features["letterhead_part"] == 1.0
+    whole_line = found["Muster Handel GmbH - Hauptstr. 1 - 12345 Berlin"].features
+    assert whole_line.get("letterhead_part", 0.0) == 0.0
+    # a long label pushes its value right, out from under the block's heading, not its line
+    registered, named = found["Lieferant AG"].features, found["Muster KG"].features
+    assert (registered["under_label"], registered.get("name_label", 0.0)) == (1.0, 0.0)
+    assert (named["under_label"], named["name_label"]) == (1.0, 1.0)
+
+
 def _delivery_note(number: int) -> LabelledDocument:
     """A layout the rules read wrong: the printed-on date comes first, the date wanted sits
     mid-page with no key before it."""
