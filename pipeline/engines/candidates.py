@@ -23,6 +23,7 @@ from functools import cache
 from itertools import combinations
 from typing import TypeVar
 
+from pipeline.engines.address_blocks import address_runs
 from pipeline.engines.base import FieldSpec
 from pipeline.engines.keyvalue import Found, KeyHit, has_digit, words_under
 from pipeline.engines.layout_rules import (
@@ -89,6 +90,12 @@ FEATURES = (
     "salutation_only",  # nothing but the salutation: the name is on the next line
     "name_label",  # a form's label for a name precedes it ("Name:", "Firma:", "Nom :")
     "letterhead_part",  # the first part of a letterhead line ("ACME GmbH - Hauptstr. 1 - ...")
+    "run_lines",  # an address: how many consecutive lines it spans
+    "postcode_last",  # its last line holds a postcode
+    "postcode_inside",  # a line before its last holds one: it runs on past the town
+    "street_first",  # it starts as a street does ("No. 12", "Lot 5", "Jalan ...", a number)
+    "under_company",  # the line above it carries a legal form or a registration number
+    "numberless_first",  # its first line has no digit (a mall's or a building's name)
 )
 NAME_FIELDS = frozenset({"company", "vendor", "customer"})
 SALUTATION = re.compile(
@@ -133,6 +140,8 @@ def field_candidates(
     the rules' value, marked as such."""
     hits = key_hits(spec, lines)
     raw = [*_keyed(spec, hits, lines), *_printed(spec, lines), *_header(spec, lines, hits)]
+    if spec.name == "address":
+        raw += [Candidate(found, features) for found, features in address_runs(lines)]
     if chosen is not None:
         raw.append(Candidate(chosen, {"rule_choice": 1.0}))
     candidates = _merged(raw)

@@ -118,6 +118,31 @@ def test_a_letterhead_s_name_and_names_after_their_form_labels() -> None:
     assert (named["under_label"], named["name_label"]) == (1.0, 1.0)
 
 
+def test_addresses_are_every_run_of_header_lines_with_what_tells_them_apart() -> None:
+    page = _page(
+        [
+            (0.1, 0.05, "TEA HOUSE SDN BHD"),
+            (0.1, 0.08, "PARADIGM MALL"),
+            (0.1, 0.11, "LOT 4F-27, 4TH FLOOR"),
+            (0.1, 0.14, "47301 PETALING JAYA"),
+            (0.1, 0.17, "TEL: 03-1234 5678"),
+        ]
+    )
+    found = _candidates(FieldSpec("address"), page)
+    mall = found["PARADIGM MALL LOT 4F-27, 4TH FLOOR 47301 PETALING JAYA"].features
+    assert (mall["numberless_first"], mall["under_company"], mall["postcode_last"]) == (1, 1, 1)
+    assert mall["run_lines"] == 0.6
+    assert mall.get("contact_words", 0.0) == mall.get("postcode_inside", 0.0) == 0.0
+    street = found["LOT 4F-27, 4TH FLOOR 47301 PETALING JAYA"].features
+    assert (street["street_first"], street.get("under_company", 0.0)) == (1.0, 0.0)
+    longer = found["LOT 4F-27, 4TH FLOOR 47301 PETALING JAYA TEL: 03-1234 5678"].features
+    assert (longer["postcode_inside"], longer["contact_words"]) == (1.0, 1.0)
+    assert "PARADIGM MALL" in found  # a single line is a run too
+    assert "PARADIGM MALL LOT 4F-27, 4TH FLOOR 47301 PETALING JAYA" not in _candidates(
+        FieldSpec("company"), page
+    )  # runs are for addresses only
+
+
 def _delivery_note(number: int) -> LabelledDocument:
     """A layout the rules read wrong: the printed-on date comes first, the date wanted sits
     mid-page with no key before it."""
