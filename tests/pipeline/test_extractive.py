@@ -159,7 +159,7 @@ def test_the_seller_is_no_label_and_no_other_detail_of_a_form() -> None:
     """Without a legal form to go by, the seller's rule takes the first wordy line that is
     not its own label, a bare label, or a form's field for another detail."""
     page = _page_of_lines(
-        "Währung: EUR", "Verkäufer", "Anwendungsempfehlung :", "Name: Muster Vermietung"
+        "Währung: EUR", "Verkäufer", "Anwendungsempfehlung :", "Raison sociale: Muster Vermietung"
     )
     lines = [group_lines(page.words)]
     vendor = find_field(load_schema("invoice").field("vendor").spec(), lines)

@@ -105,7 +105,7 @@ def test_a_letterhead_s_name_and_names_after_their_form_labels() -> None:
             (0.1, 0.05, "Muster Handel GmbH - Hauptstr. 1 - 12345 Berlin"),
             (0.1, 0.2, "Verkäufer"),
             (0.1, 0.23, "Firmierung laut Handelsregister: Lieferant AG"),
-            (0.1, 0.26, "Name: Muster KG"),
+            (0.1, 0.26, "Company name: Muster KG"),
         ]
     )
     found = _candidates(FieldSpec("vendor", labels=("verkäufer",)), page)
@@ -126,12 +126,15 @@ def test_addresses_are_every_run_of_header_lines_with_what_tells_them_apart() ->
             (0.1, 0.11, "LOT 4F-27, 4TH FLOOR"),
             (0.1, 0.14, "47301 PETALING JAYA"),
             (0.1, 0.17, "TEL: 03-1234 5678"),
+            (0.1, 0.2, "(123456-X)"),
         ]
     )
     found = _candidates(FieldSpec("address"), page)
+    first = found["TEA HOUSE SDN BHD PARADIGM MALL"].features
+    assert (first["company_suffix"], first.get("under_company", 0.0)) == (1.0, 0.0)
     mall = found["PARADIGM MALL LOT 4F-27, 4TH FLOOR 47301 PETALING JAYA"].features
     assert (mall["numberless_first"], mall["under_company"], mall["postcode_last"]) == (1, 1, 1)
-    assert mall["run_lines"] == 0.6
+    assert (mall["run_lines"], mall["header_order"]) == (0.6, 1 / 12)
     assert mall.get("contact_words", 0.0) == mall.get("postcode_inside", 0.0) == 0.0
     street = found["LOT 4F-27, 4TH FLOOR 47301 PETALING JAYA"].features
     assert (street["street_first"], street.get("under_company", 0.0)) == (1.0, 0.0)
