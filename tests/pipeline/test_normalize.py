@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
-from pipeline.fields.normalize import find_amounts, normalize, same_value
+from pipeline.fields.normalize import (
+    comparable,
+    find_amounts,
+    format_decimal,
+    normalize,
+    same_value,
+)
 
 DATES = [
     ("25/12/2018", "2018-12-25"),
@@ -24,6 +32,14 @@ DATES = [
     ("BIZDATE:12/03/2018", "2018-03-12"),
     ("DATE：14/10/2026", "2026-10-14"),  # fullwidth colon from OCR
     ("31/02/2018", None),  # no such day
+    ("01/02/69", "2069-02-01"),  # two-digit years: up to 69 in this century
+    ("01/02/70", "1970-02-01"),  # from 70 in the last
+    ("01/02/99", "1999-02-01"),
+    ("13/12/2018", "2018-12-13"),
+    ("01/02/1900", "1900-02-01"),  # the years a document's date can be
+    ("01/02/1899", None),
+    ("01/02/2100", "2100-02-01"),
+    ("01/02/2101", None),
     ("GA06-07 - 6/24", None),  # mixed separators are a code, not a date
     ("TOTAL 9.00", None),
     ("", None),
@@ -49,6 +65,8 @@ AMOUNTS = [
     ("1.234,56 €", "1234.56"),
     ("1 234,50", "1234.50"),
     ("1'234.50", "1234.50"),
+    ("1’234.50", "1234.50"),  # a typographic apostrophe groups thousands too
+    ("1500", "1500.00"),
     ("9,00", "9.00"),
     ("1,234", "1234.00"),
     ("(12.00)", "-12.00"),
@@ -85,6 +103,9 @@ def test_two_amounts_keep_their_own_currency() -> None:
     [
         ("number", "Qty: 3", "3"),
         ("number", "2.50", "2.5"),
+        ("number", "1000", "1000"),  # never 1E+3
+        ("id", "AX-12X", "AX-12X"),
+        ("string", "ACME Ltd:; ", "ACME Ltd"),
         ("id", " #INV-2026-0042. ", "INV-2026-0042"),
         ("string", "  ACME   Ltd ", "ACME Ltd"),
         ("string", "ＡＣＭＥ", "ACME"),
@@ -92,6 +113,21 @@ def test_two_amounts_keep_their_own_currency() -> None:
 )
 def test_other_types(kind: str, text: str, value: str) -> None:
     assert normalize(kind, text) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [("1.5", "1.50"), ("1E+3", "1000.00"), ("0.125", "0.125"), ("2.5E-4", "0.00025")],
+)
+def test_decimals_print_two_places_and_more_only_when_needed(value: str, text: str) -> None:
+    assert format_decimal(Decimal(value)) == text
+
+
+def test_comparable_text_drops_case_accents_and_spacing_around_punctuation() -> None:
+    """How a table cell's words are checked against its ground truth (icdar eval)."""
+    assert comparable("  Café  MÜLLER , Inc. ;") == "cafe muller,inc"
+    assert comparable("a / b - c") == "a/b-c"
+    assert comparable("a b") != comparable("ab")  # spaces between words still count
 
 
 def test_unknown_type_is_named() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.engines.base import FieldSpec
 from pipeline.fields.schemas import SchemaError, builtin_schema_names, load_schema
 
 
@@ -39,8 +40,11 @@ def test_user_schema_in_yaml_and_json(tmp_path: Path) -> None:
     )
     schema = load_schema(yaml_file)
     spec = schema.field("po_number").spec()
+    assert spec == FieldSpec("po_number", "id", "", "What is the po number?", spec.labels, False)
     assert spec.labels == ("PO number", "P.O. no")
-    assert schema.field("ordered_on").spec().question == "What is the ordered on?"
+    ordered_on = schema.field("ordered_on").spec()
+    assert ordered_on.question == "What is the ordered on?"
+    assert ordered_on.labels == ("ordered on",)  # a field without labels is keyed by its name
     json_file = tmp_path / "po.json"
     json_file.write_text(json.dumps(schema.model_dump(mode="json")))
     assert load_schema(json_file) == schema
