@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
@@ -37,28 +38,28 @@ def _images_of(attempt: int | None) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _replace_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
 def save_page_image(data_dir: Path, relpath: str, image: Image.Image) -> None:
     """Store a rendered page for the UI. Low PNG compression: ingest speed matters more."""
-    path = data_dir / relpath
+    _replace_atomically(
+        data_dir / relpath, lambda tmp: image.save(tmp, format="PNG", compress_level=3)
+    )
+
+
+def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Write a temporary file beside `path`, then rename it over `path`: readers find the
+    old file or the new one, never part of one, and a failed write leaves nothing behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     os.close(fd)
+    tmp = Path(name)
     try:
-        image.save(tmp, format="PNG", compress_level=3)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -1,0 +1,55 @@
+"""Files are replaced whole: through a temporary file beside the target, renamed over it,
+and nothing is left behind when the write fails."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from app.services import storage
+
+
+def _fail_rename(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """os.replace fails (a full disk, say); the temporary files it was given are listed."""
+    renamed: list[Path] = []
+
+    def replace(source: Path, _target: Path) -> None:
+        renamed.append(Path(source))
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(os, "replace", replace)
+    return renamed
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "originals" / "ab" / "abcd"
+    storage.write_atomic(target, b"old")
+    renamed = _fail_rename(monkeypatch)
+    with pytest.raises(OSError, match="No space"):
+        storage.write_atomic(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [path.parent for path in renamed] == [target.parent]  # same folder: one rename
+    assert sorted(target.parent.iterdir()) == [target]
+
+
+def test_a_page_image_is_a_png_and_a_failed_one_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relpath = storage.page_image_relpath("ab" * 32, 0, attempt=7)
+    storage.save_page_image(tmp_path, relpath, Image.new("RGB", (8, 8), "white"))
+    with Image.open(tmp_path / relpath) as saved:
+        assert (saved.format, saved.size) == ("PNG", (8, 8))
+    assert relpath == f"pages/{'ab' * 32}/job-7/00000.png"
+    assert storage.page_image_relpath("ab" * 32, 3) == f"pages/{'ab' * 32}/view/00003.png"
+    renamed = _fail_rename(monkeypatch)
+    with pytest.raises(OSError):
+        storage.save_page_image(tmp_path, relpath, Image.new("RGB", (8, 8), "black"))
+    assert [path.parent for path in renamed] == [(tmp_path / relpath).parent]
+    assert [path.name for path in (tmp_path / relpath).parent.iterdir()] == ["00000.png"]
+    with Image.open(tmp_path / relpath) as kept:
+        assert kept.getpixel((0, 0)) == (255, 255, 255)
