@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from pipeline.engines.keyvalue import Found, has_digit
 from pipeline.engines.layout_rules import ADDRESS_STOP, COMPANY_SUFFIX, POSTCODE, REGISTRATION
@@ -24,30 +25,50 @@ MAX_START = 12  # runs start among the first lines of the page
 STREET_START = re.compile(r"^(no\.?|lot|unit|block|blk|jalan|jln|\d)", re.IGNORECASE)
 
 
+class _Facts(NamedTuple):
+    """What one header line holds, read once for every run it is part of."""
+
+    postcode: bool
+    suffix: bool  # a legal form
+    contact: bool  # contact details or a document's details
+    registration: bool
+
+
 def address_runs(lines: list[list[Line]]) -> Iterator[tuple[Found, dict[str, float]]]:
     """Each run of consecutive header lines, as a value with its features."""
     if not lines:
         return
     header = [line for line in lines[0] if line.box.y0 < HEADER_SHARE]
+    facts = [_facts(line.text) for line in header]
     for start in range(min(len(header), MAX_START)):
         for end in range(start + 1, min(start + MAX_LINES, len(header)) + 1):
             run = header[start:end]
             text = " ".join(line.text for line in run)
             words = [word for line in run for word in line.words]
-            yield Found(text, run[0].page, words, 0.0), _features(header, start, run)
+            features = _features(run, facts[start:end], facts[start - 1] if start else None)
+            yield (
+                Found(text, run[0].page, words, 0.0),
+                {"header_order": start / MAX_START, **features},
+            )
 
 
-def _features(header: list[Line], start: int, run: list[Line]) -> dict[str, float]:
-    above = header[start - 1].text if start else ""
-    with_postcode = [bool(POSTCODE.search(line.text)) for line in run]
+def _facts(text: str) -> _Facts:
+    return _Facts(
+        bool(POSTCODE.search(text)),
+        bool(COMPANY_SUFFIX.search(text)),
+        bool(ADDRESS_STOP.search(text)),
+        bool(REGISTRATION.search(text)),
+    )
+
+
+def _features(run: list[Line], facts: list[_Facts], above: _Facts | None) -> dict[str, float]:
     return {
-        "header_order": start / MAX_START,
         "run_lines": len(run) / MAX_LINES,
-        "postcode_last": float(with_postcode[-1]),
-        "postcode_inside": float(any(with_postcode[:-1])),
+        "postcode_last": float(facts[-1].postcode),
+        "postcode_inside": float(any(fact.postcode for fact in facts[:-1])),
         "street_first": float(bool(STREET_START.match(run[0].text.strip()))),
-        "under_company": float(bool(COMPANY_SUFFIX.search(above) or REGISTRATION.search(above))),
-        "company_suffix": float(any(COMPANY_SUFFIX.search(line.text) for line in run)),
-        "contact_words": float(any(ADDRESS_STOP.search(line.text) for line in run)),
+        "under_company": float(above is not None and (above.suffix or above.registration)),
+        "company_suffix": float(any(fact.suffix for fact in facts)),
+        "contact_words": float(any(fact.contact for fact in facts)),
         "numberless_first": float(not has_digit(run[0].text)),
     }

@@ -29,7 +29,7 @@ from pipeline.engines.keyvalue import Found, KeyHit, has_digit, words_under
 from pipeline.engines.layout_rules import (
     ADDRESS_STOP,
     COMPANY_SUFFIX,
-    NAME_LABEL,
+    labels_a_name,
     leading_label,
 )
 from pipeline.engines.readers import (
@@ -261,7 +261,7 @@ def _header(
                     "under_label": float(any(_heads(hit, index, span) for hit in labelled)),
                     "two_lines": float(words[-1].box.y0 > words[0].box.y1),
                     "under_other_label": float(any(_heads(hit, index, span) for hit in others)),
-                    "name_label": float(_names_label(span.label)),
+                    "name_label": float(labels_a_name(span.label)),
                     "letterhead_part": float(span.part),
                 },
             )
@@ -269,17 +269,17 @@ def _header(
 
 @dataclass(frozen=True)
 class _Span:
-    """Words that could be a name, the label before them on their line, where their column
-    starts (the label's x when there is one), and whether they are a letterhead's part."""
+    """Words that could be a name, the label before them on their line, and whether they
+    are a letterhead's part."""
 
     words: list[Word]
     label: list[Word]
-    x0: float
     part: bool = False
 
-
-def _names_label(label: list[Word]) -> bool:
-    return bool(NAME_LABEL.match(" ".join(word.text for word in label).rstrip(" :")))
+    @property
+    def x0(self) -> float:
+        """Where the span's column starts: at its label when it has one."""
+        return (self.label or self.words)[0].box.x0
 
 
 def _other_party(spec: FieldSpec) -> FieldSpec:
@@ -316,7 +316,7 @@ def _segments(words: list[Word]) -> Iterator[_Span]:
         value = segment[len(label) :]
         if value[-1].text.endswith(":"):
             continue
-        span = _Span(value, label, segment[0].box.x0)
+        span = _Span(value, label)
         yield span
         cut = next((i for i, word in enumerate(value) if i and word.text in SEPARATOR), None)
         if cut is not None:

@@ -78,11 +78,15 @@ def leading_label(words: list[Word]) -> list[Word]:
     return []
 
 
+def labels_a_name(label: list[Word]) -> bool:
+    """A form's label for a party's name ("Name:", "Firma:", "Raison sociale :")."""
+    return bool(NAME_LABEL.match(" ".join(word.text for word in label).rstrip(" :")))
+
+
 def labels_other_than_name(label: list[Word]) -> bool:
     """A label that names some other detail ("Währung:", "Nummer:"): the value after it is
     not a party's name."""
-    text = " ".join(word.text for word in label).rstrip(" :")
-    return bool(label) and not NAME_LABEL.match(text)
+    return bool(label) and not labels_a_name(label)
 
 
 def _company_line(

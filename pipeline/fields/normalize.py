@@ -248,13 +248,16 @@ def same_value(value_type: str, predicted: str, expected: str) -> bool:
 
 
 def _letters_and_digits(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(char for char in decomposed if char.isalnum())
+    return "".join(char for char in _unaccented(text) if char.isalnum())
 
 
 def comparable(text: str) -> str:
     """Casefolded, accents and spacing around punctuation removed, edge punctuation gone."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
-    plain = re.sub(r"\s*([,.;:/&()\-])\s*", r"\1", " ".join(plain.split()))
+    plain = re.sub(r"\s*([,.;:/&()\-])\s*", r"\1", " ".join(_unaccented(text).split()))
     return plain.strip(" .,;:")
+
+
+def _unaccented(text: str) -> str:
+    """Casefolded, with accents taken off their letters ("Müller" -> "muller")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
