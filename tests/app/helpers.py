@@ -11,7 +11,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from app.config import Settings
 from app.db import open_database
-from app.db.models import DocumentRecord, utcnow
+from app.db.keys import question_sha256
+from app.db.models import AnswerRecord, DocumentRecord, FieldRecord, utcnow
 from app.dispatch import Dispatcher
 from app.read_models import Submission
 from app.schemas import DocumentInfo
@@ -79,3 +80,31 @@ def age_heartbeat(
             .values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
         )
         session.commit()
+
+
+# Which model a stored result came from, as the extractive engine stores it.
+RESULT_KEY = {
+    "engine": "extractive",
+    "model": "rules",
+    "model_revision": "1",
+    "prompt_version": "1",
+}
+
+
+def answer_record(document_id: int, question: str, answer: str, **columns: object) -> AnswerRecord:
+    """An answer on page 0, as an engine stores it; `columns` override any column."""
+    values = {"page_index": 0, **RESULT_KEY, **columns}
+    return AnswerRecord(
+        document_id=document_id,
+        question=question,
+        question_sha256=question_sha256(question),
+        answer=answer,
+        **values,
+    )
+
+
+def field_record(document_id: int, name: str, value: str, **columns: object) -> FieldRecord:
+    """A field of the invoice schema on page 0, as an engine stores it; `columns` override
+    any column."""
+    values = {"schema_name": "invoice", "type": "string", "page_index": 0, **RESULT_KEY, **columns}
+    return FieldRecord(document_id=document_id, name=name, value=value, **values)

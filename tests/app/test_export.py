@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import open_database
-from app.db.models import AnswerRecord, DocumentRecord, FieldRecord
+from app.db.models import DocumentRecord
 from app.schemas import export_json_schema
 from app.services.export import export_documents, write_export
 from tests import badfiles
-from tests.app.helpers import ingest
+from tests.app.helpers import answer_record, field_record, ingest
 from tests.conftest import ICDAR_DIR
 
 
@@ -36,33 +36,18 @@ def _store_results(
 ) -> None:
     """One answer (question, answer, confidence, boxes) and one invoice field (name, type,
     value, raw text, confidence, boxes) on page 0, as the extractive engine stores them."""
-    key = {"engine": "extractive", "model": "rules", "model_revision": "1", "prompt_version": "1"}
     question, text, confidence, boxes = answer
-    session.add(
-        AnswerRecord(
-            document_id=document_id,
-            page_index=0,
-            question=question,
-            question_sha256=hashlib.sha256(question.encode()).hexdigest(),
-            answer=text,
-            confidence=confidence,
-            boxes=boxes,
-            **key,
-        )
-    )
+    session.add(answer_record(document_id, question, text, confidence=confidence, boxes=boxes))
     name, kind, value, raw_text, confidence, boxes = field
     session.add(
-        FieldRecord(
-            document_id=document_id,
-            schema_name="invoice",
-            name=name,
+        field_record(
+            document_id,
+            name,
+            value,
             type=kind,
-            value=value,
             raw_text=raw_text,
-            page_index=0,
             confidence=confidence,
             boxes=boxes,
-            **key,
         )
     )
 

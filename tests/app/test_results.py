@@ -3,7 +3,6 @@ every model behind a document's results."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from app.db import open_database
 from app.db.models import AnswerRecord, FieldRecord
 from app.services.results import latest_answer, latest_fields, models_by_document
 from tests import badfiles
-from tests.app.helpers import ingest
+from tests.app.helpers import answer_record, field_record, ingest
 from tests.conftest import ICDAR_DIR
 
 QUESTION = "What is the total?"
@@ -22,33 +21,12 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _answer(document_id: int, engine: str, text: str, written: datetime) -> AnswerRecord:
-    return AnswerRecord(
-        document_id=document_id,
-        page_index=0,
-        question=QUESTION,
-        question_sha256=hashlib.sha256(QUESTION.encode()).hexdigest(),
-        answer=text,
-        engine=engine,
-        model="m",
-        model_revision="1",
-        prompt_version="1",
-        updated_at=written,
-    )
+    return answer_record(document_id, QUESTION, text, engine=engine, updated_at=written)
 
 
 def _field(document_id: int, engine: str, value: str, written: datetime) -> FieldRecord:
-    return FieldRecord(
-        document_id=document_id,
-        schema_name="invoice",
-        name="total",
-        type="amount",
-        value=value,
-        page_index=0,
-        engine=engine,
-        model="m",
-        model_revision="1",
-        prompt_version="1",
-        updated_at=written,
+    return field_record(
+        document_id, "total", value, type="amount", engine=engine, updated_at=written
     )
 
 
