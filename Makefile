@@ -55,8 +55,8 @@ ranker: setup
 # MUTANTS narrows the run, e.g. make mutation MUTANTS='pipeline.grounding.*'.
 MUTANTS ?=
 mutation: setup
-	ulimit -v 8000000 && HF_HUB_OFFLINE=1 DOCFUSE_DEV_DATA=$(abspath $(DATA)) \
-	  $(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	ulimit -v 8000000 && PATH=$(abspath $(BIN)):$$PATH HF_HUB_OFFLINE=1 \
+	  DOCFUSE_DEV_DATA=$(abspath $(DATA)) $(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/python tests/mutation_score.py
 
 clean:

@@ -1,17 +1,21 @@
-"""Pytest plugin for `make mutation`: each mutant is judged by its own module's tests.
+"""Pytest plugin for `make mutation`: each mutant is judged by its own module's fast tests.
 
 mutmut runs, for each mutant, the tests that reached the mutated function. Nearly every app
 test ingests a document and nearly every pipeline test parses a date, so a surviving mutant
 would otherwise run most of the suite, and the run would take hours on two cores. Here the
 tests of a mutant are narrowed to those written for its module (SCOPES), or else for its
-package (PACKAGE_TESTS); the stats, clean and forced-fail runs mutmut makes first keep every
-test. A mutant none of its module's tests reach counts as a survivor: a module's behaviour
-should be pinned by its own tests. Tests run on SQLite alone: what differs on PostgreSQL
-lives in app/db, which is not mutated.
+package (PACKAGE_TESTS), before pytest collects them. A mutant none of its module's tests
+reach counts as a survivor: a module's behaviour should be pinned by its own tests.
+
+Every run mutmut makes (stats, clean, forced-fail and mutants) leaves out the tests marked
+`slow` (whole-data training, hundreds of files, subprocesses: seconds each, paid again by
+every mutant they reach; `make test` runs them) and the PostgreSQL variants: what differs
+on PostgreSQL lives in app/db, which is not mutated.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 
@@ -64,15 +68,41 @@ def judging_tests(mutant: str) -> tuple[str, ...]:
     return ("tests/",)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def _mutant() -> str:
+    """The mutant under test, or "" in mutmut's stats, clean and forced-fail runs."""
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
-    if "__mutmut_" not in mutant:
+    return mutant if "__mutmut_" in mutant else ""
+
+
+def pytest_load_initial_conftests(args: list[str]) -> None:
+    """Drop the test ids outside the mutant's scope before pytest collects their files."""
+    if not (mutant := _mutant()):
         return
     paths = judging_tests(mutant)
+    kept = [arg for arg in args if not arg.startswith("tests/") or arg.startswith(paths)]
+    if any(arg.startswith("tests/") for arg in kept):  # with none, pytest would take all
+        args[:] = kept
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Exempt what the process held before this run from garbage collection.
+
+    Each mutant's run is forked from a server that imported torch, transformers and every
+    test module; pytest collects garbage several times as it ends, and walking that heap
+    took most of a quick mutant's time.
+    """
+    if _mutant():
+        gc.freeze()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    paths = judging_tests(mutant) if (mutant := _mutant()) else ("",)
     kept = [
         item
         for item in items
-        if item.nodeid.startswith(paths) and "[postgresql" not in item.nodeid  # SQLite only
+        if item.nodeid.startswith(paths)
+        and "[postgresql" not in item.nodeid
+        and item.get_closest_marker("slow") is None
     ]
     config.hook.pytest_deselected(items=[item for item in items if item not in kept])
     items[:] = kept

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tests.mutation_scope import judging_tests
+from tests.mutation_scope import (
+    judging_tests,
+    pytest_collection_modifyitems,
+    pytest_load_initial_conftests,
+)
 from tests.mutation_score import main as print_score
 
 
@@ -31,6 +37,53 @@ from tests.mutation_score import main as print_score
 )
 def test_a_mutant_is_judged_by_its_module_s_tests(mutant: str, tests: tuple[str, ...]) -> None:
     assert judging_tests(mutant) == tests
+
+
+def test_a_mutant_s_run_collects_only_its_module_s_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "app.services.jobs.x_f__mutmut_2")
+    args = ["-p", "no:randomly", "tests/app/test_jobs.py::a", "tests/app/test_ingest.py::b"]
+    pytest_load_initial_conftests(args)
+    assert args == ["-p", "no:randomly", "tests/app/test_jobs.py::a"]
+    outside = ["-x", "tests/app/test_ingest.py::test_b"]
+    pytest_load_initial_conftests(outside)  # emptied by collection, not widened to all
+    assert outside == ["-x", "tests/app/test_ingest.py::test_b"]
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "stats")
+    stats = ["tests/app", "tests/pipeline"]
+    pytest_load_initial_conftests(stats)
+    assert stats == ["tests/app", "tests/pipeline"]
+
+
+@dataclass
+class _Item:
+    nodeid: str
+    slow: bool = False
+
+    def get_closest_marker(self, name: str) -> object | None:
+        return name if self.slow and name == "slow" else None
+
+
+@pytest.mark.parametrize(
+    ("mutant", "kept"),
+    [
+        ("stats", ["tests/app/test_jobs.py::a[sqlite]", "tests/app/test_ingest.py::c"]),
+        ("app.services.jobs.x_f__mutmut_1", ["tests/app/test_jobs.py::a[sqlite]"]),
+    ],
+)
+def test_every_mutmut_run_leaves_out_slow_and_postgresql_tests(
+    monkeypatch: pytest.MonkeyPatch, mutant: str, kept: list[str]
+) -> None:
+    monkeypatch.setenv("MUTANT_UNDER_TEST", mutant)
+    items = [
+        _Item("tests/app/test_jobs.py::a[sqlite]"),
+        _Item("tests/app/test_jobs.py::a[postgresql]"),
+        _Item("tests/app/test_jobs.py::b", slow=True),
+        _Item("tests/app/test_ingest.py::c"),
+    ]
+    deselected: list[object] = []
+    hook = SimpleNamespace(pytest_deselected=lambda items: deselected.extend(items))
+    pytest_collection_modifyitems(SimpleNamespace(hook=hook), items)  # type: ignore[arg-type]
+    assert [item.nodeid for item in items] == kept
+    assert len(deselected) == 4 - len(kept)
 
 
 def _results(folder: Path, source: str, codes: dict[str, int | None]) -> None:

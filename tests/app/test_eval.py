@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -19,6 +20,7 @@ def _last_json(output: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_eval_sroie_subset(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(
         cli, ["eval", str(SROIE_DIR), "--format", "sroie", "--limit", "3", "--json"]
@@ -53,6 +55,7 @@ def test_eval_sroie_scores_a_value_only_when_it_is_the_expected_one(
     assert (fields["date"]["accuracy"], fields["total"]["accuracy"]) == (1.0, 0.0)
 
 
+@pytest.mark.slow
 def test_eval_icdar2013_subset(runner: CliRunner) -> None:
     result = runner.invoke(
         cli, ["eval", str(ICDAR_DIR), "--format", "icdar2013", "--limit", "2", "--json"]

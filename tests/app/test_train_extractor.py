@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pymupdf
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -26,6 +27,7 @@ def _summary(output: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_held_out_families_show_what_the_ranker_adds(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "ranker.json"
     args = ["--no-base", "--no-corrections", "--data", f"{INVOICES}:docfuse", "--out", str(out)]
@@ -51,6 +53,31 @@ def _delivery_note(folder: Path, number: int) -> Path:
     path = folder / f"note-{number}.pdf"
     document.save(path)
     return path
+
+
+def test_a_labelled_folder_trains_and_is_scored_on_held_out_families(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """Six notes of three layout families (named by each expected file's `source`): the
+    rules read the print date on every one, the ranker learnt from the other families reads
+    the delivery date on every one."""
+    folder = tmp_path / "notes"
+    (folder / "docs").mkdir(parents=True)
+    (folder / "expected").mkdir()
+    (folder / "schema.yaml").write_text(SCHEMA)
+    for number in range(1, 7):
+        path = _delivery_note(folder / "docs", number)
+        expected = {"delivery_date": f"2024-04-1{number}", "source": f"f{number % 3}/{path.name}"}
+        (folder / "expected" / f"{path.stem}.json").write_text(json.dumps(expected))
+    args = ["--no-base", "--no-corrections", "--data", f"{folder}:docfuse", "--cross-validate"]
+    trained = runner.invoke(cli, ["train-extractor", *args, "--out", str(tmp_path / "r.json")])
+    assert trained.exit_code == 0, trained.output
+    report = _summary(trained.output)["cross_validation"]
+    assert report["fields"] == {
+        "delivery_date": {"n": 6, "rules": 0.0, "ranker": 1.0, "reachable": 1.0}
+    }
+    assert report["all_fields"] == {"n": 6, "rules": 0.0, "ranker": 1.0}
+    assert report["calibration"]["n"] == 6
 
 
 def test_corrections_teach_the_next_extraction(runner: CliRunner, tmp_path: Path) -> None:

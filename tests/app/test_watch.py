@@ -28,7 +28,7 @@ from tests.conftest import REPO_ROOT
 SETTLE_S = 0.4
 
 
-def _wait(condition: Callable[[], bool], timeout: float = 60) -> None:
+def _wait(condition: Callable[[], bool], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -95,6 +95,31 @@ def test_a_slowly_written_file_is_taken_once_complete(
         assert document.status == "ready" and document.size_bytes == len(data)
 
 
+def test_finished_files_are_filed_beside_never_over_one_another(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Done files move to processed/ or failed/ (with the reason beside), a second file of
+    the same name lands as `name (2)`, and what is not a document yet is left alone."""
+    inbox = tmp_path / "inbox"
+    (inbox / "processed").mkdir(parents=True)
+    left = ["notes.TMP", "~$invoice.pdf", ".hidden.pdf", "scan.pdf.crdownload"]
+    for name in left:
+        (inbox / name).write_bytes(b"%PDF-1.7 not yet")
+    os.rename(_pdf(tmp_path, "a.pdf"), inbox / "a.pdf")
+    os.rename(badfiles.make_corrupt_pdf(tmp_path / "bad"), inbox / "bad.pdf")
+    with watching(settings, inbox) as reported:
+        _wait(lambda: {("processed", "a.pdf"), ("failed", "bad.pdf")} <= set(reported))
+        again = badfiles.make_born_digital_pdf(tmp_path / "again", ("Another a.pdf", "Total 3"))
+        os.rename(again, inbox / "a.pdf")
+        _wait(lambda: reported.count(("processed", "a.pdf")) == 2)
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["a (2).pdf", "a.pdf"]
+    assert sorted(p.name for p in (inbox / "failed").iterdir()) == ["bad.pdf", "bad.pdf.error.txt"]
+    assert "damaged PDF" in (inbox / "failed" / "bad.pdf.error.txt").read_text()
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == sorted(left)
+    assert _count(settings, DocumentRecord) == 3
+
+
+@pytest.mark.slow
 def test_two_hundred_files_dropped_at_once_are_each_ingested_once(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -146,6 +171,7 @@ def test_each_file_is_ingested_once_across_restarts(settings: Settings, tmp_path
     ]
 
 
+@pytest.mark.slow
 def test_docfuse_watch_runs_until_sigterm(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -3,7 +3,9 @@ is kept in, and the extractive engine deciding by it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import astuple
 from decimal import Decimal
 from pathlib import Path
 
@@ -170,6 +172,29 @@ def test_a_ranker_learns_a_layout_the_rules_read_wrong() -> None:
     assert (score.n, score.rules, score.ranker) == (6, 0, 6)
 
 
+def _keyed_note(number: int, *, total: str) -> LabelledDocument:
+    """A note the rules read right (a keyed date), with a total that may not be printed."""
+    page = _page([(0.1, 0.1, f"Delivery date: 0{number}.03.2024"), (0.1, 0.3, "Total 12.00")])
+    specs = [FieldSpec("delivery_date", "date"), FieldSpec("total", "amount")]
+    gold = {"delivery_date": f"0{number}.03.2024", "total": total}
+    return LabelledDocument(f"keyed-{number}", f"family-{number % 3}", [page], specs, gold)
+
+
+def test_cross_validation_scores_rules_ranker_and_reach_per_field_and_document() -> None:
+    notes = [_delivery_note(n) for n in range(6)]
+    keyed = [_keyed_note(n, total="12.00" if n <= 3 else "99.00") for n in range(1, 7)]
+    report = cross_validate(field_sets(notes + keyed))
+    dates, totals = report.fields["delivery_date"], report.fields["total"]
+    assert (dates.n, dates.rules, dates.reachable) == (12, 6, 12)
+    assert (totals.n, totals.rules, totals.ranker, totals.reachable) == (6, 3, 3, 3)
+    assert len(report.judged) == 18
+    assert {name: report.documents[name] for name in ("keyed-1", "keyed-4")} == {
+        "keyed-1": (True, True),  # both fields right
+        "keyed-4": (False, False),  # its total is not on the page
+    }
+    assert report.documents["note-1"][0] is False  # the rules read the print date
+
+
 def test_calibration_maps_probability_to_the_rate_found_right() -> None:
     calibration = Calibration((0.2, 0.5, 0.9), (0.0, 0.5, 1.0))
     assert [calibration(p) for p in (0.0, 0.35, 0.9, 1.0)] == pytest.approx([0, 0.25, 1, 1])
@@ -210,6 +235,7 @@ def test_candidate_sets_round_trip(tmp_path: Path) -> None:
     assert all(np.array_equal(a.vectors, b.vectors) for a, b in zip(loaded, sets, strict=True))
 
 
+@pytest.mark.slow
 def test_the_shipped_ranker_is_what_its_shipped_sets_train() -> None:
     """`make ranker` is reproducible: refitting the shipped sets gives the shipped file."""
     refitted = fit_ranker(load_sets(BUILTIN_SETS))
@@ -232,6 +258,28 @@ def test_the_shipped_sets_hold_what_the_candidates_compute_today() -> None:
         )
 
 
+def _digest(documents: list[LabelledDocument]) -> str:
+    """sha256 of documents' names, families, fields, gold values, pages, words and boxes."""
+    content = [
+        (d.name, d.group, d.gold, d.weight, d.scored, [(f.name, f.type) for f in d.fields])
+        + tuple(
+            (p.width, p.height, p.dpi, [(w.text, *astuple(w.box)) for w in p.words])
+            for p in d.pages
+        )  # fmt: skip
+        for d in documents
+    ]
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def test_the_synthetic_invoices_are_those_the_shipped_sets_were_built_from() -> None:
+    """Seeded, word for word and box for box. A change to the generator needs `make ranker`
+    (the shipped sets hold its invoices) and this digest of its first eight updated."""
+    built = _digest(list(synthetic_invoices(8)))
+    shipped = "3ab8013b8572cd4ae2356bee05fdb7cc504ce8b2cdb553e453a472b6b3565c53"
+    assert built == shipped, "the synthetic invoices changed: run `make ranker`"
+
+
+@pytest.mark.slow
 def test_synthetic_invoices_teach_but_are_never_scored() -> None:
     documents = list(synthetic_invoices(20, seed=3))
     assert [d.gold for d in documents] == [d.gold for d in synthetic_invoices(20, seed=3)]
