@@ -141,12 +141,18 @@ def test_interrupted_ingest_is_retried_then_given_up(fast: Settings, tmp_path: P
     settings = fast.model_copy(update={"max_attempts": 2})
     sessions = open_database(settings)
     first = _submit(settings, badfiles.make_born_digital_pdf(tmp_path))
+    other = _job(settings, _submit(settings, badfiles.make_corrupt_pdf(tmp_path))).document_id
+    with sessions() as session:  # another document, failed: it stays so
+        session.execute(update(DocumentRecord).values(status="failed"))
+        session.commit()
     (second,) = _die_running(settings, first).retried
     job = _job(settings, first)
     assert job.status == JobStatus.FAILED and job.message.startswith("interrupted")
     retry = _job(settings, second)
     assert (retry.status, retry.attempt, retry.retry_of) == ("queued", 2, first)
     assert retry.document.status == "pending"
+    with sessions() as session:
+        assert session.get_one(DocumentRecord, other).status == "failed"
 
     again = _die_running(settings, second)
     assert again.retried == [] and again.gave_up == [second]
@@ -155,6 +161,45 @@ def test_interrupted_ingest_is_retried_then_given_up(fast: Settings, tmp_path: P
     with sessions() as session:
         tree = job_tree(session=session, job_ids=[first])
     assert [j.id for j in tree] == [first, second] and all(j.finished for j in tree)
+
+
+def test_an_analysis_retry_keeps_its_engine_and_parent_and_leaves_documents_alone(
+    fast: Settings, tmp_path: Path
+) -> None:
+    """A RUNNING analysis with no runner named and no heartbeat: retried as the same work
+    (engine, parent); no document goes back to pending, another document least of all."""
+    sessions = open_database(fast)
+    then = AnalysisRequest.of(["What is the total?"], None)
+    first = _submit(fast, badfiles.make_born_digital_pdf(tmp_path / "a"), then=then)
+    other = _submit(fast, badfiles.make_born_digital_pdf(tmp_path / "b", ("Other", "Total 3")))
+    with sessions() as session:
+        document_id = session.get_one(JobRecord, first).document_id
+        waiter = queue_analysis(session, document_id, then, parent_id=first)
+        session.execute(
+            update(JobRecord)
+            .where(JobRecord.id == waiter)
+            .values(status=JobStatus.RUNNING, worker=None, heartbeat_at=None, engine="extractive")
+        )
+        other_document = session.get_one(JobRecord, other).document_id
+        session.execute(
+            update(DocumentRecord)
+            .where(DocumentRecord.id.in_([document_id, other_document]))
+            .values(status="failed")
+        )
+        session.commit()
+        (retry_id,) = recover(session=session, settings=fast, waiting={"x"}).retried
+    interrupted, retry = _job(fast, waiter), _job(fast, retry_id)
+    since = as_utc(interrupted.created_at).isoformat(timespec="seconds")
+    assert interrupted.message == f"interrupted: no heartbeat from its runner since {since}"
+    assert (retry.kind, retry.engine, retry.parent_id, retry.attempt) == (
+        "analyze",
+        "extractive",
+        first,
+        2,
+    )
+    with sessions() as session:
+        statuses = session.scalars(select(DocumentRecord.status).order_by(DocumentRecord.id))
+        assert list(statuses) == ["failed", "failed"]
 
 
 def test_a_fresh_heartbeat_is_left_alone(fast: Settings, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -83,6 +84,39 @@ def test_schema_and_since_narrow_the_training_data(corrected: CliRunner, tmp_pat
     assert "0 train and 0 validation examples from 0 documents" in none.output
 
 
+def test_examples_are_numbered_by_document_and_keep_the_person_s_text(
+    corrected: CliRunner, tmp_path: Path
+) -> None:
+    """Ids are the document's sha256 prefix and the example's number in correction order;
+    the files keep non-ASCII text as written; the split is stable (a hash of each document)
+    and a lone document trains; exporting again over the same folder replaces the files."""
+    invoice, receipt = (
+        hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+        for name in ("invoice-acme.pdf", "receipt-corner-cafe.png")
+    )
+    fixed = corrected.invoke(cli, ["correct", "2", "--schema", "receipt", "company=Café Zoë"])
+    assert fixed.exit_code == 0, fixed.output
+    out = tmp_path / "training"
+    for _ in range(2):
+        assert corrected.invoke(cli, ["export", "--training", str(out)]).exit_code == 0
+    split = _split(out)
+    ids = {"invoice": [f"{invoice[:16]}-0", f"{invoice[:16]}-1"],
+           "receipt": [f"{receipt[:16]}-2", f"{receipt[:16]}-3"]}  # fmt: skip
+    # the document of the lower hash validates, whatever the version or machine exporting
+    ranks = {name: hashlib.sha256(f"docfuse-split:{sha}".encode()).hexdigest()
+             for name, sha in (("invoice", invoice), ("receipt", receipt))}  # fmt: skip
+    validating = min(ranks, key=ranks.__getitem__)
+    training = ({"invoice", "receipt"} - {validating}).pop()
+    assert [e["id"] for e in split["validation"]] == ids[validating]
+    assert [e["id"] for e in split["train"]] == ids[training]
+    text = (out / ("validation.json" if validating == "receipt" else "train.json")).read_text()
+    assert text.startswith('[\n {\n  "id": ') and '"value": "Café Zoë"' in text
+    alone = corrected.invoke(cli, ["export", "--training", str(tmp_path / "one"), "--schema",
+                                   "invoice"])  # fmt: skip
+    assert "2 train and 0 validation examples from 1 documents" in alone.output
+
+
+@pytest.mark.slow
 def test_finetune_trains_on_the_exported_corrections(
     corrected: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

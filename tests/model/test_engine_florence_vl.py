@@ -119,6 +119,12 @@ def test_extract_keeps_the_most_confident_page(
     _answer_with_the_colour(monkeypatch, engine, {"red": 0.3})  # page 7: no answer
     (total,) = engine.extract(_coloured_pages(), [FieldSpec("total")])
     assert (total.text, total.page, total.confidence) == ("red", 3, 0.3)
+    _answer_with_the_colour(monkeypatch, engine, {"red": 0.9, "blue": 0.4})  # the first page
+    (total,) = engine.extract(_coloured_pages(), [FieldSpec("total")])
+    assert (total.text, total.page, total.confidence) == ("red", 3, 0.9)
+    _answer_with_the_colour(monkeypatch, engine, {})  # no page has it
+    (total,) = engine.extract(_coloured_pages(), [FieldSpec("total")])
+    assert (total.text, total.page) == ("", None)
 
 
 def test_documents_share_one_model_call_and_match_one_by_one(
@@ -159,6 +165,26 @@ def test_engine_loads_a_released_layout_directory(tmp_path: Path, pages: list[Pa
     assert engine.vlm.config.fusion.gains == {"ocr": 1.5}
     (answer,) = engine.answer(pages, [Question(page=3, text="Total?")])
     assert isinstance(answer.text, str) and 0.0 <= answer.confidence <= 1.0
+
+
+def test_an_engine_s_defaults_and_the_least_it_accepts(tmp_path: Path) -> None:
+    import torch
+
+    directory = save_tiny_random(tmp_path / "tiny", backbone="phi3", seed=1)
+    loaded = FlorenceVLEngine(str(directory))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert (loaded.device, loaded.batch_size, loaded.settings.max_new_tokens) == (device, 8, 64)
+    assert loaded.model_name == str(directory) and loaded.vlm.config.fusion.gains == {}
+    tiny = FlorenceVLEngine.tiny_random()
+    assert (tiny.batch_size, tiny.settings.max_new_tokens) == (8, 16)
+    assert type(tiny.vlm.model.language_model).__name__ == "Phi3ForCausalLM"
+    seeded = FlorenceVLEngine.tiny_random(seed=0).vlm.model.state_dict()
+    assert all(torch.equal(v, seeded[k]) for k, v in tiny.vlm.model.state_dict().items())
+    least = FlorenceVLEngine.tiny_random(batch_size=1, max_new_tokens=1)
+    assert (least.batch_size, least.settings.max_new_tokens) == (1, 1)
+    for wrong in ({"batch_size": 0}, {"max_new_tokens": 0}):
+        with pytest.raises(ValueError, match=r"must be >= 1"):
+            FlorenceVLEngine.tiny_random(**wrong)
 
 
 def test_unknown_page_is_named(engine: FlorenceVLEngine, pages: list[Page]) -> None:
