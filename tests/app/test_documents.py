@@ -8,7 +8,7 @@ import pytest
 
 from app.config import Settings
 from app.db import open_database
-from app.db.models import JobRecord
+from app.db.models import JobRecord, JobStatus
 from app.errors import BadInputError, NotFoundError
 from app.services import storage
 from app.services.documents import (
@@ -97,10 +97,16 @@ def test_deletion_cancels_active_jobs_and_removes_files(
         path=badfiles.make_multipage_pdf(tmp_path, 2),
         payload=IngestPayload(),
     )
+    kept = submit_file(
+        sessions=sessions,
+        settings=settings,
+        path=badfiles.make_born_digital_pdf(tmp_path / "kept"),
+        payload=IngestPayload(),
+    )
     assert queued.document_id is not None
     with sessions() as session:
-        job = session.get_one(JobRecord, queued.job_id)
-        job.task_id = "task-1"
+        session.get_one(JobRecord, queued.job_id).task_id = "task-1"
+        session.get_one(JobRecord, kept.job_id).task_id = "task-2"  # another document's
         session.commit()
         sha256 = get_document(session=session, ref=queued.document_id).sha256
     original = storage.original_path(settings.data_dir, sha256)
@@ -112,10 +118,14 @@ def test_deletion_cancels_active_jobs_and_removes_files(
     assert [d.id for d in deletion.documents] == [queued.document_id, three[0]]
     assert deletion.revoke == ["task-1"]
     assert not original.exists()
-    assert _names(settings) == ["axb.pdf", "encrypted.pdf"]
+    assert _names(settings) == ["axb.pdf", "encrypted.pdf", "born_digital.pdf"]
+    with sessions() as session:
+        assert session.get_one(JobRecord, kept.job_id).status == JobStatus.QUEUED
+    with sessions() as session, pytest.raises(NotFoundError, match="^no document with id 98, 99$"):
+        delete_documents(session=session, settings=settings, document_ids=[98, three[1], 99])
     with (
         sessions() as session,
         pytest.raises(NotFoundError, match=f"^no document with id {three[0]}$"),
     ):
         delete_documents(session=session, settings=settings, document_ids=[three[0], three[1]])
-    assert _names(settings) == ["axb.pdf", "encrypted.pdf"]  # nothing deleted on an error
+    assert _names(settings) == ["axb.pdf", "encrypted.pdf", "born_digital.pdf"]  # none on an error

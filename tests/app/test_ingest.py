@@ -17,6 +17,7 @@ from app.config import Settings
 from app.db import open_database
 from app.db.models import DocumentRecord, DocumentStatus, JobRecord, PageRecord
 from app.dispatch import Dispatcher
+from app.errors import NotFoundError
 from app.read_models import SubmitOutcome
 from app.services.ingest import collect_paths, reprocess_document, submit_bytes
 from app.services.payloads import IngestPayload
@@ -172,8 +173,16 @@ def test_missing_file_is_reported_not_raised(settings: Settings, tmp_path: Path)
 def test_file_over_the_size_limit_is_refused(settings: Settings, tmp_path: Path) -> None:
     small = settings.model_copy(update={"max_upload_bytes": 1000})
     result = ingest(small, ICDAR_DIR / "eu-003.pdf")
-    assert _status(result) == "refused" and "too large" in result.reason
-    assert "DOCFUSE_MAX_UPLOAD_BYTES" in result.reason
+    assert _status(result) == "refused" and result.reason == (  # read no further than the limit
+        "file too large: over 1,000 bytes, the limit is 1,000 (DOCFUSE_MAX_UPLOAD_BYTES)"
+    )
+    with open_database(small)() as session:  # an upload's size is known
+        data = (ICDAR_DIR / "eu-003.pdf").read_bytes()
+        upload = submit_bytes(session=session, settings=small, data=data, filename="eu-003.pdf",
+                              payload=IngestPayload(), source="upload")  # fmt: skip
+    assert upload.reason == (
+        f"file too large: {len(data):,} bytes, the limit is 1,000 (DOCFUSE_MAX_UPLOAD_BYTES)"
+    )
     assert _counts(small) == (0, 0)
 
 
@@ -188,6 +197,30 @@ def test_special_files_are_refused_without_reading(
     result = ingest(settings, path)
     assert _status(result) == "refused"
     assert result.reason == f"not a regular file ({special}): only files are read"
+
+
+def test_a_folder_given_as_a_file_is_refused_by_name(settings: Settings, tmp_path: Path) -> None:
+    result = ingest(settings, tmp_path)
+    assert (_status(result), result.reason) == ("refused", "is a directory")
+
+
+def test_reading_again_is_queued_once_and_names_an_unknown_document(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A second request while the first is waiting is busy, not a second job."""
+    document_id = ingest(settings, badfiles.make_born_digital_pdf(tmp_path)).document_id
+    with open_database(settings)() as session:
+        first = reprocess_document(session=session, document_id=document_id)
+        second = reprocess_document(session=session, document_id=document_id)
+        assert (first.outcome, first.document_id) == (SubmitOutcome.QUEUED, document_id)
+        assert first.job_id is not None
+        assert (second.outcome, second.document_id, second.job_id) == (
+            SubmitOutcome.BUSY,
+            document_id,
+            None,
+        )
+        with pytest.raises(NotFoundError, match="^no document with id 999$"):
+            reprocess_document(session=session, document_id=999)
 
 
 def test_a_socket_is_refused_as_unreadable(settings: Settings, tmp_path: Path) -> None:
