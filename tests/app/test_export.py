@@ -91,7 +91,8 @@ def test_no_words_and_one_file_per_document(settings: Settings, tmp_path: Path) 
     _ingest_two(settings, tmp_path)
     with open_database(settings)() as session:
         exported = export_documents(session=session, include_words=False)
-    written = write_export(exported, tmp_path / "out", per_document=True)
+    written = write_export(exported, tmp_path / "out" / "new", per_document=True)
+    assert write_export(exported, tmp_path / "out" / "new", per_document=True) == written
     names = [f"{item.document.id}-{item.document.sha256[:12]}.json" for item in exported]
     assert [path.name for path in written] == names and len(set(names)) == 2
     for path in written:
@@ -131,17 +132,20 @@ def test_results_the_page_lacks_are_exported_ungrounded(settings: Settings, tmp_
         _store_results(
             session,
             document_id,
-            answer=("What is the due date?", "1 Dec 2026", 0.3, []),
+            answer=("What is the due date?", "1 déc 2026", 0.3, []),
             field=("due_date", "date", "2026-12-01", "1 Dec 2026", 0.3, []),
         )
         session.commit()
         exported = export_documents(session=session, document_ids=[document_id])
-    [path] = write_export(exported, tmp_path / "out.json", per_document=False)
-    [item] = json.loads(path.read_text())
+    [path] = write_export(exported, tmp_path / "new" / "out.json", per_document=False)
+    text = path.read_text()  # two-space indents, text as written, keys by their aliases
+    assert text.startswith("[\n  {\n") and '"answer": "1 déc 2026"' in text
+    assert '"schema": "invoice"' in text
+    [item] = json.loads(text)
     [answer], [field] = item["answers"], item["fields"]
     unfound = {"page": 0, "boxes": [], "grounded": False, "confidence": 0.3}
     assert {name: answer[name] for name in ("answer", *unfound)} == {
-        "answer": "1 Dec 2026",
+        "answer": "1 déc 2026",
         **unfound,
     }
     assert {name: field[name] for name in ("value", "raw_text", *unfound)} == {

@@ -72,17 +72,22 @@ def test_a_job_is_claimed_once(settings: Settings, tmp_path: Path) -> None:
 def test_cancel_a_queued_ingest_fails_its_document(settings: Settings, tmp_path: Path) -> None:
     path = badfiles.make_born_digital_pdf(tmp_path)
     job_id = _submit(settings, path)
+    other = _submit(settings, badfiles.make_born_digital_pdf(tmp_path / "b", ("Other", "1")))
     with open_database(settings)() as session:
         info = cancel_job(session=session, job_id=job_id)
-        assert info.status == JobStatus.CANCELLED
+        assert (info.status, info.message) == (JobStatus.CANCELLED, "cancelled")
+        assert info.finished_at is not None
         with pytest.raises(StateError, match="is cancelled"):
             cancel_job(session=session, job_id=job_id)
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError, match="^no job with id 999$"):
             cancel_job(session=session, job_id=999)
     Dispatcher(settings, open_database(settings)).send([job_id])  # its message still arrives
     job = _job(settings, job_id)
     assert job.status == JobStatus.CANCELLED and job.document.status == "failed"
-    assert f"cancelled (job {job_id})" in job.document.error
+    assert job.document.error == f"processing was cancelled (job {job_id})"
+    assert job.document.page_count == 0
+    untouched = _job(settings, other)  # another document's job and document
+    assert (untouched.status, untouched.document.status) == ("queued", "pending")
     assert ingest(settings, path).document.status == "ready"  # submitting again retries
 
 
