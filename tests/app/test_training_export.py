@@ -13,9 +13,15 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.config import get_settings
+from app.config import Settings, get_settings
+from app.db import open_database
+from app.db.models import DocumentRecord
 from app.samples import write_samples
+from app.services.corrections import correct_answer, correct_field
+from app.services.training_export import TrainingExample, training_examples
 from pipeline.fields.schemas import load_schema
+from tests import badfiles
+from tests.app.helpers import answer_record, field_record, ingest
 
 QUESTION = "What is the total?"
 
@@ -114,6 +120,56 @@ def test_examples_are_numbered_by_document_and_keep_the_person_s_text(
     alone = corrected.invoke(cli, ["export", "--training", str(tmp_path / "one"), "--schema",
                                    "invoice"])  # fmt: skip
     assert "2 train and 0 validation examples from 1 documents" in alone.output
+
+
+def test_each_correction_is_asked_of_its_page_or_says_why_not(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A value the page does not print is asked of the page its result came from; without
+    one, a one-page document's only page, else it is skipped, as is a row of a list.
+    Examples follow the documents' order, then the corrections'."""
+    one = ingest(settings, badfiles.make_born_digital_pdf(tmp_path)).document_id
+    two = ingest(settings, badfiles.make_multipage_pdf(tmp_path, 2)).document_id
+    sessions = open_database(settings)
+    with sessions() as session:
+        session.add_all([
+            field_record(two, "vendor", "ACME", page_index=1),
+            field_record(two, "total", "1", page_index=None),
+            field_record(one, "vendor", "Shop", page_index=None),
+            answer_record(two, "Who?", "Bob", page_index=1),
+        ])  # fmt: skip
+        session.commit()
+        corrections = [
+            (two, "vendor", "Nowhere Ltd", 0),  # printed nowhere: its field's page
+            (two, "total", "7.00", 0),  # nor is its field's: no page
+            (two, "vendor", "Second Row Ltd", 1),  # a second row of a one-value field
+            (one, "vendor", "Shop Ltd", 0),  # the only page
+        ]
+        for document_id, name, text, row in corrections:
+            correct_field(
+                session=session,
+                settings=settings,
+                document_id=document_id,
+                schema_name="invoice",
+                field_name=name,
+                text=text,
+                list_index=row,
+            )
+        correct_answer(
+            session=session, settings=settings, document_id=two, question="Who?", text="Robert"
+        )
+        examples, skipped = training_examples(session)
+        sha = {d: session.get_one(DocumentRecord, d).sha256 for d in (one, two)}
+    vendor = load_schema("invoice").field("vendor").spec().question
+    assert examples == [
+        TrainingExample(sha[one], 0, vendor, "Shop Ltd"),
+        TrainingExample(sha[two], 1, vendor, "Nowhere Ltd"),
+        TrainingExample(sha[two], 1, "Who?", "Robert"),
+    ]
+    assert skipped == [
+        f"document {two}, field:invoice:total: not found on any one page",
+        f"document {two}, field:invoice:vendor: a row of a list (one question yields every row)",
+    ]
 
 
 @pytest.mark.slow
