@@ -11,6 +11,7 @@ from pathlib import Path
 from threading import Barrier
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from app.config import Settings
@@ -19,7 +20,9 @@ from app.db.models import DocumentRecord, DocumentStatus, JobRecord, PageRecord
 from app.dispatch import Dispatcher
 from app.errors import NotFoundError
 from app.read_models import SubmitOutcome
+from app.services import storage
 from app.services.ingest import collect_paths, reprocess_document, submit_bytes
+from app.services.pages import page_image_file
 from app.services.payloads import IngestPayload
 from tests import badfiles
 from tests.app.helpers import Ingested, ingest, pages_of
@@ -56,6 +59,27 @@ def test_born_digital_pdf_gets_pages_and_words_but_no_stored_image(settings: Set
     assert not (settings.data_dir / "pages").exists()  # nothing rendered during ingest
     rendered = pages_of(settings, result.document_id)[0].image  # rendered on demand
     assert rendered.size == (page.width, page.height)
+
+
+def test_a_viewer_s_page_image_is_the_stored_scan_or_a_rendering_kept(
+    settings: Settings, tmp_path: Path
+) -> None:
+    pdf = ingest(settings, badfiles.make_multipage_pdf(tmp_path, 2)).document_id
+    scan = ingest(settings, badfiles.make_one_word_scan(tmp_path)).document_id
+    with open_database(settings)() as session:
+        document = session.get_one(DocumentRecord, pdf)
+        path = page_image_file(settings, document, 1)
+        assert path == settings.data_dir / storage.page_image_relpath(document.sha256, 1)
+        with Image.open(path) as image:
+            assert image.size == (document.pages[1].width, document.pages[1].height)
+        kept = path.stat().st_mtime_ns
+        assert page_image_file(settings, document, 1) == path
+        assert path.stat().st_mtime_ns == kept  # rendered once
+        with pytest.raises(NotFoundError, match=f"^document {pdf} has no page 2$"):
+            page_image_file(settings, document, 2)
+        scanned = session.get_one(DocumentRecord, scan)
+        stored = settings.data_dir / scanned.pages[0].image_path
+        assert page_image_file(settings, scanned, 0) == stored
 
 
 def test_same_bytes_are_one_document(settings: Settings, tmp_path: Path) -> None:
