@@ -99,9 +99,11 @@ def test_confirming_keeps_the_model_value_and_its_boxes(settings: Settings, invo
     item = _exported(settings, invoice)
     (total,) = _field(item, "total")
     assert (field.kind, field.value) == ("confirmed", total["value"])
+    assert (field.raw_text, field.page) == (total["raw_text"], total["page"]) != (None, None)
     assert [box.model_dump(mode="json") for box in field.boxes] == total["boxes"]
     assert item["answers"][0]["corrections"][0]["kind"] == "confirmed"
-    assert answer.value == item["answers"][0]["answer"] == "89.28"
+    assert answer.value == answer.raw_text == item["answers"][0]["answer"] == "89.28"
+    assert answer.page == item["answers"][0]["page"] == 0
 
 
 def test_corrections_outlive_the_result_they_corrected(settings: Settings, invoice: int) -> None:

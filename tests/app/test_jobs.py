@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -22,9 +23,17 @@ from app.read_models import as_utc
 from app.services.analysis import queue_analysis, run_analysis_jobs, submit_analysis
 from app.services.heartbeat import Heartbeat
 from app.services.ingest import submit_file
-from app.services.jobs import cancel_job, claim, get_job, job_tree, list_jobs
+from app.services.jobs import (
+    abandon,
+    active_ingest_job,
+    cancel_job,
+    claim,
+    get_job,
+    job_tree,
+    list_jobs,
+)
 from app.services.payloads import AnalysisRequest, IngestPayload
-from app.services.recovery import Recovery, inline_runner_name, recover
+from app.services.recovery import Recovery, dead_local_runner, inline_runner_name, recover
 from pipeline.engines.base import Engine, EngineOutput, EngineRequest
 from pipeline.engines.extractive import ExtractiveEngine
 from tests import badfiles
@@ -205,6 +214,45 @@ def test_an_analysis_retry_keeps_its_engine_and_parent_and_leaves_documents_alon
     with sessions() as session:
         statuses = session.scalars(select(DocumentRecord.status).order_by(DocumentRecord.id))
         assert list(statuses) == ["failed", "failed"]
+
+
+def test_only_an_in_process_runner_of_this_machine_whose_process_ended_is_dead() -> None:
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    here = socket.gethostname()
+    assert dead_local_runner(f"inline@{here}:{ended}")
+    assert not dead_local_runner(inline_runner_name())  # alive: this process
+    assert not dead_local_runner(f"inline@{here}x:{ended}")  # another machine's
+    assert not dead_local_runner(f"inline@{here}:{ended}x")  # not a pid
+    assert not dead_local_runner(f"worker@{here}:{ended}")  # a Celery worker: its heartbeat
+    assert not dead_local_runner(None)
+
+
+def test_stopping_a_runner_closes_its_own_work_only(fast: Settings, tmp_path: Path) -> None:
+    """Its running job fails, the job it was handed but had not started is cancelled; the
+    work of other runners, and another runner's queued job, are left as they are."""
+    ids = [_submit(fast, badfiles.make_born_digital_pdf(tmp_path / n, (n, "1"))) for n in "abcd"]
+    sessions = open_database(fast)
+    with sessions() as session:
+        claim(session, [ids[0]], "me")
+        claim(session, [ids[1]], "someone")
+        session.get_one(JobRecord, ids[2]).task_id = "me"  # handed to me, not started
+        session.get_one(JobRecord, ids[3]).task_id = "someone"
+        session.commit()
+        interrupted = abandon(session=session, runner="me", reason="stopped")
+        sha = session.get_one(JobRecord, ids[0]).document.sha256
+    assert interrupted == [(ids[0], sha)]
+    jobs = [_job(fast, job_id) for job_id in ids]
+    assert [(j.status, j.message) for j in jobs] == [
+        ("failed", "stopped"),
+        ("running", None),
+        ("cancelled", "stopped"),
+        ("queued", None),
+    ]
+    assert [j.document.status for j in jobs] == ["failed", "pending", "failed", "pending"]
+    with sessions() as session:
+        assert active_ingest_job(session, jobs[0].document_id) is None
+        assert active_ingest_job(session, jobs[1].document_id).id == ids[1]
 
 
 def test_a_fresh_heartbeat_is_left_alone(fast: Settings, tmp_path: Path) -> None:
