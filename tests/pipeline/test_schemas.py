@@ -124,6 +124,10 @@ def test_problems_are_listed_where_they_are_then_counted(tmp_path: Path) -> None
     colour = "Input should be 'string', 'date', 'amount', 'number' or 'id'"
     listed = "; ".join(f"fields.{n}.type: {colour}" for n in range(5))
     assert str(refused.value) == f"{wrong}: invalid field schema: {listed} (and 2 more)"
+    wrong.write_text("name: wrong\nfields:\n" + "  - name: f\n    type: colour\n" * 6)
+    with pytest.raises(SchemaError) as refused:
+        load_schema(wrong)
+    assert str(refused.value) == f"{wrong}: invalid field schema: {listed} (and 1 more)"
     one = tmp_path / "one.yaml"
     one.write_text("name: one\nfields:\n  - name: f\n    type: colour\n")
     with pytest.raises(SchemaError) as refused:
