@@ -155,6 +155,43 @@ def test_seller_and_address_skip_titles_registration_and_contacts() -> None:
     assert address.text == "30, Jln Kebudayaan 7, 81300 Skudai, Johor"
 
 
+@pytest.mark.parametrize(
+    ("rows", "address"),
+    [
+        (  # from the first line with a number under the name, past a registration number
+            ("NORTHWIND PIZZA SDN BHD", "(123456-X)", "OPEN DAILY", "30, Jln Kebudayaan 7,",
+             "81300 Skudai, Johor", "TEL: 07-5551234"),
+            "30, Jln Kebudayaan 7, 81300 Skudai, Johor",
+        ),
+        (  # a short place name after the postcode still belongs
+            ("CORNER CAFE SDN BHD", "12 Jalan Besar", "81300 Skudai", "Johor Bahru"),
+            "12 Jalan Besar 81300 Skudai Johor Bahru",
+        ),
+        (  # a numbered line after the postcode does not
+            ("CORNER CAFE SDN BHD", "12 Jalan Besar", "81300 Skudai", "Counter 3"),
+            "12 Jalan Besar 81300 Skudai",
+        ),
+        (  # nor a line of four words or more
+            ("CORNER CAFE SDN BHD", "12 Jalan Besar", "81300 Skudai",
+             "Thank you come again"),
+            "12 Jalan Besar 81300 Skudai",
+        ),
+        (  # a date or phone line before the address is passed over, one after it ends it
+            ("CORNER CAFE SDN BHD", "Date: 08/05/18", "7 Jalan Kecil", "TEL: 07-5551234",
+             "Level 2"),
+            "7 Jalan Kecil",
+        ),
+        (("NO ADDRESS HERE SDN BHD", "TEL: 07-5551234"), None),
+    ],
+)  # fmt: skip
+def test_the_address_rule_reads_the_lines_under_the_seller(
+    rows: tuple[str, ...], address: str | None
+) -> None:
+    lines = [group_lines(_page_of_lines(*rows).words)]
+    found = find_field(load_schema("receipt").field("address").spec(), lines)
+    assert (found.text if found else None) == address
+
+
 def test_the_seller_is_no_label_and_no_other_detail_of_a_form() -> None:
     """Without a legal form to go by, the seller's rule takes the first wordy line that is
     not its own label, a bare label, or a form's field for another detail."""
