@@ -123,17 +123,24 @@ def test_a_running_ingest_stops_at_the_next_page_when_cancelled(
 
 
 def test_heartbeat_refreshes_and_notices_a_cancelled_job(fast: Settings, tmp_path: Path) -> None:
+    """It refreshes only its own jobs, and a job found cancelled stays lost to it."""
     job_id = _submit(fast, badfiles.make_born_digital_pdf(tmp_path))
+    other = _submit(fast, badfiles.make_born_digital_pdf(tmp_path / "b", ("Other", "1")))
+    mine = _submit(fast, badfiles.make_born_digital_pdf(tmp_path / "c", ("Mine", "2")))
     sessions = open_database(fast)
     with sessions() as session:
-        claim(session, [job_id], "worker")
+        claim(session, [job_id, other, mine], "worker")
         session.commit()
-    age_heartbeat(fast, JobRecord.id, job_id, 100)
-    with Heartbeat(sessions, [job_id], 0.05) as heartbeat:
+    for aged in (job_id, other, mine):
+        age_heartbeat(fast, JobRecord.id, aged, 100)
+    with Heartbeat(sessions, [job_id, mine], 60) as heartbeat:  # beats only when told
         heartbeat.beat()
         assert utcnow() - as_utc(_job(fast, job_id).heartbeat_at) < timedelta(seconds=5)
+        assert utcnow() - as_utc(_job(fast, other).heartbeat_at) > timedelta(seconds=90)
         with sessions() as session:
             cancel_job(session=session, job_id=job_id)
+        heartbeat.beat()
+        assert heartbeat.lost(job_id) and not heartbeat.lost(mine)
         heartbeat.beat()
         assert heartbeat.lost(job_id)
 

@@ -203,12 +203,22 @@ def test_calibration_maps_probability_to_the_rate_found_right() -> None:
 
 def test_a_saved_ranker_is_named_by_its_content(tmp_path: Path) -> None:
     ranker = fit_ranker(field_sets(_delivery_note(n) for n in range(6)))
-    saved = save_ranker(ranker, tmp_path / "ranker.json")
-    loaded = load_ranker(tmp_path / "ranker.json")
+    path = tmp_path / "new" / "ranker.json"
+    saved = save_ranker(ranker, path)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith('{\n "')  # one-space indents: small diffs when retrained
+    numbers = [
+        value
+        for model in json.loads(text)["models"].values()
+        for value in (model["intercept"], *model["coef"], *model["mean"], *model["scale"])
+    ]
+    assert all(value == round(value, 6) for value in numbers)  # six places
+    assert any(value != round(value, 5) for value in numbers)
+    loaded = load_ranker(path)
     assert saved.version == loaded.version and len(loaded.version) == 12
     assert loaded.to_json() == ranker.to_json()
     assert ExtractiveEngine(loaded).model_revision == f"rules-3+ranker.{loaded.version}"
-    data = json.loads((tmp_path / "ranker.json").read_text())
+    data = json.loads(text)
     data["models"]["delivery_date"]["intercept"] += 1
     (tmp_path / "other.json").write_text(json.dumps(data))
     assert load_ranker(tmp_path / "other.json").version != loaded.version
