@@ -180,6 +180,8 @@ def test_an_engine_s_defaults_and_the_least_it_accepts(tmp_path: Path) -> None:
     assert type(tiny.vlm.model.language_model).__name__ == "Phi3ForCausalLM"
     seeded = FlorenceVLEngine.tiny_random(seed=0).vlm.model.state_dict()
     assert all(torch.equal(v, seeded[k]) for k, v in tiny.vlm.model.state_dict().items())
+    other = FlorenceVLEngine.tiny_random(seed=1).vlm.model.state_dict()
+    assert not all(torch.equal(v, other[k]) for k, v in seeded.items())
     least = FlorenceVLEngine.tiny_random(batch_size=1, max_new_tokens=1)
     assert (least.batch_size, least.settings.max_new_tokens) == (1, 1)
     for wrong in ({"batch_size": 0}, {"max_new_tokens": 0}):
