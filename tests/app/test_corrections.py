@@ -163,6 +163,15 @@ def test_the_fields_csv_has_a_row_per_document_with_the_person_s_values(
     other = ingest(settings, receipt).document_id  # no invoice fields
     with open_database(settings)() as session:
         _correct(session, settings, invoice, "customer", "Northwind Traders")
+        correct_field(  # a second row is not the field's value
+            session=session,
+            settings=settings,
+            document_id=invoice,
+            schema_name="invoice",
+            field_name="customer",
+            text="Second Row Ltd",
+            list_index=1,
+        )
         text = fields_csv(session=session, document_ids=[other, invoice], schema_name="invoice")
         assert field_schema_names(session=session, document_ids=[other, invoice]) == ["invoice"]
         assert field_schema_names(session=session, document_ids=[other]) == []
