@@ -79,6 +79,19 @@ def test_every_invoice_field(invoice: list[Page]) -> None:
     assert [item["amount"] for item in items] == ["42.00", "19.50", "12.90"]
 
 
+def test_line_items_are_the_rows_between_each_page_s_table_header_and_total() -> None:
+    """Numbered lines above a header are no rows, on any page; two header words make one."""
+    first = _page_of_lines("Customer no. 4711", "Item Amount", "Paper 6.00", "Total 6.00")
+    second = _page_of_lines("Order 99", "Item Qty Amount", "Pens 2 5.00", "Total 5.00", index=1)
+    lines = [group_lines(first.words), group_lines(second.words)]
+    found = find_field(load_schema("invoice").field("line_items").spec(), lines)
+    assert found is not None and found.page == 0
+    assert json.loads(found.text) == [
+        {"description": "Paper", "quantity": None, "unit_price": None, "amount": "6.00"},
+        {"description": "Pens", "quantity": None, "unit_price": "2.00", "amount": "5.00"},
+    ]
+
+
 def test_questions_map_to_fields_or_printed_keys(
     invoice: list[Page], receipts: dict[str, list[Page]]
 ) -> None:
