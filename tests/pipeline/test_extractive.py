@@ -110,8 +110,10 @@ def test_questions_map_to_fields_or_printed_keys(
         receipts["000"],
         [Question(0, "Who is the cashier?"), Question(0, "What is the flight number?")],
     )
-    assert cashier.text == "MANIS"
+    assert cashier.text == "MANIS" and 0 < cashier.confidence <= 1 and cashier.boxes
     assert missing.text == "" and missing.confidence == 0.0 and missing.boxes == []
+    [unprinted] = engine.extract(receipts["000"], [FieldSpec("flight_number", "id")])
+    assert (unprinted.text, unprinted.page, unprinted.confidence) == ("", None, 0.0)
 
 
 def _page_of_lines(*rows: str, index: int = 0) -> Page:
