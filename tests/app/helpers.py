@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import update
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.config import Settings
 from app.db import open_database
@@ -15,8 +15,9 @@ from app.db.keys import question_sha256
 from app.db.models import AnswerRecord, DocumentRecord, FieldRecord, utcnow
 from app.dispatch import Dispatcher
 from app.read_models import Submission
-from app.schemas import DocumentInfo
+from app.schemas import CorrectionOut, DocumentInfo
 from app.services.analysis import JobResults, job_results, submit_analysis
+from app.services.corrections import correct_field
 from app.services.documents import get_document
 from app.services.ingest import submit_file
 from app.services.pages import load_pages
@@ -108,3 +109,23 @@ def field_record(document_id: int, name: str, value: str, **columns: object) -> 
     any column."""
     values = {"schema_name": "invoice", "type": "string", "page_index": 0, **RESULT_KEY, **columns}
     return FieldRecord(document_id=document_id, name=name, value=value, **values)
+
+
+def correct_invoice_field(
+    session: Session,
+    settings: Settings,
+    document_id: int,
+    name: str,
+    text: str,
+    list_index: int = 0,
+) -> CorrectionOut:
+    """A person's value for one field (or one row of it) of the invoice schema."""
+    return correct_field(
+        session=session,
+        settings=settings,
+        document_id=document_id,
+        schema_name="invoice",
+        field_name=name,
+        text=text,
+        list_index=list_index,
+    )

@@ -11,7 +11,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -20,13 +19,13 @@ from app.db import open_database
 from app.db.models import CorrectionRecord, DocumentRecord, FieldRecord
 from app.errors import NotFoundError
 from app.samples import write_samples
-from app.schemas import CorrectionOut, export_json_schema
-from app.services.corrections import confirm_answer, confirm_field, correct_answer, correct_field
+from app.schemas import export_json_schema
+from app.services.corrections import confirm_answer, confirm_field, correct_answer
 from app.services.export import export_documents, field_schema_names, fields_csv
 from app.services.extractor_training import CORRECTION_WEIGHT, corrected_documents
 from app.services.payloads import AnalysisRequest
 from pipeline.fields.schemas import load_schema
-from tests.app.helpers import analyze, ingest
+from tests.app.helpers import analyze, correct_invoice_field, ingest
 
 QUESTION = "What is the total?"
 
@@ -47,28 +46,16 @@ def _exported(settings: Settings, document_id: int) -> dict:
     return item
 
 
-def _correct(
-    session: Session, settings: Settings, document_id: int, name: str, text: str
-) -> CorrectionOut:
-    """A person's value for one field of the invoice schema."""
-    return correct_field(
-        session=session,
-        settings=settings,
-        document_id=document_id,
-        schema_name="invoice",
-        field_name=name,
-        text=text,
-    )
-
-
 def _field(item: dict, name: str) -> list[dict]:
     return [field for field in item["fields"] if field["name"] == name]
 
 
 def test_a_correction_is_stored_beside_the_model_value(settings: Settings, invoice: int) -> None:
     with open_database(settings)() as session:
-        corrected = _correct(session, settings, invoice, "customer", "Northwind Traders")
-        again = _correct(session, settings, invoice, "issue_date", "3 Nov 2026")
+        corrected = correct_invoice_field(
+            session, settings, invoice, "customer", "Northwind Traders"
+        )
+        again = correct_invoice_field(session, settings, invoice, "issue_date", "3 Nov 2026")
     assert corrected.kind == "corrected" and corrected.grounded and corrected.page == 0
     assert again.value == "2026-11-03" and again.raw_text == "3 Nov 2026"  # normalised
     item = _exported(settings, invoice)
@@ -84,7 +71,7 @@ def test_a_correction_is_stored_beside_the_model_value(settings: Settings, invoi
 def test_correcting_again_replaces_the_person_s_value(settings: Settings, invoice: int) -> None:
     with open_database(settings)() as session:
         for text in ("1.00", "89.28"):
-            _correct(session, settings, invoice, "total", text)
+            correct_invoice_field(session, settings, invoice, "total", text)
         assert session.scalar(select(func.count()).select_from(CorrectionRecord)) == 1
     (total,) = _field(_exported(settings, invoice), "total")
     assert [c["value"] for c in total["corrections"]] == ["89.28"]
@@ -111,7 +98,7 @@ def test_corrections_outlive_the_result_they_corrected(settings: Settings, invoi
         correct_answer(
             session=session, settings=settings, document_id=invoice, question=QUESTION, text="89"
         )
-        _correct(session, settings, invoice, "total", "89.28")
+        correct_invoice_field(session, settings, invoice, "total", "89.28")
         extractive_id = session.scalars(
             select(FieldRecord.id).filter_by(name="total", engine="extractive")
         ).one()
@@ -162,16 +149,9 @@ def test_the_fields_csv_has_a_row_per_document_with_the_person_s_values(
     receipt = next(p for p in write_samples(tmp_path / "more") if p.suffix != ".pdf")
     other = ingest(settings, receipt).document_id  # no invoice fields
     with open_database(settings)() as session:
-        _correct(session, settings, invoice, "customer", "Northwind Traders")
-        correct_field(  # a second row is not the field's value
-            session=session,
-            settings=settings,
-            document_id=invoice,
-            schema_name="invoice",
-            field_name="customer",
-            text="Second Row Ltd",
-            list_index=1,
-        )
+        correct_invoice_field(session, settings, invoice, "customer", "Northwind Traders")
+        # a second row is not the field's value
+        correct_invoice_field(session, settings, invoice, "customer", "Second Row Ltd", 1)
         text = fields_csv(session=session, document_ids=[other, invoice], schema_name="invoice")
         assert field_schema_names(session=session, document_ids=[other, invoice]) == ["invoice"]
         assert field_schema_names(session=session, document_ids=[other]) == []
@@ -193,8 +173,8 @@ def test_corrections_become_one_labelled_document_to_train_on(
     """Each corrected or confirmed field labels the document with the person's value as
     printed (its raw text), weighted above the development data; answers are no fields."""
     with open_database(settings)() as session:
-        _correct(session, settings, invoice, "issue_date", "3 Nov 2026")
-        _correct(session, settings, invoice, "customer", "Northwind Traders")
+        correct_invoice_field(session, settings, invoice, "issue_date", "3 Nov 2026")
+        correct_invoice_field(session, settings, invoice, "customer", "Northwind Traders")
         confirm_field(
             session=session, document_id=invoice, schema_name="invoice", field_name="total"
         )

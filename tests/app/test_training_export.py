@@ -17,11 +17,11 @@ from app.config import Settings, get_settings
 from app.db import open_database
 from app.db.models import DocumentRecord
 from app.samples import write_samples
-from app.services.corrections import correct_answer, correct_field
+from app.services.corrections import correct_answer
 from app.services.training_export import TrainingExample, training_examples
 from pipeline.fields.schemas import load_schema
 from tests import badfiles
-from tests.app.helpers import answer_record, field_record, ingest
+from tests.app.helpers import answer_record, correct_invoice_field, field_record, ingest
 
 QUESTION = "What is the total?"
 
@@ -146,15 +146,7 @@ def test_each_correction_is_asked_of_its_page_or_says_why_not(
             (one, "vendor", "Shop Ltd", 0),  # the only page
         ]
         for document_id, name, text, row in corrections:
-            correct_field(
-                session=session,
-                settings=settings,
-                document_id=document_id,
-                schema_name="invoice",
-                field_name=name,
-                text=text,
-                list_index=row,
-            )
+            correct_invoice_field(session, settings, document_id, name, text, row)
         correct_answer(
             session=session, settings=settings, document_id=two, question="Who?", text="Robert"
         )
