@@ -83,7 +83,8 @@ FEATURES = (
     "under_label",  # one of the field's labels heads the block the line is in
     "number_word",  # follows "No.", "Nr.", "#", "Nummer"...
     "title_line",  # on the line naming the document ("Handelsrechnung Nr. ...")
-    "tender_line",  # on a line of cash handed over or change given
+    "tender_line",  # on a line of money handed over (cash, card): often the total again
+    "change_line",  # on a line of change given back: never the total
     "two_lines",  # a name wrapped onto the line under it
     "under_other_label",  # a label of the other party heads the block ("Seller" for customer)
     "salutation",  # starts with "Herrn", "Mr", "Mme"...: a person's name follows
@@ -111,10 +112,11 @@ BLOCK_LINES = 4  # a label heads the lines this close under it
 SEPARATOR = frozenset("-|·•–—")  # between a letterhead's name, street and town
 NUMBER_WORD = re.compile(r"^(n[or]|n°|nº|#|num|number|nummer|numéro|número|numero)\.?:?$", re.I)
 TENDER = re.compile(
-    r"\b(cash|change|tender\w*|card|visa|master\w*|gegeben|bar|rückgeld|espèces|rendu|"
-    r"efectivo|cambio|contanti|resto|troco|dinheiro|contant|wisselgeld)\b",
+    r"\b(cash|tender\w*|card|visa|master\w*|gegeben|bar|espèces|efectivo|contanti|"
+    r"dinheiro|contant)\b",
     re.IGNORECASE,
 )
+CHANGE = re.compile(r"\b(change|rückgeld|rendu|cambio|resto|troco|wisselgeld)\b", re.IGNORECASE)
 DOCUMENT_TITLE = re.compile(
     r"invoice|rechnung|gutschrift|facture|avoir|factuur|factura|fattura|fatura|credit\s*note|"
     r"receipt|quittung|reçu|recibo|ricevuta",
@@ -198,11 +200,14 @@ def _printed(spec: FieldSpec, lines: list[list[Line]]) -> Iterator[Candidate]:
             elif spec.type == "date":
                 yield from (Candidate(found) for found in _dates_in(line.words, page))
             elif spec.type in ("amount", "number"):
-                tender = float(bool(TENDER.search(line.text)))
+                features = {
+                    "tender_line": float(bool(TENDER.search(line.text))),
+                    "change_line": float(bool(CHANGE.search(line.text))),
+                }
                 for word in line.words:
                     found = last_amount([word], page, 0.0)
                     if found is not None:
-                        yield Candidate(found, {"tender_line": tender})
+                        yield Candidate(found, dict(features))
 
 
 def _ids_in(line: Line, page: int) -> Iterator[Candidate]:
