@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Text, cast, select, update
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -14,9 +14,7 @@ from app.db.models import (
     ACTIVE_JOB_STATUSES,
     DocumentRecord,
     JobRecord,
-    JobStatus,
     PageRecord,
-    utcnow,
 )
 from app.errors import BadInputError, NotFoundError
 from app.read_models import document_info
@@ -98,21 +96,22 @@ def delete_documents(
 ) -> Deletion:
     """Delete documents with their pages, results, jobs, original and page images.
 
-    Active jobs are cancelled first, in the same transaction, so a worker still running one
-    finds it gone and writes nothing. Files go after the commit: a crash in between leaves
-    files without rows (harmless, rewritten on the next ingest), never rows without files.
+    Active jobs are locked first, in the same transaction, so a worker still running one
+    waits, then finds it gone and writes nothing; their task ids are returned to revoke.
+    Files go after the commit: a crash in between leaves files without rows (harmless,
+    rewritten on the next ingest), never rows without files.
     """
-    documents = [session.get(DocumentRecord, document_id) for document_id in document_ids]
-    missing = [i for i, d in zip(document_ids, documents, strict=True) if d is None]
+    documents = {
+        document_id: session.get(DocumentRecord, document_id) for document_id in document_ids
+    }
+    missing = [document_id for document_id, document in documents.items() if document is None]
     if missing:
         raise NotFoundError(f"no document with id {', '.join(map(str, missing))}")
-    present = [document for document in documents if document is not None]
+    present = [document for document in documents.values() if document is not None]
     revoke = session.scalars(
-        update(JobRecord)
+        select(JobRecord.task_id)
         .where(JobRecord.document_id.in_(document_ids), JobRecord.status.in_(ACTIVE_JOB_STATUSES))
-        .values(status=JobStatus.CANCELLED, message="document deleted", finished_at=utcnow())
-        .returning(JobRecord.task_id)
-        .execution_options(synchronize_session=False)
+        .with_for_update()
     ).all()
     deleted = [document_info(document) for document in present]
     for document in present:

@@ -87,7 +87,7 @@ def test_a_document_is_found_by_id_or_sha256_prefix(settings: Settings, three: l
             get_document(session=session, ref=unknown)
 
 
-def test_deletion_cancels_active_jobs_and_removes_files(
+def test_deletion_revokes_active_jobs_and_removes_files(
     settings: Settings, three: list[int], tmp_path: Path
 ) -> None:
     sessions = open_database(settings)
@@ -109,8 +109,10 @@ def test_deletion_cancels_active_jobs_and_removes_files(
         session.get_one(JobRecord, kept.job_id).task_id = "task-2"  # another document's
         session.commit()
         sha256 = get_document(session=session, ref=queued.document_id).sha256
+        gone = get_document(session=session, ref=three[0]).sha256
     original = storage.original_path(settings.data_dir, sha256)
     assert original.exists()
+    storage.original_path(settings.data_dir, gone).unlink()  # already gone: still deleted
     with sessions() as session:
         deletion = delete_documents(
             session=session, settings=settings, document_ids=[queued.document_id, three[0]]

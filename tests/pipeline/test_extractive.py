@@ -152,6 +152,15 @@ def test_without_a_readable_key_the_total_is_the_sum_not_the_change() -> None:
     assert total.text == "RM13.50"  # 4.90 + 8.60, though the change is larger
 
 
+def test_the_rules_guess_of_an_unkeyed_total_passes_over_change_and_keeps_the_first() -> None:
+    """With no total key the rules take the largest decimal amount, unsure (0.3), skipping a
+    line of change wherever it is, and the first of two equal amounts."""
+    page = _page_of_lines("CHANGE 86.50", "LATTE 4.90", "IUIAL 13.50", "PAID 13.50", "QTY 20")
+    found = find_field(load_schema("receipt").field("total").spec(), [group_lines(page.words)])
+    assert found is not None
+    assert (found.text, found.score, [w.box.y0 for w in found.words]) == ("13.50", 0.3, [0.13])
+
+
 @pytest.mark.parametrize(
     "lines",
     [
