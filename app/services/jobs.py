@@ -248,13 +248,15 @@ def abandon(*, session: Session, runner: str, reason: str) -> list[tuple[int, st
 
 
 def fail_document(session: Session, document_id: int, reason: str) -> None:
+    """Fail a document still waiting for its first reading (it has no pages yet); one that
+    is ready and being read again keeps its pages until new ones replace them."""
     session.execute(
         update(DocumentRecord)
         .where(
             DocumentRecord.id == document_id,
             DocumentRecord.status.in_([DocumentStatus.PENDING, DocumentStatus.PROCESSING]),
         )
-        .values(status=DocumentStatus.FAILED, error=reason, page_count=0)
+        .values(status=DocumentStatus.FAILED, error=reason)
         .execution_options(synchronize_session=False)
     )
 

@@ -22,7 +22,7 @@ from app.errors import NotFoundError, StateError
 from app.read_models import as_utc
 from app.services.analysis import queue_analysis, run_analysis_jobs, submit_analysis
 from app.services.heartbeat import Heartbeat
-from app.services.ingest import submit_file
+from app.services.ingest import reprocess_document, submit_file
 from app.services.jobs import (
     abandon,
     active_ingest_job,
@@ -98,6 +98,22 @@ def test_cancel_a_queued_ingest_fails_its_document(settings: Settings, tmp_path:
     untouched = _job(settings, other)  # another document's job and document
     assert (untouched.status, untouched.document.status) == ("queued", "pending")
     assert ingest(settings, path).document.status == "ready"  # submitting again retries
+
+
+def test_cancelling_a_reading_again_leaves_the_ready_document_as_it_was(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Reading a ready document again keeps its pages until new ones replace them, so a
+    cancelled re-read fails nothing: the document stays ready with its pages."""
+    document = ingest(settings, badfiles.make_multipage_pdf(tmp_path, 2)).document
+    sessions = open_database(settings)
+    with sessions() as session:
+        again = reprocess_document(session=session, document_id=document.id)
+        assert again.job_id is not None
+        cancel_job(session=session, job_id=again.job_id)
+    with sessions() as session:
+        kept = session.get_one(DocumentRecord, document.id)
+        assert (kept.status, kept.error, kept.page_count, len(kept.pages)) == ("ready", None, 2, 2)
 
 
 def test_a_running_ingest_stops_at_the_next_page_when_cancelled(
