@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -45,19 +46,27 @@ def export_documents(
 def write_export(
     documents: Sequence[ExportDocument], output: Path, *, per_document: bool
 ) -> list[Path]:
-    """One JSON array in `output`, or one `<id>-<sha12>.json` per document in folder `output`."""
+    """One JSON array in `output`, or one `<id>-<sha12>.json` per document in folder `output`,
+    each document written alike: two-space indents, text as written, keys by their aliases."""
     if not per_document:
         output.parent.mkdir(parents=True, exist_ok=True)
-        payload = [document.model_dump(mode="json", by_alias=True) for document in documents]
-        output.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        output.write_text(_json_text([_exported(document) for document in documents]))
         return [output]
     output.mkdir(parents=True, exist_ok=True)
     written = []
     for document in documents:
         path = output / f"{document.document.id}-{document.document.sha256[:12]}.json"
-        path.write_text(document.model_dump_json(indent=2, by_alias=True) + "\n")
+        path.write_text(_json_text(_exported(document)))
         written.append(path)
     return written
+
+
+def _exported(document: ExportDocument) -> dict[str, Any]:
+    return document.model_dump(mode="json", by_alias=True)
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
 
 
 def _provenance() -> Provenance:
@@ -130,5 +139,5 @@ def fields_csv(*, session: Session, document_ids: Sequence[int], schema_name: st
             if c.schema_name == schema_name and c.list_index == 0
         }
         values = [corrected.get(n, fields[n].value if n in fields else None) for n in names]
-        writer.writerow([document.id, document.filename, *("" if v is None else v for v in values)])
+        writer.writerow([document.id, document.filename, *values])  # None: an empty cell
     return out.getvalue()

@@ -95,7 +95,10 @@ def test_no_words_and_one_file_per_document(settings: Settings, tmp_path: Path) 
     assert write_export(exported, tmp_path / "out" / "new", per_document=True) == written
     names = [f"{item.document.id}-{item.document.sha256[:12]}.json" for item in exported]
     assert [path.name for path in written] == names and len(set(names)) == 2
-    for path in written:
+    [array] = write_export(exported, tmp_path / "all.json", per_document=False)
+    for path, in_array in zip(written, json.loads(array.read_text()), strict=True):
+        # each file holds its document as the array does, written alike
+        assert path.read_text() == json.dumps(in_array, indent=2, ensure_ascii=False) + "\n"
         item = json.loads(path.read_text())
         jsonschema.validate(item, export_json_schema())
         assert all(page["words"] is None for page in item["pages"])
@@ -137,7 +140,7 @@ def test_results_the_page_lacks_are_exported_ungrounded(settings: Settings, tmp_
         )
         session.commit()
         exported = export_documents(session=session, document_ids=[document_id])
-    [path] = write_export(exported, tmp_path / "new" / "out.json", per_document=False)
+    [path] = write_export(exported, tmp_path / "new" / "folder" / "out.json", per_document=False)
     text = path.read_text()  # two-space indents, text as written, keys by their aliases
     assert text.startswith("[\n  {\n") and '"answer": "1 déc 2026"' in text
     assert '"schema": "invoice"' in text
