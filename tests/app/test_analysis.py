@@ -11,8 +11,9 @@ from app.answer_engines import EngineChoice, choose_engine
 from app.config import Settings
 from app.db import open_database
 from app.db.models import AnswerRecord, FieldRecord
-from app.errors import BadInputError, NotReadyError
+from app.errors import BadInputError, NotReadyError, SetupError
 from app.samples import write_samples
+from app.services.analysis import _unique_key
 from app.services.payloads import AnalysisRequest
 from pipeline.analysis import AskedQuestion, DocumentWork, analyze_documents, ground_text
 from pipeline.engines.base import Answer, EngineOutput, EngineRequest
@@ -198,13 +199,48 @@ def _engine_fault(*_args: object, **_kwargs: object) -> None:
     raise RuntimeError("the engine lost its state")
 
 
-def test_an_engine_error_fails_the_job_with_its_type(
-    settings: Settings, invoice_id: int, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (
+            RuntimeError("the engine lost its state"),
+            "internal error (RuntimeError): the engine lost its state",
+        ),
+        (SetupError("no model weights in /models"), "no model weights in /models"),
+    ],
+)
+def test_an_engine_error_fails_the_job_saying_why(
+    settings: Settings,
+    invoice_id: int,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    message: str,
 ) -> None:
-    monkeypatch.setattr("app.services.analysis.analyze_documents", _engine_fault)
+    """An error docfuse raised on purpose already says what is wrong; any other is named by
+    its type, an internal error."""
+
+    def fault(*_args: object, **_kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr("app.services.analysis.analyze_documents", fault)
     results = analyze(settings, invoice_id, AnalysisRequest.of(["What is the total?"], None))
-    assert results.job.status == "failed" and results.answers == []
-    assert results.job.message == "internal error (RuntimeError): the engine lost its state"
+    assert (results.job.status, results.job.message, results.answers) == ("failed", message, [])
+
+
+def test_results_are_keyed_by_their_unique_constraints() -> None:
+    """A result is replaced, not duplicated, when the same key is stored again."""
+    result = ("engine", "model_revision", "prompt_version")
+    assert _unique_key(AnswerRecord, "uq_answer_key") == (
+        "document_id", "page_index", "question_sha256", *result
+    )  # fmt: skip
+    assert _unique_key(FieldRecord, "uq_field_key") == (
+        "document_id",
+        "schema_name",
+        "name",
+        *result,
+    )
+    with pytest.raises(LookupError, match="^AnswerRecord has no constraint uq_nothing$"):
+        _unique_key(AnswerRecord, "uq_nothing")
 
 
 @pytest.mark.usefixtures("ctrl_c_pressed")

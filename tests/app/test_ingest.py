@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +22,7 @@ from app.dispatch import Dispatcher
 from app.errors import NotFoundError
 from app.read_models import SubmitOutcome
 from app.services import storage
-from app.services.ingest import collect_paths, reprocess_document, submit_bytes
+from app.services.ingest import _file_kind, collect_paths, reprocess_document, submit_bytes
 from app.services.pages import page_image_file
 from app.services.payloads import IngestPayload
 from tests import badfiles
@@ -252,7 +253,24 @@ def test_a_socket_is_refused_as_unreadable(settings: Settings, tmp_path: Path) -
     with socket.socket(socket.AF_UNIX) as listening:
         listening.bind(str(path))
         result = ingest(settings, path)
-    assert _status(result) == "refused" and result.reason.startswith("cannot read the file: ")
+    assert (_status(result), result.reason) == (
+        "refused",
+        "cannot read the file: No such device or address",  # the error's words, not its repr
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [
+        (stat.S_IFIFO, "a FIFO"),
+        (stat.S_IFCHR, "a character device"),
+        (stat.S_IFBLK, "a block device"),
+        (stat.S_IFSOCK, "not a file"),
+    ],
+)
+def test_what_is_not_a_regular_file_is_named(mode: int, kind: str) -> None:
+    """Block devices and sockets, which a test cannot portably open, named as the others."""
+    assert _file_kind(mode) == kind
 
 
 def test_failed_document_is_retried_when_ingested_again(settings: Settings, tmp_path: Path) -> None:
