@@ -14,8 +14,10 @@ from model.tiny import save_tiny_random
 from pipeline.engines.base import Engine, EngineRequest, FieldSpec, Question
 from pipeline.engines.florence_vl import (
     FlorenceVLEngine,
+    _revision_of,
     attention_implementation,
     field_question,
+    resolve_device,
     resolve_dtype,
 )
 from pipeline.types import Page, TextSource
@@ -194,12 +196,41 @@ def test_unknown_page_is_named(engine: FlorenceVLEngine, pages: list[Page]) -> N
         engine.answer(pages, [Question(page=9, text="Total?")])
 
 
-def test_device_and_dtype_rules() -> None:
+def test_device_and_dtype_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `auto` means on a machine with and without CUDA and flash-attn, whichever this
+    one is: a GPU gets bfloat16, and flash-attn only where both are."""
+    import importlib.util
+
+    import torch
+
     assert resolve_dtype("auto", "cuda") == "bfloat16"
     assert resolve_dtype("auto", "cpu") == "float32"
     with pytest.raises(ValueError, match="'int8'"):
         resolve_dtype("int8", "cpu")
-    assert attention_implementation("cpu") == "sdpa"
+    assert resolve_device("cuda:1") == "cuda:1"
+    for cuda in (True, False):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        assert resolve_device("auto") == ("cuda" if cuda else "cpu")
+    find_spec = importlib.util.find_spec
+    for installed in (True, False):
+        flash = object() if installed else None  # the module's spec, or none found
+        monkeypatch.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, flash=flash: flash if name == "flash_attn" else find_spec(name),
+        )
+        assert attention_implementation("cuda:0") == ("flash_attention_2" if installed else "sdpa")
+        assert attention_implementation("cpu") == "sdpa"
+
+
+def test_a_revision_names_the_hub_commit_and_the_adapter(tmp_path: Path) -> None:
+    """A checkpoint from the hub's cache is named with its commit; a merged adapter adds its
+    hash, so two fine-tunings into one folder are two revisions."""
+    snapshot = save_tiny_random(tmp_path / "models--org--tiny" / "snapshots" / "0123abcd", seed=3)
+    engine = FlorenceVLEngine(str(snapshot), device="cpu", max_new_tokens=1)
+    assert engine.model_revision == f"{snapshot}@0123abcd"
+    engine.vlm.config.adapter = "0123456789abcdef" * 4
+    assert _revision_of("org/tiny", engine.vlm) == "org/tiny@0123abcd+adapter.0123456789ab"
 
 
 def test_importing_engines_does_not_import_torch() -> None:
