@@ -238,7 +238,7 @@ def save_sets(sets: Sequence[FieldSet], path: Path) -> None:
 
 def load_sets(path: Path) -> list[FieldSet]:
     """Sets saved by `save_sets`; those written for other features are refused."""
-    with np.load(path, allow_pickle=False) as saved:
+    with np.load(path) as saved:  # numpy refuses pickled arrays by default
         meta = json.loads(str(saved["meta"]))
         vectors, right = saved["vectors"].astype(float), saved["right"]
     if meta["features"] != list(FEATURES):

@@ -186,6 +186,10 @@ def test_an_engine_s_defaults_and_the_least_it_accepts(tmp_path: Path) -> None:
     assert not all(torch.equal(v, other[k]) for k, v in seeded.items())
     least = FlorenceVLEngine.tiny_random(batch_size=1, max_new_tokens=1)
     assert (least.batch_size, least.settings.max_new_tokens) == (1, 1)
+    assert tiny.vlm.config.fusion.gains == {}
+    document = FlorenceVLEngine.tiny_random(fusion_profile="document", dtype="bfloat16")
+    assert document.vlm.config.fusion.gains == {"ocr": 1.5}
+    assert {p.dtype for p in document.vlm.model.parameters()} == {torch.bfloat16}
     for wrong in ({"batch_size": 0}, {"max_new_tokens": 0}):
         with pytest.raises(ValueError, match=r"must be >= 1"):
             FlorenceVLEngine.tiny_random(**wrong)

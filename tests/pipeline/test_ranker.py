@@ -3,6 +3,7 @@ is kept in, and the extractive engine deciding by it."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import astuple
@@ -236,13 +237,26 @@ def test_a_ranker_for_other_features_or_no_ranker_is_refused_by_name(tmp_path: P
 
 
 def test_candidate_sets_round_trip(tmp_path: Path) -> None:
-    sets = field_sets(_delivery_note(n) for n in range(3))
+    """Sets keep what they were made from (weight, whether scored), in float32 on disk; sets
+    saved for other features are refused, naming the file."""
+    notes = [_delivery_note(n) for n in range(3)]
+    notes[1] = dataclasses.replace(notes[1], weight=3.0, scored=False)
+    sets = field_sets(notes)
+    assert [(s.weight, s.scored) for s in sets] == [(1.0, True), (3.0, False), (1.0, True)]
     save_sets(sets, tmp_path / "sets.npz")
     loaded = load_sets(tmp_path / "sets.npz")
-    assert [(s.document, s.group, s.name, s.rule) for s in loaded] == [
-        (s.document, s.group, s.name, s.rule) for s in sets
+    assert [(s.document, s.group, s.name, s.rule, s.weight, s.scored) for s in loaded] == [
+        (s.document, s.group, s.name, s.rule, s.weight, s.scored) for s in sets
     ]
     assert all(np.array_equal(a.vectors, b.vectors) for a, b in zip(loaded, sets, strict=True))
+    with np.load(tmp_path / "sets.npz") as saved:
+        assert saved["vectors"].dtype == np.float32
+        older = {name: saved[name] for name in saved.files}
+    meta = json.loads(str(older["meta"]))
+    older["meta"] = np.asarray(json.dumps(meta | {"features": meta["features"][:-1]}))
+    np.savez_compressed(tmp_path / "older.npz", **older)
+    with pytest.raises(ValueError, match=r"older.npz: candidate sets of other features; rebuild"):
+        load_sets(tmp_path / "older.npz")
 
 
 def test_training_is_reproducible_to_the_last_weight() -> None:
