@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.samples import write_samples
+from pipeline.engines.address_blocks import address_runs
 from pipeline.engines.base import FieldSpec, Question
 from pipeline.engines.extractive import ExtractiveEngine, find_field
 from pipeline.fields.normalize import normalize
@@ -150,6 +151,27 @@ def test_without_a_readable_key_the_total_is_the_sum_not_the_change() -> None:
     page = _page_of_lines("LATTE RM4.90", "BUN RM8.60", "IUIAL RM13.50", "CHANGE RM86.50")
     [total] = ExtractiveEngine().extract([page], [load_schema("receipt").field("total").spec()])
     assert total.text == "RM13.50"  # 4.90 + 8.60, though the change is larger
+
+
+def test_address_candidates_are_every_run_of_header_lines() -> None:
+    """Runs of one to five consecutive lines in the top half of the first page, each with
+    what tells an address apart: here whether the line above it registers a company."""
+    from pipeline.types import Box, Word
+
+    rows = [(0.1, "NORTHWIND BAKERY"), (0.2, "(123456-X)"), (0.3, "12 JALAN SATU"), (0.5, "THANKS")]
+    words = [Word(text, Box(0, 0.1, y, 0.4, y + 0.02)) for y, text in rows]
+    runs = list(address_runs([group_lines(words)]))
+    assert [found.text for found, _ in runs] == [
+        "NORTHWIND BAKERY",
+        "NORTHWIND BAKERY (123456-X)",
+        "NORTHWIND BAKERY (123456-X) 12 JALAN SATU",
+        "(123456-X)",
+        "(123456-X) 12 JALAN SATU",
+        "12 JALAN SATU",
+    ]  # the line halfway down is no longer the header
+    under = [features["under_company"] for _, features in runs]
+    assert under == [0.0, 0.0, 0.0, 0.0, 0.0, 1.0]  # only under the registration number
+    assert list(address_runs([])) == []
 
 
 def test_the_rules_guess_of_an_unkeyed_total_passes_over_change_and_keeps_the_first() -> None:
@@ -380,6 +402,14 @@ def test_a_list_field_gives_every_value_after_its_keys_once() -> None:
     assert json.loads(visit.raw_text) == ["03.11.2026", "04.11.2026"]
     assert len(phone.boxes) == 2 and phone.confidence > 0.5
     assert phone.row_boxes is not None and [len(boxes) for boxes in phone.row_boxes] == [1, 1]
+
+
+def test_a_list_field_keeps_its_values_as_printed() -> None:
+    """Accents stay as they are in the JSON array (what a person sees and corrects)."""
+    page = _page_of_lines("Contact: Zoë", "Contact: Müller")
+    spec = FieldSpec("contact", labels=("contact",), repeated=True)
+    found = find_field(spec, [group_lines(page.words)])
+    assert found is not None and found.text == '["Zoë", "Müller"]'
 
 
 def test_the_seller_by_the_legal_forms_and_titles_of_other_languages() -> None:
