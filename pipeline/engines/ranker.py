@@ -56,10 +56,10 @@ class LinearModel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LinearModel:
-        return cls(
-            np.asarray(data["mean"], dtype=float),
-            np.asarray(data["scale"], dtype=float),
-            np.asarray(data["coef"], dtype=float),
+        return cls(  # the file's numbers are all written as floats
+            np.asarray(data["mean"]),
+            np.asarray(data["scale"]),
+            np.asarray(data["coef"]),
             float(data["intercept"]),
         )
 
@@ -131,7 +131,7 @@ def save_ranker(ranker: Ranker, path: Path) -> Ranker:
     """Write `ranker` to `path`; returns it with the version of the written file."""
     text = ranker.to_json() + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_text(text)  # JSON's ASCII escapes: the same bytes in any encoding
     return Ranker(ranker.models, ranker.calibration, _version(text.encode()))
 
 

@@ -200,9 +200,8 @@ def _isotonic(judged: list[tuple[float, bool]]) -> Calibration:
 
     if len(judged) < 2:
         return Calibration((), ())
-    probabilities, right = zip(*judged, strict=True)
-    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-    fitted.fit(probabilities, np.asarray(right, dtype=float))
+    probabilities, right = np.asarray(judged, dtype=float).T
+    fitted = IsotonicRegression().fit(probabilities, right)  # the rates of right values
     return Calibration(
         tuple(round(float(x), 6) for x in fitted.X_thresholds_),
         tuple(round(float(y), 6) for y in fitted.y_thresholds_),

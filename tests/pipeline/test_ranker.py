@@ -26,6 +26,7 @@ from pipeline.engines.ranker import (
 from pipeline.engines.ranker_training import (
     BUILTIN_SETS,
     LabelledDocument,
+    _isotonic,
     cross_validate,
     field_sets,
     fit_ranker,
@@ -204,8 +205,9 @@ def test_calibration_maps_probability_to_the_rate_found_right() -> None:
 
 def test_a_saved_ranker_is_named_by_its_content(tmp_path: Path) -> None:
     ranker = fit_ranker(field_sets(_delivery_note(n) for n in range(6)))
-    path = tmp_path / "new" / "ranker.json"
+    path = tmp_path / "new" / "folder" / "ranker.json"
     saved = save_ranker(ranker, path)
+    assert save_ranker(ranker, path) == saved  # again, over it: the same file, the same name
     text = path.read_text(encoding="utf-8")
     assert text.startswith('{\n "')  # one-space indents: small diffs when retrained
     numbers = [
@@ -234,6 +236,42 @@ def test_a_ranker_for_other_features_or_no_ranker_is_refused_by_name(tmp_path: P
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(RankerError, match="broken.json: not a readable"):
         load_ranker(tmp_path / "broken.json")
+
+
+def test_a_field_needs_three_documents_with_its_value_among_the_candidates() -> None:
+    """Weights for a field (and its type) once three training documents had its value among
+    their candidates; a field with fewer (here one arrival date) is left to the rules, and
+    the fields after it in order are still trained."""
+    notes = [_delivery_note(n) for n in range(3)]
+    arrival = FieldSpec("arrival_date", "date")
+    notes[0] = dataclasses.replace(
+        notes[0],
+        fields=[arrival, *notes[0].fields],
+        gold=notes[0].gold | {arrival.name: "2024-04-10"},
+    )
+    assert sorted(fit_ranker(field_sets(notes)).models) == ["delivery_date", "type:date"]
+    assert fit_ranker(field_sets(_delivery_note(n) for n in range(2))).models == {}
+
+
+def test_held_out_picks_without_candidates_or_weights() -> None:
+    """Scored by groups held out (two groups are enough): a document printing no date is
+    wrong at confidence 0; a field without weights keeps the rules' pick at 0.5."""
+    notes = [_delivery_note(n) for n in range(4)]
+    undated = LabelledDocument(
+        "blank", "family-9", [_page([(0.1, 0.1, "No dates here")])], notes[0].fields,
+        {"delivery_date": "2024-04-10"},
+    )  # fmt: skip
+    report = cross_validate(field_sets([*notes, undated]))
+    assert report.fields["delivery_date"].n == 5 and (0.0, False) in report.judged
+    two = cross_validate(field_sets(notes[:2]))  # one group each: nothing to learn from
+    assert (two.fields["delivery_date"].n, two.judged) == (2, [(0.5, False), (0.5, False)])
+
+
+def test_calibration_is_the_rate_of_right_values_by_probability() -> None:
+    assert _isotonic([(0.2, False), (0.8, True)]) == Calibration((0.2, 0.8), (0.0, 1.0))
+    judged = [(0.3, True), (0.6, False), (0.9, True)]  # pooled where the rate would fall
+    assert _isotonic(judged) == Calibration((0.3, 0.6, 0.9), (0.5, 0.5, 1.0))
+    assert _isotonic([(0.5, True)]) == Calibration((), ())
 
 
 def test_candidate_sets_round_trip(tmp_path: Path) -> None:
