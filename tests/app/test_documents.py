@@ -32,7 +32,7 @@ def _pdf(folder: Path, name: str, *lines: str) -> Path:
 def three(settings: Settings, tmp_path: Path) -> list[int]:
     """Two ready documents and one that failed."""
     ready = [
-        ingest(settings, _pdf(tmp_path, "a_b%.pdf", "Invoice ACME Ltd", "Total 12.50")),
+        ingest(settings, _pdf(tmp_path, "a_b%.pdf", "Invoice ACME Ltd", "Total 12.50 (10%)")),
         ingest(settings, _pdf(tmp_path, "axb.pdf", "Receipt Corner Shop", "Total 3.00")),
         ingest(settings, badfiles.make_encrypted_pdf(tmp_path)),
     ]
@@ -54,6 +54,8 @@ def test_filters_by_status_name_and_words(settings: Settings, three: list[int]) 
     assert _names(settings, text="total acme") == ["a_b%.pdf"]  # every word, any case
     assert _names(settings, text="total") == ["a_b%.pdf", "axb.pdf"]
     assert _names(settings, text="acme shop") == []
+    assert _names(settings, text="10%)") == ["a_b%.pdf"]  # in words too, "%" is itself
+    assert _names(settings, text="12_50") == []  # and "_" no wildcard for the "." of 12.50
     assert _names(settings, text="   ") == ["a_b%.pdf", "axb.pdf", "encrypted.pdf"]
 
 
