@@ -20,7 +20,7 @@ from app.db.models import CorrectionRecord, DocumentRecord, FieldRecord
 from app.errors import NotFoundError
 from app.samples import write_samples
 from app.schemas import export_json_schema
-from app.services.corrections import confirm_answer, confirm_field, correct_answer
+from app.services.corrections import confirm_answer, confirm_field, correct_answer, correct_field
 from app.services.export import export_documents, field_schema_names, fields_csv
 from app.services.extractor_training import CORRECTION_WEIGHT, corrected_documents
 from app.services.payloads import AnalysisRequest
@@ -56,6 +56,14 @@ def test_a_correction_is_stored_beside_the_model_value(settings: Settings, invoi
             session, settings, invoice, "customer", "Northwind Traders"
         )
         again = correct_invoice_field(session, settings, invoice, "issue_date", "3 Nov 2026")
+        blank = correct_field(  # a person saying the document has no due date
+            session=session, settings=settings, document_id=invoice, schema_name="invoice",
+            field_name="due_date", text="  ",
+        )  # fmt: skip
+        answer = correct_answer(
+            session=session, settings=settings, document_id=invoice, question=QUESTION, text="89"
+        )
+    assert (blank.value, blank.list_index, answer.list_index) == (None, 0, 0)
     assert corrected.kind == "corrected" and corrected.grounded and corrected.page == 0
     assert again.value == "2026-11-03" and again.raw_text == "3 Nov 2026"  # normalised
     item = _exported(settings, invoice)
@@ -175,6 +183,7 @@ def test_corrections_become_one_labelled_document_to_train_on(
     with open_database(settings)() as session:
         correct_invoice_field(session, settings, invoice, "issue_date", "3 Nov 2026")
         correct_invoice_field(session, settings, invoice, "customer", "Northwind Traders")
+        correct_invoice_field(session, settings, invoice, "customer", "Second Row Ltd", 1)
         confirm_field(
             session=session, document_id=invoice, schema_name="invoice", field_name="total"
         )
