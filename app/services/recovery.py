@@ -22,7 +22,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -113,7 +113,7 @@ def _retry_interrupted(
         .where(
             JobRecord.id == job.id,
             JobRecord.status == JobStatus.RUNNING,
-            or_(JobRecord.heartbeat_at == job.heartbeat_at, JobRecord.heartbeat_at.is_(None)),
+            JobRecord.heartbeat_at == job.heartbeat_at,  # IS NULL when it never beat
         )
         .values(status=JobStatus.FAILED, message=reason, finished_at=utcnow())
         .returning(JobRecord.id)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db.models import JobKind, JobRecord, JobStatus, WorkerRecord, utcnow
+from app.db.models import ACTIVE_JOB_STATUSES, JobKind, JobRecord, WorkerRecord, utcnow
 from app.db.upsert import upsert
 from app.queues import QUEUES
 from app.read_models import WorkerInfo, as_utc, worker_info
@@ -92,9 +92,6 @@ def queues_without_workers(*, session: Session, settings: Settings) -> list[str]
         for queue in worker.queues
     }
     busy_kinds = session.scalars(
-        select(JobRecord.kind)
-        .where(JobRecord.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
-        .group_by(JobRecord.kind)
-        .having(func.count() > 0)
+        select(JobRecord.kind).where(JobRecord.status.in_(ACTIVE_JOB_STATUSES)).distinct()
     ).all()
     return sorted({QUEUES[JobKind(kind)] for kind in busy_kinds} - live)

@@ -33,7 +33,13 @@ from app.services.jobs import (
     list_jobs,
 )
 from app.services.payloads import AnalysisRequest, IngestPayload
-from app.services.recovery import Recovery, dead_local_runner, inline_runner_name, recover
+from app.services.recovery import (
+    Recovery,
+    _retry_interrupted,
+    dead_local_runner,
+    inline_runner_name,
+    recover,
+)
 from pipeline.engines.base import Engine, EngineOutput, EngineRequest
 from pipeline.engines.extractive import ExtractiveEngine
 from tests import badfiles
@@ -172,6 +178,43 @@ def _die_running(settings: Settings, job_id: int) -> Recovery:
         return recover(session=session, settings=settings, waiting=set())
 
 
+def test_recovery_retries_each_interrupted_job_alone_and_never_one_that_beat(
+    fast: Settings, tmp_path: Path
+) -> None:
+    """Runners that died before their first heartbeat: each of their jobs is retried on its
+    own. A job whose heartbeat arrives while recovery decides is left running."""
+    jobs = [_submit(fast, badfiles.make_born_digital_pdf(tmp_path / name)) for name in "abc"]
+    sessions = open_database(fast)
+    with sessions() as session:
+        claim(session, jobs, "worker-that-dies")
+        session.execute(update(JobRecord).values(heartbeat_at=None))
+        session.commit()
+    age_heartbeat(fast, JobRecord.id, jobs[2], 10)
+    with sessions() as session:
+        stale = session.get_one(JobRecord, jobs[2])  # read before its runner beats
+        age_heartbeat(fast, JobRecord.id, jobs[2], 0)
+        late = Recovery()
+        _retry_interrupted(session, fast, stale, late)
+        assert late == Recovery()
+    with sessions() as session:
+        recovery = recover(session=session, settings=fast, waiting=set())
+    assert len(recovery.retried) == 2 and recovery.gave_up == []
+    assert [_job(fast, job_id).status for job_id in jobs] == ["failed", "failed", "running"]
+    retries = [_job(fast, job_id) for job_id in recovery.retried]
+    assert [job.retry_of for job in retries] == jobs[:2]
+
+
+def test_an_interrupted_reading_again_leaves_the_ready_document_ready(
+    fast: Settings, tmp_path: Path
+) -> None:
+    document = ingest(fast, badfiles.make_born_digital_pdf(tmp_path)).document
+    with open_database(fast)() as session:
+        again = reprocess_document(session=session, document_id=document.id).job_id
+    assert again is not None
+    (retry,) = _die_running(fast, again).retried
+    assert (_job(fast, retry).retry_of, _job(fast, retry).document.status) == (again, "ready")
+
+
 def test_interrupted_ingest_is_retried_then_given_up(fast: Settings, tmp_path: Path) -> None:
     """A worker killed mid-ingest: its job goes stale, is failed and retried as a new
     attempt; the last attempt's failure fails the document instead of looping."""
@@ -245,6 +288,16 @@ def test_only_an_in_process_runner_of_this_machine_whose_process_ended_is_dead()
     here = socket.gethostname()
     assert dead_local_runner(f"inline@{here}:{ended}")
     assert not dead_local_runner(inline_runner_name())  # alive: this process
+    hangs_up = (  # any signal but 0 ends it, even where this test's SIGHUP is ignored
+        "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_DFL); print(flush=True);"
+        "time.sleep(60)"
+    )
+    with subprocess.Popen([sys.executable, "-c", hangs_up], stdout=subprocess.PIPE) as alive:
+        assert alive.stdout is not None and alive.stdout.readline() == b"\n"
+        assert not dead_local_runner(f"inline@{here}:{alive.pid}")
+        time.sleep(0.2)
+        assert alive.poll() is None  # only asked whether it lives, never sent a signal
+        alive.kill()
     assert not dead_local_runner(f"inline@{here}x:{ended}")  # another machine's
     assert not dead_local_runner(f"inline@{here}:{ended}x")  # not a pid
     assert not dead_local_runner(f"worker@{here}:{ended}")  # a Celery worker: its heartbeat
