@@ -150,10 +150,13 @@ def test_a_long_reason_is_cut_to_500_characters_with_an_ellipsis(tmp_path: Path)
     whole = f"fields: Value error, duplicate field names: {', '.join(names)}"
     assert reason == whole[:499] + "…"
     fits = tmp_path / "fits.yaml"
-    fits.write_text("name: fits\nfields:\n" + "".join(f"  - name: {n}\n" for n in names[:2] * 2))
+    exactly = ["a" * 227, "b" * 227]  # the reason is 500 characters: kept whole
+    fits.write_text("name: fits\nfields:\n" + "".join(f"  - name: {n}\n" for n in exactly * 2))
     with pytest.raises(SchemaError) as refused:
         load_schema(fits)
-    assert str(refused.value).endswith(f"duplicate field names: {names[0]}, {names[1]}")
+    reason = str(refused.value).removeprefix(f"{fits}: invalid field schema: ")
+    assert reason == f"fields: Value error, duplicate field names: {', '.join(exactly)}"
+    assert len(reason) == 500
 
 
 def test_asking_a_schema_for_a_field_it_lacks_names_both() -> None:
