@@ -18,8 +18,12 @@ from app.db import open_database
 from app.db.models import DocumentRecord
 from app.samples import write_samples
 from app.services.corrections import correct_answer
-from app.services.training_export import TrainingExample, training_examples
-from pipeline.fields.schemas import load_schema
+from app.services.training_export import (
+    TrainingExample,
+    _validation_documents,
+    training_examples,
+)
+from pipeline.fields.schemas import load_schema, parse_schema
 from tests import badfiles
 from tests.app.helpers import answer_record, correct_invoice_field, field_record, ingest
 
@@ -152,6 +156,12 @@ def test_each_correction_is_asked_of_its_page_or_says_why_not(
         )
         examples, skipped = training_examples(session)
         sha = {d: session.get_one(DocumentRecord, d).sha256 for d in (one, two)}
+        own = parse_schema(  # a user's invoice schema, asking its own question
+            b"name: invoice\nfields:\n  - name: vendor\n    question: Who sold it?\n",
+            source="mine.yaml",
+        )
+        asked = [(e.page_index, e.question) for e in training_examples(session, schema=own)[0]]
+    assert asked == [(0, "Who sold it?"), (1, "Who sold it?")]  # and no answers
     vendor = load_schema("invoice").field("vendor").spec().question
     assert examples == [
         TrainingExample(sha[one], 0, vendor, "Shop Ltd"),
@@ -225,3 +235,13 @@ def test_finetune_refuses_an_unknown_fusion_profile(runner: CliRunner, tmp_path:
     options = ["--base", "tiny-random", "--fusion-profile", "bogus", "--out", str(tmp_path / "o")]
     result = runner.invoke(cli, ["finetune", str(tmp_path), *options])
     assert result.exit_code == 2 and "fusion profile 'bogus' is not one of" in result.output
+
+
+def test_the_split_is_a_fifth_of_the_documents_by_a_hash_that_never_changes() -> None:
+    """A document's side never changes between exports, whatever else is corrected: it is
+    chosen by a hash of its sha256 alone (pinned here), a fifth of them, at least one."""
+    documents = [f"{number:064x}" for number in range(10)]
+    assert _validation_documents(documents) == {documents[5], documents[6]}
+    assert _validation_documents(reversed(documents)) == {documents[5], documents[6]}
+    assert _validation_documents(documents[:2]) == {documents[0]}
+    assert _validation_documents(documents[:1]) == set()
