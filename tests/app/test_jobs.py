@@ -307,13 +307,14 @@ def test_only_an_in_process_runner_of_this_machine_whose_process_ended_is_dead()
 def test_stopping_a_runner_closes_its_own_work_only(fast: Settings, tmp_path: Path) -> None:
     """Its running job fails, the job it was handed but had not started is cancelled; the
     work of other runners, and another runner's queued job, are left as they are."""
-    ids = [_submit(fast, badfiles.make_born_digital_pdf(tmp_path / n, (n, "1"))) for n in "abcd"]
+    ids = [_submit(fast, badfiles.make_born_digital_pdf(tmp_path / n, (n, "1"))) for n in "abcde"]
     sessions = open_database(fast)
     with sessions() as session:
-        claim(session, [ids[0]], "me")
+        claim(session, [ids[0], ids[4]], "me")
         claim(session, [ids[1]], "someone")
         session.get_one(JobRecord, ids[2]).task_id = "me"  # handed to me, not started
         session.get_one(JobRecord, ids[3]).task_id = "someone"
+        session.get_one(JobRecord, ids[4]).status = JobStatus.DONE  # finished before
         session.commit()
         interrupted = abandon(session=session, runner="me", reason="stopped")
         sha = session.get_one(JobRecord, ids[0]).document.sha256
@@ -324,8 +325,9 @@ def test_stopping_a_runner_closes_its_own_work_only(fast: Settings, tmp_path: Pa
         ("running", None),
         ("cancelled", "stopped"),
         ("queued", None),
+        ("done", None),
     ]
-    assert [j.document.status for j in jobs] == ["failed", "pending", "failed", "pending"]
+    assert [j.document.status for j in jobs[:4]] == ["failed", "pending", "failed", "pending"]
     with sessions() as session:
         assert active_ingest_job(session, jobs[0].document_id) is None
         assert active_ingest_job(session, jobs[1].document_id).id == ids[1]
@@ -414,6 +416,13 @@ def _queue_analyses(settings: Settings, documents: list[int], engine: str | None
         return [
             submit_analysis(session=session, document_id=d, request=request).id for d in documents
         ]
+
+
+def test_a_queued_analysis_is_no_ingest_in_progress(settings: Settings, tmp_path: Path) -> None:
+    [document] = _ready_documents(settings, tmp_path, 1)
+    _queue_analyses(settings, [document])
+    with open_database(settings)() as session:
+        assert active_ingest_job(session, document) is None
 
 
 def test_an_analysis_claims_more_queued_pages_for_one_engine_batch(
