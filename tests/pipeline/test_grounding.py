@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from pipeline.grounding import Grounding, ground, ground_all
+from pipeline.grounding import Grounding, _gap, _intersect, _jumps, _overlaps, ground, ground_all
 from pipeline.pages import open_document
 from pipeline.types import Box, Word
 from tests.conftest import SROIE_DIR
@@ -419,3 +419,26 @@ def test_a_misread_id_is_found_whole_not_cut(printed: str) -> None:
     found = ground("INV-2024-0042", [words])
     assert found is not None and found.words == [words[2]] and found.text == printed
     assert 0.75 <= found.score < 1.0
+
+
+def test_the_geometry_nearness_and_lines_are_judged_by() -> None:
+    """Boxes on one line are as far apart as their horizontal gap; a line band takes a box
+    that fills half of the smaller height, never one that only touches it; spans that touch
+    do not overlap; a match whose next line starts where the last ended has left its column."""
+    left, right = Box(0, 0.1, 0.25, 0.2, 0.5), Box(0, 0.45, 0.375, 0.5, 0.625)
+    assert _gap(left, right) == pytest.approx(0.25) == _gap(right, left)
+    assert _gap(left, Box(0, 0.1, 0.75, 0.2, 1.0)) == pytest.approx(0.25)
+    assert _overlaps((0.25, 0.5), right)  # exactly half of each
+    assert not _overlaps((0.25, 0.375), Box(0, 0.0, 0.375, 0.1, 0.5))
+    assert not _overlaps((0.5, 0.5), Box(0, 0.0, 0.5, 0.1, 0.75))  # a band of no height
+    assert [
+        _intersect(a, b) for a, b in [((0, 5), (4, 9)), ((0, 9), (2, 3)), ((0, 5), (5, 9))]
+    ] == [
+        True,
+        True,
+        False,
+    ]
+    step = [Box(0, 0.1, 0.1, 0.3, 0.12), Box(0, 0.3, 0.13, 0.5, 0.15)]
+    assert _jumps(Grounding("a b", 0, step, [], 1.0))
+    under = [Box(0, 0.1, 0.1, 0.3, 0.12), Box(0, 0.29, 0.13, 0.5, 0.15)]
+    assert not _jumps(Grounding("a b", 0, under, [], 1.0))
