@@ -86,7 +86,7 @@ def test_line_items_are_the_rows_between_each_page_s_table_header_and_total() ->
     second = _page_of_lines("Order 99", "Item Qty Amount", "Pens 2 5.00", "Total 5.00", index=1)
     lines = [group_lines(first.words), group_lines(second.words)]
     found = find_field(load_schema("invoice").field("line_items").spec(), lines)
-    assert found is not None and found.page == 0
+    assert found is not None and (found.page, found.score) == (0, 0.5)  # no ranker for rows
     assert json.loads(found.text) == [
         {"description": "Paper", "quantity": None, "unit_price": None, "amount": "6.00"},
         {"description": "Pens", "quantity": None, "unit_price": "2.00", "amount": "5.00"},

@@ -78,10 +78,13 @@ def test_ids_come_from_title_lines_and_number_words_not_codes_or_dates() -> None
         [
             (0.1, 0.1, "Handelsrechnung (380) Nr. 471102 vom 05.06.2018"),
             (0.1, 0.3, "Kunden Nr. K-77 Betrag 12,50"),
+            (0.1, 0.5, "No. A12, Ref 7"),  # three characters are enough, the comma goes
+            (0.1, 0.7, "42 items, order No."),  # a line's end does not precede its start
         ]
     )
     found = _candidates(FieldSpec("invoice_number", "id"), page)
-    assert set(found) == {"471102", "K-77"}
+    assert set(found) == {"471102", "K-77", "A12"}
+    assert found["A12"].features["number_word"] == 1
     assert found["471102"].features["title_line"] == found["471102"].features["number_word"] == 1
     assert found["K-77"].features.get("title_line", 0.0) == 0.0
 
