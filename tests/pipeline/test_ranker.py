@@ -79,7 +79,7 @@ def test_ids_come_from_title_lines_and_number_words_not_codes_or_dates() -> None
             (0.1, 0.1, "Handelsrechnung (380) Nr. 471102 vom 05.06.2018"),
             (0.1, 0.3, "Kunden Nr. K-77 Betrag 12,50"),
             (0.1, 0.5, "No. A12, Ref 7"),  # three characters are enough, the comma goes
-            (0.1, 0.7, "42 items, order No."),  # a line's end does not precede its start
+            (0.1, 0.7, "427 items, order No."),  # a line's end does not precede its start
         ]
     )
     found = _candidates(FieldSpec("invoice_number", "id"), page)
