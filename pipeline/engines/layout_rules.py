@@ -220,20 +220,25 @@ def _line_items(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
 
 
 def _item_row(line: Line) -> dict[str, str | None] | None:
-    """Description, then a run of numbers at the end of the row: [qty] [unit price] amount."""
+    """Description, then a run of numbers at the end of the row: [qty] [unit price] amount.
+    Of two numbers, the first is a quantity when it is a whole number printed without
+    decimals beside an amount with them ("Pens 2 5.00"), else the unit price."""
     tokens = line.text.split()
     split = len(tokens)
     while split > 0 and re.fullmatch(r"[-(]?\d[\d.,]*\)?", tokens[split - 1]):
         split -= 1
     description = " ".join(tokens[:split])
-    numbers = [normalize_number(token) for token in tokens[split:]]
-    if not numbers or not any(char.isalpha() for char in description):
+    if split == len(tokens) or not any(char.isalpha() for char in description):
         return None
+    *before, amount = tokens[split:]
+    counted = len(before) == 1 and before[0].isdigit() and not amount.isdigit()
+    quantity = before[-2] if len(before) >= 2 else before[0] if counted else None
+    unit_price = before[-1] if before and not counted else None
     return {
         "description": description,
-        "quantity": numbers[-3] if len(numbers) >= 3 else None,
-        "unit_price": normalize_amount(tokens[-2]) if len(numbers) >= 2 else None,
-        "amount": normalize_amount(tokens[-1]),
+        "quantity": normalize_number(quantity) if quantity else None,
+        "unit_price": normalize_amount(unit_price) if unit_price else None,
+        "amount": normalize_amount(amount),
     }
 
 

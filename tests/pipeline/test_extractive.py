@@ -81,15 +81,19 @@ def test_every_invoice_field(invoice: list[Page]) -> None:
 
 
 def test_line_items_are_the_rows_between_each_page_s_table_header_and_total() -> None:
-    """Numbered lines above a header are no rows, on any page; two header words make one."""
-    first = _page_of_lines("Customer no. 4711", "Item Amount", "Paper 6.00", "Total 6.00")
+    """Numbered lines above a header are no rows, on any page; two header words make one.
+    Of two numbers before the amount, a whole one is a count, one with decimals a price."""
+    first = _page_of_lines(
+        "Customer no. 4711", "Item Amount", "Paper 6.00", "Ink 2.50 5.00", "Total 11.00"
+    )
     second = _page_of_lines("Order 99", "Item Qty Amount", "Pens 2 5.00", "Total 5.00", index=1)
     lines = [group_lines(first.words), group_lines(second.words)]
     found = find_field(load_schema("invoice").field("line_items").spec(), lines)
     assert found is not None and (found.page, found.score) == (0, 0.5)  # no ranker for rows
     assert json.loads(found.text) == [
         {"description": "Paper", "quantity": None, "unit_price": None, "amount": "6.00"},
-        {"description": "Pens", "quantity": None, "unit_price": "2.00", "amount": "5.00"},
+        {"description": "Ink", "quantity": None, "unit_price": "2.50", "amount": "5.00"},
+        {"description": "Pens", "quantity": "2", "unit_price": None, "amount": "5.00"},
     ]
 
 
