@@ -59,6 +59,12 @@ def test_filters_by_status_name_and_words(settings: Settings, three: list[int]) 
     assert _names(settings, text="   ") == ["a_b%.pdf", "axb.pdf", "encrypted.pdf"]
 
 
+def test_a_backslash_in_a_name_is_searched_as_itself(settings: Settings, tmp_path: Path) -> None:
+    ingest(settings, _pdf(tmp_path, "back\\slash.pdf", "Invoice 1"))
+    ingest(settings, _pdf(tmp_path, "backslash.pdf", "Invoice 2"))
+    assert _names(settings, name="k\\s") == ["back\\slash.pdf"]
+
+
 def _lettered_prefix(sha256: str) -> str:
     """The shortest prefix of six or more hex digits with a letter in it: one of digits
     alone names a document by id (these PDFs carry their creation time, so hashes vary)."""

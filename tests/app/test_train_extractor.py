@@ -63,16 +63,16 @@ def test_a_labelled_folder_trains_and_is_scored_on_held_out_families(
 ) -> None:
     """Six notes of three layout families (named by each expected file's `source`): the
     rules read the print date on every one, the ranker learnt from the other families reads
-    the delivery date on every one. Five golds are the delivery date, the sixth's its print
-    date: rules 1 of 6, ranker 5 of 6, every gold among the candidates. With one family
-    there is nothing to hold out."""
+    the delivery date on every one. Four golds are the delivery date, the fifth's its print
+    date and the sixth's printed nowhere: rules 1 of 6, ranker 4 of 6, 5 of 6 golds among
+    the candidates. With one family there is nothing to hold out."""
     folder = tmp_path / "notes"
     (folder / "docs").mkdir(parents=True)
     (folder / "expected").mkdir()
     (folder / "schema.yaml").write_text(SCHEMA)
     for number in range(1, 7):
         path = _delivery_note(folder / "docs", number)
-        date = f"2024-04-1{number}" if number < 6 else "2024-05-26"
+        date = {5: "2024-05-25", 6: "2024-04-30"}.get(number, f"2024-04-1{number}")
         expected = {"delivery_date": date, "source": f"f{number % 3}/{path.name}"}
         (folder / "expected" / f"{path.stem}.json").write_text(json.dumps(expected))
     args = ["--no-base", "--no-corrections", "--data", f"{folder}:docfuse", "--cross-validate"]
@@ -80,9 +80,9 @@ def test_a_labelled_folder_trains_and_is_scored_on_held_out_families(
     assert trained.exit_code == 0, trained.output
     report = _summary(trained.output)["cross_validation"]
     assert report["fields"] == {
-        "delivery_date": {"n": 6, "rules": 0.1667, "ranker": 0.8333, "reachable": 1.0}
+        "delivery_date": {"n": 6, "rules": 0.1667, "ranker": 0.6667, "reachable": 0.8333}
     }
-    assert report["all_fields"] == {"n": 6, "rules": 0.1667, "ranker": 0.8333}
+    assert report["all_fields"] == {"n": 6, "rules": 0.1667, "ranker": 0.6667}
     assert report["calibration"]["n"] == 6
     for expected in (folder / "expected").iterdir():
         gold = json.loads(expected.read_text())
