@@ -198,6 +198,22 @@ def test_an_engine_s_defaults_and_the_least_it_accepts(tmp_path: Path) -> None:
 def test_unknown_page_is_named(engine: FlorenceVLEngine, pages: list[Page]) -> None:
     with pytest.raises(ValueError, match=r"\[9\]"):
         engine.answer(pages, [Question(page=9, text="Total?")])
+    with_fields = EngineRequest(pages, [Question(page=9, text="Total?")], [FieldSpec("total")])
+    with pytest.raises(ValueError, match=r"pages \[9\], not among pages \[3, 7\]"):
+        engine.analyze([with_fields])
+
+
+def test_answers_stop_at_the_engine_s_token_limit(pages: list[Page]) -> None:
+    """max_new_tokens reaches generation: one token is a prefix of what five give."""
+    questions = [Question(page=3, text="Total?"), Question(page=7, text="Date?")]
+    short, long = (
+        FlorenceVLEngine.tiny_random("phi3", seed=0, max_new_tokens=n).answer(pages, questions)
+        for n in (1, 5)
+    )
+    assert all(
+        long_one.text.startswith(one.text) for one, long_one in zip(short, long, strict=True)
+    )
+    assert sum(map(len, (a.text for a in short))) < sum(map(len, (a.text for a in long)))
 
 
 def test_device_and_dtype_rules(monkeypatch: pytest.MonkeyPatch) -> None:
