@@ -120,9 +120,13 @@ def test_finished_files_are_filed_beside_never_over_one_another(
         "a.pdf",
     ]
     assert sorted(p.name for p in (inbox / "failed").iterdir()) == ["bad.pdf", "bad.pdf.error.txt"]
-    assert "damaged PDF" in (inbox / "failed" / "bad.pdf.error.txt").read_text()
+    with open_database(settings)() as session:
+        documents = session.scalars(select(DocumentRecord)).all()
+        assert [d.source for d in documents] == ["folder"] * 4
+        [error] = [d.error for d in documents if d.filename == "bad.pdf"]
+    assert "damaged PDF" in error
+    assert (inbox / "failed" / "bad.pdf.error.txt").read_text() == error + "\n"  # the reason
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == sorted(left)
-    assert _count(settings, DocumentRecord) == 4
 
 
 @pytest.mark.slow
