@@ -26,6 +26,8 @@ DATES = [
     ("December 25, 2018", "2018-12-25"),
     ("Dec 25 2018", "2018-12-25"),
     ("12/25/2018", "2018-12-25"),  # month first is unambiguous when day > 12
+    ("12/13/2018", "2018-12-13"),  # even by one
+    ("05.12.2024", "2024-12-05"),  # but December with a day of 12 or less stays day first
     ("3/1/2019", "2019-01-03"),  # day first by default
     ("Date: 06/03/2018 12:06:00", "2018-03-06"),
     ("Date :16-03-201812:07:10", "2018-03-16"),  # OCR ran the time into the year
