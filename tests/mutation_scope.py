@@ -31,7 +31,11 @@ SCOPES = {
     "pipeline.fields.normalize": ("tests/pipeline/test_normalize.py",),
     "pipeline.fields.schemas": ("tests/pipeline/test_schemas.py",),
     "pipeline.grounding": ("tests/pipeline/test_grounding.py", "tests/pipeline/test_layout.py"),
-    "app.services.analysis": ("tests/app/test_analysis.py", "tests/app/test_einvoice_fields.py"),
+    "app.services.analysis": (
+        "tests/app/test_analysis.py",
+        "tests/app/test_einvoice_fields.py",
+        "tests/app/test_jobs.py",  # batching analyses for one engine call
+    ),
     "app.services.corrections": ("tests/app/test_corrections.py",),
     "app.services.documents": ("tests/app/test_documents.py", "tests/app/test_cli.py"),
     "app.services.export": ("tests/app/test_export.py", "tests/app/test_corrections.py"),
@@ -42,7 +46,11 @@ SCOPES = {
     "app.services.heartbeat": ("tests/app/test_jobs.py",),
     "app.services.ingest": ("tests/app/test_ingest.py",),
     "app.services.jobs": ("tests/app/test_jobs.py",),
-    "app.services.pages": ("tests/app/test_ingest.py", "tests/app/test_analysis.py"),
+    "app.services.pages": (
+        "tests/app/test_ingest.py",
+        "tests/app/test_analysis.py",
+        "tests/app/test_einvoice_fields.py",  # the invoice XML a PDF carries
+    ),
     "app.services.payloads": ("tests/app/test_analysis.py", "tests/app/test_jobs.py"),
     "app.services.recovery": ("tests/app/test_jobs.py",),
     "app.services.results": (

@@ -47,7 +47,12 @@ def test_the_row_written_last_is_the_latest_whatever_its_id(
     with open_database(settings)() as session:
         last = START + timedelta(hours=3)  # another document's, written after all of them
         session.add_all(
-            [_answer(other, "extractive", "other's", last), _field(other, "x", "9", last)]
+            [
+                _answer(other, "extractive", "other's", last),
+                _field(other, "x", "9", last),
+                answer_record(document_id, "Who?", "another question's", updated_at=last),
+                field_record(document_id, "total", "7", schema_name="receipt", updated_at=last),
+            ]
         )
         _rewrite_first(
             session,
