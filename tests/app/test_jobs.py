@@ -178,6 +178,20 @@ def _die_running(settings: Settings, job_id: int) -> Recovery:
         return recover(session=session, settings=settings, waiting=set())
 
 
+def test_a_job_of_an_in_process_runner_that_ended_is_retried_at_once(
+    fast: Settings, tmp_path: Path
+) -> None:
+    """Its heartbeat may still be fresh: the process behind it is gone, so is the work."""
+    job_id = _submit(fast, badfiles.make_born_digital_pdf(tmp_path))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    with open_database(fast)() as session:
+        claim(session, [job_id], f"inline@{socket.gethostname()}:{ended}")
+        session.commit()
+        (retry,) = recover(session=session, settings=fast, waiting=set()).retried
+    assert (_job(fast, job_id).status, _job(fast, retry).retry_of) == ("failed", job_id)
+
+
 def test_recovery_retries_each_interrupted_job_alone_and_never_one_that_beat(
     fast: Settings, tmp_path: Path
 ) -> None:
@@ -529,11 +543,15 @@ def test_analyses_waiting_on_a_failed_document_fail_with_it(
     first = _submit(settings, path)
     then = IngestPayload(then=AnalysisRequest.of(["Total?"]))
     submit_file(sessions=open_database(settings), settings=settings, path=path, payload=then)
+    [ready] = _ready_documents(settings, tmp_path, 1)
+    [elsewhere] = _queue_analyses(settings, [ready])  # another document's, left queued
     Dispatcher(settings, open_database(settings)).send([first])
     with open_database(settings)() as session:
         (ingest_job, waiting) = job_tree(session=session, job_ids=[first])
     assert ingest_job.status == "failed" and waiting.status == "failed"
     assert waiting.message.startswith("the document failed: encrypted PDF")
+    assert waiting.finished_at is not None
+    assert _job(settings, elsewhere).status == "queued"
 
 
 def test_jobs_are_listed_by_status_document_and_id(settings: Settings, tmp_path: Path) -> None:
