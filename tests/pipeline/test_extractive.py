@@ -234,6 +234,14 @@ def test_seller_and_address_skip_titles_registration_and_contacts() -> None:
             ("CORNER CAFE SDN BHD", "12 Jalan Besar", "81300 Skudai", "Johor Bahru"),
             "12 Jalan Besar 81300 Skudai Johor Bahru",
         ),
+        (  # three words are still a place name
+            ("CORNER CAFE SDN BHD", "12 Jalan Besar", "81300 Skudai", "Johor Darul Takzim"),
+            "12 Jalan Besar 81300 Skudai Johor Darul Takzim",
+        ),
+        (  # the seller's own number is no street
+            ("7-ELEVEN MALAYSIA SDN BHD", "12 Jalan Besar", "81300 Skudai"),
+            "12 Jalan Besar 81300 Skudai",
+        ),
         (  # a numbered line after the postcode does not
             ("CORNER CAFE SDN BHD", "12 Jalan Besar", "81300 Skudai", "Counter 3"),
             "12 Jalan Besar 81300 Skudai",
