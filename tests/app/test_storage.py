@@ -53,3 +53,15 @@ def test_a_page_image_is_a_png_and_a_failed_one_leaves_nothing(
     assert [path.name for path in (tmp_path / relpath).parent.iterdir()] == ["00000.png"]
     with Image.open(tmp_path / relpath) as kept:
         assert kept.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_one_attempt_s_images_go_alone_and_the_last_takes_the_folder(tmp_path: Path) -> None:
+    sha256 = "cd" * 32
+    for attempt in (7, 8):
+        relpath = storage.page_image_relpath(sha256, 0, attempt=attempt)
+        storage.save_page_image(tmp_path, relpath, Image.new("RGB", (4, 4)))
+    folder = tmp_path / "pages" / sha256
+    storage.remove_page_images(tmp_path, sha256, attempt=7)
+    assert [path.name for path in folder.iterdir()] == ["job-8"]
+    storage.remove_page_images(tmp_path, sha256, attempt=8)
+    assert not folder.exists()
