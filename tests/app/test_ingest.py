@@ -299,6 +299,12 @@ def test_folders_pick_documents_and_skip_label_files(tmp_path: Path) -> None:
         nested / "UPPER.PDF",
         nested / "scan-without-extension",
     ]
+    named = nested / "notes.txt"  # a file named directly is always attempted, then the folder
+    assert collect_paths([named, nested], recursive=False) == [
+        named,
+        nested / "UPPER.PDF",
+        nested / "scan-without-extension",
+    ]
 
 
 def test_concurrent_submissions_of_one_file_claim_it_once(settings: Settings) -> None:
