@@ -22,9 +22,15 @@ from app.dispatch import Dispatcher
 from app.errors import NotFoundError
 from app.read_models import SubmitOutcome
 from app.services import storage
-from app.services.ingest import _file_kind, collect_paths, reprocess_document, submit_bytes
+from app.services.ingest import (
+    _file_kind,
+    collect_paths,
+    reprocess_document,
+    submit_bytes,
+    submit_file,
+)
 from app.services.pages import page_image_file
-from app.services.payloads import IngestPayload
+from app.services.payloads import AnalysisRequest, IngestPayload
 from tests import badfiles
 from tests.app.helpers import Ingested, ingest, pages_of
 from tests.conftest import ICDAR_DIR, SROIE_DIR
@@ -417,3 +423,26 @@ def test_a_document_that_fails_when_read_again_keeps_no_pages_or_images(
         assert (document.status, document.page_count, document.pages) == ("failed", 0, [])
         assert "over the cap" in document.error
     assert _images(settings) == []
+
+
+def test_a_known_document_is_analysed_again_only_when_asked(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Submitting a ready document again reads nothing; its analysis is queued unless the
+    caller says known documents are done (a watched folder's second copy). The submission
+    names the path given; the document, where it came from ("cli" unless said)."""
+    path = badfiles.make_born_digital_pdf(tmp_path)
+    first = ingest(settings, path)
+    assert first.document is not None and first.document.source == "cli"
+    then = IngestPayload(then=AnalysisRequest.of(["What is the total?"]))
+    sessions = open_database(settings)
+    asked = submit_file(sessions=sessions, settings=settings, path=path, payload=then)
+    quiet = submit_file(
+        sessions=sessions, settings=settings, path=path, payload=then, analyze_known=False
+    )
+    assert (asked.outcome, quiet.outcome) == (SubmitOutcome.KNOWN, SubmitOutcome.KNOWN)
+    assert (asked.source, quiet.source, quiet.job_id) == (str(path), str(path), None)
+    with sessions() as session:
+        kinds = session.scalars(select(JobRecord.kind).order_by(JobRecord.id)).all()
+        assert kinds == ["ingest", "analyze"] and asked.job_id is not None
+        assert session.get_one(JobRecord, asked.job_id).kind == "analyze"
