@@ -79,9 +79,13 @@ def test_a_job_is_claimed_once(settings: Settings, tmp_path: Path) -> None:
         assert claim(first, [job_id], "worker-a") == [job_id]
         first.commit()
         assert claim(second, [job_id], "worker-b") == []
-    assert _job(settings, job_id).worker == "worker-a"
+    claimed = _job(settings, job_id)
+    assert claimed.worker == "worker-a"
+    assert claimed.started_at is not None and claimed.started_at == claimed.heartbeat_at
     Dispatcher(settings, sessions).send([job_id])  # a second delivery does nothing
-    assert _job(settings, job_id).status == JobStatus.RUNNING
+    sent = _job(settings, job_id)
+    assert sent.status == JobStatus.RUNNING
+    assert sent.task_id and sent.sent_at is not None  # the message carrying it, and when
 
 
 def test_cancel_a_queued_ingest_fails_its_document(settings: Settings, tmp_path: Path) -> None:
