@@ -51,7 +51,11 @@ SCOPES = {
         "tests/app/test_analysis.py",
         "tests/app/test_einvoice_fields.py",  # the invoice XML a PDF carries
     ),
-    "app.services.payloads": ("tests/app/test_analysis.py", "tests/app/test_jobs.py"),
+    "app.services.payloads": (
+        "tests/app/test_analysis.py",
+        "tests/app/test_jobs.py",
+        "tests/app/test_einvoice_fields.py",  # the invoice XML handed on to the analysis
+    ),
     "app.services.recovery": ("tests/app/test_jobs.py",),
     "app.services.results": (
         "tests/app/test_results.py",
