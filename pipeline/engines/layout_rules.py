@@ -231,9 +231,13 @@ def _item_row(line: Line) -> dict[str, str | None] | None:
     if split == len(tokens) or not any(char.isalpha() for char in description):
         return None
     *before, amount = tokens[split:]
-    counted = len(before) == 1 and before[0].isdigit() and not amount.isdigit()
-    quantity = before[-2] if len(before) >= 2 else before[0] if counted else None
-    unit_price = before[-1] if before and not counted else None
+    quantity: str | None
+    unit_price: str | None
+    if len(before) == 1 and before[0].isdigit() and not amount.isdigit():
+        quantity, unit_price = before[0], None  # "Pens 2 5.00": a count, no price
+    else:
+        quantity = before[-2] if len(before) >= 2 else None
+        unit_price = before[-1] if before else None
     return {
         "description": description,
         "quantity": normalize_number(quantity) if quantity else None,
