@@ -56,7 +56,7 @@ def test_a_correction_is_stored_beside_the_model_value(settings: Settings, invoi
             session, settings, invoice, "customer", "Northwind Traders"
         )
         again = correct_invoice_field(session, settings, invoice, "issue_date", "3 Nov 2026")
-        blank = correct_field(  # a person saying the document has no due date
+        blank = correct_field(  # no due date, said without naming a row (its default)
             session=session, settings=settings, document_id=invoice, schema_name="invoice",
             field_name="due_date", text="  ",
         )  # fmt: skip

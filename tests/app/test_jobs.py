@@ -182,13 +182,20 @@ def _die_running(settings: Settings, job_id: int) -> Recovery:
         return recover(session=session, settings=settings, waiting=set())
 
 
+def _ended_pid() -> str:
+    """The pid of a process that has already exited."""
+    code = "import os; print(os.getpid())"
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def test_a_job_of_an_in_process_runner_that_ended_is_retried_at_once(
     fast: Settings, tmp_path: Path
 ) -> None:
     """Its heartbeat may still be fresh: the process behind it is gone, so is the work."""
     job_id = _submit(fast, badfiles.make_born_digital_pdf(tmp_path))
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    ended = _ended_pid()
     with open_database(fast)() as session:
         claim(session, [job_id], f"inline@{socket.gethostname()}:{ended}")
         session.commit()
@@ -301,8 +308,7 @@ def test_an_analysis_retry_keeps_its_engine_and_parent_and_leaves_documents_alon
 
 
 def test_only_an_in_process_runner_of_this_machine_whose_process_ended_is_dead() -> None:
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    ended = _ended_pid()
     here = socket.gethostname()
     assert dead_local_runner(f"inline@{here}:{ended}")
     assert not dead_local_runner(inline_runner_name())  # alive: this process

@@ -58,6 +58,17 @@ def _delivery_note(folder: Path, number: int) -> Path:
     return path
 
 
+def _labelled_notes(folder: Path, golds: dict[int, dict[str, str]]) -> Path:
+    """A `docfuse` gold folder of delivery notes: each note's expected values by its number."""
+    (folder / "docs").mkdir(parents=True)
+    (folder / "expected").mkdir()
+    (folder / "schema.yaml").write_text(SCHEMA)
+    for number, expected in golds.items():
+        path = _delivery_note(folder / "docs", number)
+        (folder / "expected" / f"{path.stem}.json").write_text(json.dumps(expected))
+    return folder
+
+
 def test_a_labelled_folder_trains_and_is_scored_on_held_out_families(
     runner: CliRunner, tmp_path: Path
 ) -> None:
@@ -66,15 +77,15 @@ def test_a_labelled_folder_trains_and_is_scored_on_held_out_families(
     the delivery date on every one. Four golds are the delivery date, the fifth's its print
     date and the sixth's printed nowhere: rules 1 of 6, ranker 4 of 6, 5 of 6 golds among
     the candidates. With one family there is nothing to hold out."""
-    folder = tmp_path / "notes"
-    (folder / "docs").mkdir(parents=True)
-    (folder / "expected").mkdir()
-    (folder / "schema.yaml").write_text(SCHEMA)
-    for number in range(1, 7):
-        path = _delivery_note(folder / "docs", number)
-        date = {5: "2024-05-25", 6: "2024-04-30"}.get(number, f"2024-04-1{number}")
-        expected = {"delivery_date": date, "source": f"f{number % 3}/{path.name}"}
-        (folder / "expected" / f"{path.stem}.json").write_text(json.dumps(expected))
+    dates = {5: "2024-05-25", 6: "2024-04-30"}
+    golds = {
+        number: {
+            "delivery_date": dates.get(number, f"2024-04-1{number}"),
+            "source": f"f{number % 3}/note-{number}.pdf",
+        }
+        for number in range(1, 7)
+    }
+    folder = _labelled_notes(tmp_path / "notes", golds)
     args = ["--no-base", "--no-corrections", "--data", f"{folder}:docfuse", "--cross-validate"]
     trained = runner.invoke(cli, ["train-extractor", *args, "--out", str(tmp_path / "r.json")])
     assert trained.exit_code == 0, trained.output
@@ -95,14 +106,8 @@ def test_a_labelled_folder_trains_and_is_scored_on_held_out_families(
 def test_a_folder_is_read_with_the_settings_pages_and_shows_progress(tmp_path: Path) -> None:
     """Pages are read at the configured DPI and under its pixel cap, and each document read
     is reported as it is done (1 of 2, 2 of 2)."""
-    folder = tmp_path / "notes"
-    (folder / "docs").mkdir(parents=True)
-    (folder / "expected").mkdir()
-    (folder / "schema.yaml").write_text(SCHEMA)
-    for number in (1, 2):
-        path = _delivery_note(folder / "docs", number)
-        expected = {"delivery_date": f"2024-04-1{number}"}
-        (folder / "expected" / f"{path.stem}.json").write_text(json.dumps(expected))
+    golds = {number: {"delivery_date": f"2024-04-1{number}"} for number in (1, 2)}
+    folder = _labelled_notes(tmp_path / "notes", golds)
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", dpi=72, max_page_pixels=10**6)
     seen: list[tuple[int, int]] = []
     documents = list(folder_documents(folder, "docfuse", settings, lambda *at: seen.append(at)))
