@@ -16,8 +16,10 @@ on PostgreSQL lives in app/db, which is not mutated.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import re
+import time
 
 import pytest
 
@@ -69,9 +71,14 @@ SCOPES = {
 }
 
 
+def module_of(mutant: str) -> str:
+    """The module a mutmut mutant name lies in (functions are x_name, classes' xǁClassǁname)."""
+    return re.split(r"\.x[_ǁ]", mutant, maxsplit=1)[0]
+
+
 def judging_tests(mutant: str) -> tuple[str, ...]:
     """The test paths (prefixes of node ids) that judge `mutant`, a mutmut mutant name."""
-    module = re.split(r"\.x[_ǁ]", mutant, maxsplit=1)[0]  # functions: x_name, xǁClassǁname
+    module = module_of(mutant)
     if module in SCOPES:
         return SCOPES[module]
     for package, paths in PACKAGE_TESTS.items():
@@ -86,8 +93,16 @@ def _mutant() -> str:
     return mutant if "__mutmut_" in mutant else ""
 
 
+# Where each mutant's run appends its wall time (in mutmut's working folder, `mutants/`):
+# mutmut's fork server records none, and the slowest modules are where a run's time goes.
+TIMES_FILE = "mutant-times.jsonl"
+_started = time.monotonic()
+
+
 def pytest_load_initial_conftests(args: list[str]) -> None:
     """Drop the test ids outside the mutant's scope before pytest collects their files."""
+    global _started
+    _started = time.monotonic()
     if not (mutant := _mutant()):
         return
     paths = judging_tests(mutant)
@@ -118,3 +133,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ]
     config.hook.pytest_deselected(items=[item for item in items if item not in kept])
     items[:] = kept
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Append this mutant's wall time, tests kept and pytest exit status to TIMES_FILE."""
+    if not (mutant := _mutant()):
+        return
+    record = {
+        "mutant": mutant,
+        "seconds": round(time.monotonic() - _started, 3),
+        "tests": len(session.items),
+        "exit": int(exitstatus),
+    }
+    with open(TIMES_FILE, "a", encoding="utf-8") as times:  # one short append per process
+        times.write(json.dumps(record) + "\n")

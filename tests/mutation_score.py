@@ -16,6 +16,8 @@ from pathlib import Path
 
 from mutmut.stats import status_by_exit_code
 
+from tests.mutation_scope import TIMES_FILE, module_of
+
 CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
 NOT_RUN = {"not checked", "check was interrupted by user", "skipped"}
 # The packages reported on: what [tool.mutmut] mutates ("app/services/*" is app/services).
@@ -51,6 +53,26 @@ def tally(mutants: Path) -> dict[str, Counter[str]]:
     return counts
 
 
+def seconds_by_module(mutants: Path) -> Counter[str]:
+    """Wall seconds the mutants of each module took, from the runs' TIMES_FILE (the last
+    run of a mutant tried twice counts)."""
+    times = mutants / TIMES_FILE
+    lines = times.read_text().splitlines() if times.exists() else []
+    last = {record["mutant"]: record["seconds"] for record in map(json.loads, lines)}
+    by_module: Counter[str] = Counter()
+    for mutant, seconds in last.items():
+        by_module[module_of(mutant)] += seconds
+    return by_module
+
+
+def print_times(by_module: Counter[str], shown: int = 8) -> None:
+    """Where a run's time went: the modules whose mutants took longest, in minutes."""
+    if not by_module:
+        return
+    slowest = ", ".join(f"{name} {secs / 60:.1f}" for name, secs in by_module.most_common(shown))
+    print(f"mutants' runs: {sum(by_module.values()) / 60:.1f} process-minutes; slowest: {slowest}")
+
+
 def score_line(label: str, killed: int, total: int) -> str:
     percent = 100 * killed / total if total else 0.0
     return f"{label}: {percent:.0f}% ({killed}/{total})"
@@ -61,6 +83,7 @@ def main(mutants: Path = Path("mutants")) -> int:
     if not counts:
         print(f"no mutmut results under {mutants}/: run `make mutation`", file=sys.stderr)
         return 2
+    print_times(seconds_by_module(mutants))
     overall: Counter[str] = Counter()
     for package, count in sorted(counts.items()):
         not_run = f", {count['not run']} not run" if count["not run"] else ""

@@ -10,9 +10,11 @@ from types import SimpleNamespace
 import pytest
 
 from tests.mutation_scope import (
+    TIMES_FILE,
     judging_tests,
     pytest_collection_modifyitems,
     pytest_load_initial_conftests,
+    pytest_sessionfinish,
 )
 from tests.mutation_score import main as print_score
 
@@ -111,3 +113,36 @@ def test_the_score_counts_caught_mutants_per_package(
 
 def test_no_results_is_an_error_not_a_score(tmp_path: Path) -> None:
     assert print_score(tmp_path) == 2
+
+
+def test_each_mutant_s_run_appends_its_time_and_the_report_sums_them_by_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    session = SimpleNamespace(items=[_Item("tests/app/test_jobs.py::a")] * 3)
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "stats")
+    pytest_sessionfinish(session, 0)  # type: ignore[arg-type]
+    assert not (tmp_path / TIMES_FILE).exists()  # mutmut's own runs are not mutants
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "app.services.jobs.xǁJobǁf__mutmut_1")
+    pytest_load_initial_conftests([])
+    pytest_sessionfinish(session, 1)  # type: ignore[arg-type]
+    (record,) = map(json.loads, (tmp_path / TIMES_FILE).read_text().splitlines())
+    assert record["mutant"] == "app.services.jobs.xǁJobǁf__mutmut_1"
+    assert (record["tests"], record["exit"]) == (3, 1)
+    assert 0 <= record["seconds"] < 5
+    times = [
+        ("app.services.jobs.x_f__mutmut_1", 240.0),  # tried again below: the last time counts
+        ("app.services.jobs.x_f__mutmut_1", 30.0),
+        ("app.services.jobs.xǁJobǁf__mutmut_2", 60.0),
+        ("pipeline.grounding.x_g__mutmut_1", 120.0),
+        ("pipeline.fields.normalize.x_h__mutmut_1", 6.0),
+    ]
+    (tmp_path / TIMES_FILE).write_text(
+        "".join(json.dumps({"mutant": m, "seconds": s}) + "\n" for m, s in times)
+    )
+    _results(tmp_path, "app/services/jobs.py", {"a": 1})
+    assert print_score(tmp_path) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "mutants' runs: 3.6 process-minutes; slowest: "
+        "pipeline.grounding 2.0, app.services.jobs 1.5, pipeline.fields.normalize 0.1"
+    )
