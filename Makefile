@@ -57,7 +57,7 @@ MUTANTS ?=
 mutation: setup
 	ulimit -v 8000000 && PATH=$(abspath $(BIN)):$$PATH HF_HUB_OFFLINE=1 \
 	  DOCFUSE_DEV_DATA=$(abspath $(DATA)) $(BIN)/mutmut run --max-children 2 $(MUTANTS)
-	$(BIN)/python tests/mutation_score.py
+	$(BIN)/python -m tests.mutation_score
 
 clean:
 	rm -rf $(VENV) docfuse-data docfuse-export.json mutants

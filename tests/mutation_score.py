@@ -4,20 +4,28 @@
 `mutation score: NN% (KILLED/TOTAL)`. A mutant counts as killed when a test failed on it,
 it ran past its time limit (an endless loop is a failure users would see) or it crashed
 the interpreter. Mutants no test reaches count as survivors: untested code is the point.
+
+A survivor reviewed and found equivalent (no test can tell it from the code) is listed in
+EQUIVALENTS under its `## reason`, with the hash mutmut keeps of its function's source: when the
+function changes, its mutants are renumbered and the entry no longer counts, so the new
+survivors are reviewed again. `--unreviewed` prints the survivors not listed, as entries.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tomllib
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from mutmut.stats import status_by_exit_code
 
 from tests.mutation_scope import TIMES_FILE, module_of
 
+EQUIVALENTS = Path(__file__).with_name("mutation_equivalents.txt")
 CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
 NOT_RUN = {"not checked", "check was interrupted by user", "skipped"}
 # The packages reported on: what [tool.mutmut] mutates ("app/services/*" is app/services).
@@ -37,19 +45,53 @@ def package_of(source: str) -> str:
     return str(Path(source).parent)
 
 
-def tally(mutants: Path) -> dict[str, Counter[str]]:
-    """Killed and total mutants per package, from every `*.py.meta` file mutmut wrote."""
+def read_equivalents(listing: Path = EQUIVALENTS) -> set[tuple[str, str]]:
+    """The (mutant, function hash) entries of the listing; each must follow a `## reason`
+    line (other lines starting with `#` are comments)."""
+    entries: set[tuple[str, str]] = set()
+    reason = ""
+    for number, line in enumerate(listing.read_text().splitlines(), 1):
+        if line.startswith("## "):
+            reason = line[3:].strip()
+        elif line.strip() and not line.startswith("#"):
+            if not (match := re.fullmatch(r"(\S+__mutmut_\d+) ([0-9a-f]{12})", line.strip())):
+                raise ValueError(f"{listing}:{number}: not `<mutant> <function hash>`: {line}")
+            if not reason:
+                raise ValueError(f"{listing}:{number}: an entry with no `## reason` above it")
+            entries.add((match[1], match[2]))
+    return entries
+
+
+def survivors(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """(mutant, hash of its function) of every mutant in one meta file that survived."""
+    hashes = meta["hash_by_function_name"]
+    return [
+        (mutant, str(hashes[mutant[len(module_of(mutant)) + 1 :].rsplit("__mutmut_", 1)[0]]))
+        for mutant, code in meta["exit_code_by_key"].items()
+        if status_by_exit_code[code] not in CAUGHT | NOT_RUN
+    ]
+
+
+def metas(mutants: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(source path, contents) of every `*.py.meta` file mutmut wrote, in path order."""
+    return [
+        (meta.relative_to(mutants).as_posix().removesuffix(".meta"), json.loads(meta.read_text()))
+        for meta in sorted(mutants.rglob("*.py.meta"))
+    ]
+
+
+def tally(mutants: Path, equivalents: set[tuple[str, str]]) -> dict[str, Counter[str]]:
+    """Killed, total and listed-equivalent mutants per package."""
     counts: dict[str, Counter[str]] = {}
-    for meta in sorted(mutants.rglob("*.py.meta")):
-        source = meta.relative_to(mutants).as_posix().removesuffix(".meta")
-        codes = json.loads(meta.read_text())["exit_code_by_key"].values()
+    for source, meta in metas(mutants):
         package = counts.setdefault(package_of(source), Counter())
-        for status in map(status_by_exit_code.__getitem__, codes):
+        for status in map(status_by_exit_code.__getitem__, meta["exit_code_by_key"].values()):
             if status in NOT_RUN:
                 package["not run"] += 1
                 continue
             package["total"] += 1
             package["killed"] += status in CAUGHT
+        package["equivalent"] += len(set(survivors(meta)) & equivalents)
     return counts
 
 
@@ -78,20 +120,41 @@ def score_line(label: str, killed: int, total: int) -> str:
     return f"{label}: {percent:.0f}% ({killed}/{total})"
 
 
-def main(mutants: Path = Path("mutants")) -> int:
-    counts = tally(mutants)
-    if not counts:
+def package_line(label: str, count: Counter[str]) -> str:
+    """A package's score, then how many of its survivors are listed as equivalent and how
+    many are still to review."""
+    left = count["total"] - count["killed"]
+    line = score_line(label, count["killed"], count["total"])
+    line += f"; survivors: {count['equivalent']} equivalent, {left - count['equivalent']} to review"
+    return line + (f", {count['not run']} not run" if count["not run"] else "")
+
+
+def main(mutants: Path = Path("mutants"), equivalents: Path = EQUIVALENTS) -> int:
+    listed = read_equivalents(equivalents)
+    if not (counts := tally(mutants, listed)):
         print(f"no mutmut results under {mutants}/: run `make mutation`", file=sys.stderr)
         return 2
     print_times(seconds_by_module(mutants))
     overall: Counter[str] = Counter()
     for package, count in sorted(counts.items()):
-        not_run = f", {count['not run']} not run" if count["not run"] else ""
-        print(score_line(package, count["killed"], count["total"]) + not_run)
+        print(package_line(package, count))
         overall.update(count)
     print(score_line("mutation score", overall["killed"], overall["total"]))
     return 0
 
 
+def print_unreviewed(mutants: Path = Path("mutants"), equivalents: Path = EQUIVALENTS) -> int:
+    """The survivors not listed as equivalent, one `<mutant> <function hash>` line each."""
+    listed = read_equivalents(equivalents)
+    for _, meta in metas(mutants):
+        for entry in survivors(meta):
+            if entry not in listed:
+                print(*entry)
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(*(Path(arg) for arg in sys.argv[1:2])))
+    args = sys.argv[1:]
+    if args[:1] == ["--unreviewed"]:
+        sys.exit(print_unreviewed(*(Path(arg) for arg in args[1:2])))
+    sys.exit(main(*(Path(arg) for arg in args[:1])))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +18,7 @@ from tests.mutation_scope import (
     pytest_sessionfinish,
 )
 from tests.mutation_score import main as print_score
+from tests.mutation_score import print_unreviewed, read_equivalents
 
 
 @pytest.mark.parametrize(
@@ -89,9 +91,15 @@ def test_every_mutmut_run_leaves_out_slow_and_postgresql_tests(
 
 
 def _results(folder: Path, source: str, codes: dict[str, int | None]) -> None:
+    """A meta file as mutmut writes it, for mutants `<module>.x_f__mutmut_<key>` of one
+    function `x_f` whose source hash is 0123456789ab."""
+    module = source.removesuffix(".py").replace("/", ".")
     meta = folder / f"{source}.meta"
     meta.parent.mkdir(parents=True, exist_ok=True)
-    meta.write_text(json.dumps({"exit_code_by_key": codes}))
+    by_key = {f"{module}.x_f__mutmut_{key}": code for key, code in codes.items()}
+    meta.write_text(
+        json.dumps({"exit_code_by_key": by_key, "hash_by_function_name": {"x_f": "0123456789ab"}})
+    )
 
 
 def test_the_score_counts_caught_mutants_per_package(
@@ -99,16 +107,62 @@ def test_the_score_counts_caught_mutants_per_package(
 ) -> None:
     """Killed (1), timed out (36) and crashed (-9) are caught; survived (0) and no tests (33)
     are not; not yet run (None) and skipped (34) are left out of the total."""
-    _results(tmp_path, "pipeline/grounding.py", {"a": 1, "b": 0, "c": 36, "d": None})
-    _results(tmp_path, "pipeline/engines/ranker.py", {"a": 1, "b": 33, "c": 34})
-    _results(tmp_path, "app/services/jobs.py", {"a": -9, "b": 1, "c": 1, "d": 0})
-    assert print_score(tmp_path) == 0
+    _results(tmp_path, "pipeline/grounding.py", {"1": 1, "2": 0, "3": 36, "4": None})
+    _results(tmp_path, "pipeline/engines/ranker.py", {"1": 1, "2": 33, "3": 34})
+    _results(tmp_path, "app/services/jobs.py", {"1": -9, "2": 1, "3": 1, "4": 0})
+    assert print_score(tmp_path, _listing(tmp_path, "")) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "app/services: 75% (3/4)",
-        "pipeline/engines: 50% (1/2), 1 not run",
-        "pipeline/grounding.py: 67% (2/3), 1 not run",
+        "app/services: 75% (3/4); survivors: 0 equivalent, 1 to review",
+        "pipeline/engines: 50% (1/2); survivors: 0 equivalent, 1 to review, 1 not run",
+        "pipeline/grounding.py: 67% (2/3); survivors: 0 equivalent, 1 to review, 1 not run",
         "mutation score: 67% (6/9)",
     ]
+
+
+def _listing(folder: Path, entries: str) -> Path:
+    listing = folder / "equivalents.txt"
+    listing.write_text("# The list of equivalent mutants.\n" + entries)
+    return listing
+
+
+def test_survivors_listed_as_equivalent_count_while_their_function_is_unchanged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _results(tmp_path / "mutants", "app/services/jobs.py", {"1": 1, "2": 0, "3": 0, "4": 0})
+    listing = _listing(
+        tmp_path,
+        "\n## a reason\n"
+        "app.services.jobs.x_f__mutmut_2 0123456789ab\n"
+        "app.services.jobs.x_f__mutmut_3 ba9876543210\n"  # its function changed since
+        "app.services.jobs.x_f__mutmut_1 0123456789ab\n",  # killed: not a survivor
+    )
+    assert print_score(tmp_path / "mutants", listing) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "app/services: 25% (1/4); survivors: 1 equivalent, 2 to review"
+    )
+    assert print_unreviewed(tmp_path / "mutants", listing) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "app.services.jobs.x_f__mutmut_3 0123456789ab",
+        "app.services.jobs.x_f__mutmut_4 0123456789ab",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entries", "problem"),
+    [
+        ("a.x_f__mutmut_1 0123456789ab\n", ":2: an entry with no `## reason` above it"),
+        ("## why\na.x_f__mutmut_1\n", ":3: not `<mutant> <function hash>`: a.x_f__mutmut_1"),
+    ],
+)
+def test_an_entry_without_a_reason_or_a_hash_is_refused_by_line(
+    tmp_path: Path, entries: str, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        read_equivalents(_listing(tmp_path, entries))
+
+
+def test_the_shipped_listing_reads() -> None:
+    assert all("__mutmut_" in mutant for mutant, _ in read_equivalents())
 
 
 def test_no_results_is_an_error_not_a_score(tmp_path: Path) -> None:
@@ -140,8 +194,8 @@ def test_each_mutant_s_run_appends_its_time_and_the_report_sums_them_by_module(
     (tmp_path / TIMES_FILE).write_text(
         "".join(json.dumps({"mutant": m, "seconds": s}) + "\n" for m, s in times)
     )
-    _results(tmp_path, "app/services/jobs.py", {"a": 1})
-    assert print_score(tmp_path) == 0
+    _results(tmp_path, "app/services/jobs.py", {"1": 1})
+    assert print_score(tmp_path, _listing(tmp_path, "")) == 0
     assert capsys.readouterr().out.splitlines()[0] == (
         "mutants' runs: 3.6 process-minutes; slowest: "
         "pipeline.grounding 2.0, app.services.jobs 1.5, pipeline.fields.normalize 0.1"
