@@ -53,7 +53,7 @@ def correct_field(
     """Store a person's value for a field (committed)."""
     field = _latest_field(session, document_id, schema_name, field_name)
     values = _grounded(session, settings, document_id, text)
-    values |= {"value": normalize(field.type, text) if text.strip() else None}
+    values |= {"value": normalize(field.type, text)}  # None for blank text, as for no value
     return _store(
         session,
         field_values(field, list_index) | values | {"kind": CorrectionKind.CORRECTED},

@@ -108,7 +108,7 @@ def _detail_or_label(line: Line, labels: frozenset[str]) -> bool:
     """Contact details or a title, a line that is nothing but a label (one of the field's
     `labels`, or any text ending in ":"), or a form's field for something other than a
     name ("Währung: EUR")."""
-    text = line.text.rstrip()
+    text = line.text
     return (
         bool(ADDRESS_STOP.search(text))
         or text.endswith(":")

@@ -84,7 +84,7 @@ class _Sheet:
     def write(self, x: float, y: float, text: str, size: float = 1.0) -> None:
         for token in text.split():
             width = CHAR * size * len(token)
-            self.words.append(Word(token, Box(0, x, y, min(x + width, 1.0), y + LINE * size)))
+            self.words.append(Word(token, Box(0, x, y, x + width, y + LINE * size)))
             x += width + CHAR * size
 
     def page(self) -> Page:
@@ -130,7 +130,7 @@ def _invoice(chance: random.Random) -> tuple[_Sheet, dict[str, str], str]:
     gold["currency"] = code
     y = _items(chance, language, sheet, symbol, gold)
     iban = f"IBAN DE{chance.randrange(10**18):018d}"
-    sheet.write(0.08, min(y + 0.15, 0.93), f"{iban} · {seller}", 0.8)
+    sheet.write(0.08, y + 0.15, f"{iban} · {seller}", 0.8)
     return sheet, gold, f"{language.title}-{seller_x}-{keys}"
 
 

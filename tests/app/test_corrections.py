@@ -10,13 +10,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import Settings
 from app.db import open_database
-from app.db.models import CorrectionRecord, DocumentRecord, FieldRecord
+from app.db.models import CorrectionRecord, DocumentRecord, DocumentStatus, FieldRecord
 from app.errors import NotFoundError
 from app.samples import write_samples
 from app.schemas import export_json_schema
@@ -25,6 +25,7 @@ from app.services.export import export_documents, field_schema_names, fields_csv
 from app.services.extractor_training import CORRECTION_WEIGHT, corrected_documents
 from app.services.payloads import AnalysisRequest
 from pipeline.fields.schemas import load_schema
+from tests import badfiles
 from tests.app.helpers import analyze, correct_invoice_field, ingest
 
 QUESTION = "What is the total?"
@@ -173,6 +174,33 @@ def test_the_fields_csv_has_a_row_per_document_with_the_person_s_values(
         by_id[invoice]["total"] == "89.28" and by_id[invoice]["invoice_number"] == "INV-2026-0042"
     )
     assert by_id[other]["filename"] == receipt.name and set(list(by_id[other].values())[2:]) == {""}
+
+
+def test_labelled_documents_come_in_document_order_and_only_ready_ones(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Corrected in the order 3, 1, 2, with document 1 being read again: documents 2 and 3,
+    in that order (training sees them alike whatever order people corrected them in)."""
+    invoice = load_schema("invoice")
+    documents = []
+    for number in (1, 2, 3):
+        path = badfiles.make_multipage_pdf(tmp_path, 1, name=f"{number}.pdf")
+        document_id = ingest(settings, path).document_id
+        analyze(settings, document_id, AnalysisRequest.of([], invoice))
+        documents.append(document_id)
+    with open_database(settings)() as session:
+        for document_id in (documents[2], documents[0], documents[1]):
+            correct_invoice_field(session, settings, document_id, "total", "12.50")
+        session.execute(
+            update(DocumentRecord)
+            .where(DocumentRecord.id == documents[0])
+            .values(status=DocumentStatus.PROCESSING)
+        )
+        labelled = corrected_documents(session, settings)
+    assert [document.name for document in labelled] == [
+        f"document {documents[1]}",
+        f"document {documents[2]}",
+    ]
 
 
 def test_corrections_become_one_labelled_document_to_train_on(

@@ -229,6 +229,29 @@ def test_recovery_retries_each_interrupted_job_alone_and_never_one_that_beat(
     assert [job.retry_of for job in retries] == jobs[:2]
 
 
+def test_a_job_that_ends_while_recovery_decides_keeps_its_end(
+    fast: Settings, tmp_path: Path
+) -> None:
+    """Its runner finishes it between recovery's read and recovery's update, with the last
+    heartbeat recovery saw: the job is no longer running, so it is neither failed nor retried."""
+    job_id = _submit(fast, badfiles.make_born_digital_pdf(tmp_path))
+    sessions = open_database(fast)
+    with sessions() as session:
+        claim(session, [job_id], "worker-that-dies")
+        session.commit()
+    age_heartbeat(fast, JobRecord.id, job_id, 10)
+    with sessions() as session:
+        stale = session.get_one(JobRecord, job_id)  # read while it still runs
+        with sessions() as runner:
+            done = update(JobRecord).where(JobRecord.id == job_id).values(status=JobStatus.DONE)
+            runner.execute(done)
+            runner.commit()
+        late = Recovery()
+        _retry_interrupted(session, fast, stale, late)
+        assert late == Recovery()
+    assert (_job(fast, job_id).status, _job(fast, job_id).message) == ("done", None)
+
+
 def test_an_interrupted_reading_again_leaves_the_ready_document_ready(
     fast: Settings, tmp_path: Path
 ) -> None:

@@ -126,6 +126,25 @@ def test_examples_are_numbered_by_document_and_keep_the_person_s_text(
     assert "2 train and 0 validation examples from 1 documents" in alone.output
 
 
+def test_an_example_answers_with_the_text_the_page_prints(
+    corrected: CliRunner, tmp_path: Path
+) -> None:
+    """A corrected date is stored as an ISO date, but the model learns to read the page: the
+    example's answer is the text as printed."""
+    fixed = corrected.invoke(cli, ["correct", "1", "--schema", "invoice", "issue_date=03/11/2026"])
+    assert fixed.exit_code == 0, fixed.output
+    out = tmp_path / "training"
+    assert corrected.invoke(cli, ["export", "--training", str(out)]).exit_code == 0
+    asked = f"<image>\n{load_schema('invoice').field('issue_date').spec().question}"
+    answers = [
+        example["conversations"][1]["value"]
+        for rows in _split(out).values()
+        for example in rows
+        if example["conversations"][0]["value"] == asked
+    ]
+    assert answers == ["03/11/2026"]
+
+
 def test_each_correction_is_asked_of_its_page_or_says_why_not(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -257,6 +257,7 @@ def test_seller_and_address_skip_titles_registration_and_contacts() -> None:
             "7 Jalan Kecil",
         ),
         (("NO ADDRESS HERE SDN BHD", "TEL: 07-5551234"), None),
+        (("No 12", "81300 JB"), "No 12 81300 JB"),  # no line names a seller
     ],
 )  # fmt: skip
 def test_the_address_rule_reads_the_lines_under_the_seller(
@@ -422,6 +423,16 @@ def test_a_list_field_keeps_its_values_as_printed() -> None:
     spec = FieldSpec("contact", labels=("contact",), repeated=True)
     found = find_field(spec, [group_lines(page.words)])
     assert found is not None and found.text == '["Zoë", "Müller"]'
+
+
+def test_a_list_field_lies_on_the_page_of_its_first_value() -> None:
+    spec = FieldSpec("contact", labels=("contact",), repeated=True)
+    pages = [[], group_lines(_page_of_lines("Contact: Zoë", index=1).words)]
+    pages.append(group_lines(_page_of_lines("Contact: Müller", index=2).words))
+    found = find_field(spec, pages)
+    assert found is not None and (found.text, found.page) == ('["Zoë", "Müller"]', 1)
+    alone = find_field(spec, pages[:2])
+    assert alone is not None and (alone.text, alone.page) == ('["Zoë"]', 1)
 
 
 def test_the_seller_by_the_legal_forms_and_titles_of_other_languages() -> None:
