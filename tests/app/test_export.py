@@ -9,7 +9,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import jsonschema
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -173,3 +173,22 @@ def test_each_page_says_how_well_ocr_read_it(settings: Settings, tmp_path: Path)
     assert [w.text for w in one_word.words or []] == ["Approved"] and one_word.ocr_poor
     text_layer = exported["eu-004.pdf"].pages[0]
     assert text_layer.ocr_confidence is None and not text_layer.ocr_poor
+
+
+def test_exporting_more_documents_takes_no_more_queries(settings: Settings, tmp_path: Path) -> None:
+    """Pages, answers, fields and corrections are read for all documents at once: a folder of
+    thousands exports in a handful of queries, not several per document."""
+    document_ids = [
+        ingest(settings, badfiles.make_multipage_pdf(tmp_path, 2, name=f"{n}.pdf")).document_id
+        for n in range(3)
+    ]
+    queries: list[str] = []
+    sessions = open_database(settings)
+    engine = sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", lambda *args: queries.append(args[2]))
+    with sessions() as session:
+        (one,) = export_documents(session=session, document_ids=document_ids[:1])
+        first = len(queries)
+        three = export_documents(session=session, document_ids=document_ids)
+    assert [len(document.pages) for document in (one, *three)] == [2] * 4
+    assert len(queries) - first == first
