@@ -54,8 +54,9 @@ ranker: setup
 # HF_HUB_OFFLINE one that loads a model from the hub instead of the test's folder.
 # MUTANTS narrows the run, e.g. make mutation MUTANTS='pipeline.grounding.*'.
 MUTANTS ?=
+# Two mutants run at once, one per core: torch keeps to one thread in each.
 mutation: setup
-	ulimit -v 8000000 && PATH=$(abspath $(BIN)):$$PATH HF_HUB_OFFLINE=1 \
+	ulimit -v 8000000 && PATH=$(abspath $(BIN)):$$PATH HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 \
 	  DOCFUSE_DEV_DATA=$(abspath $(DATA)) $(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/python -m tests.mutation_score
 
