@@ -112,7 +112,7 @@ class FolderWatcher:
         return now - since >= self.settle_s
 
     def _take(self, path: Path) -> None:
-        self._sizes.pop(path, None)
+        del self._sizes[path]  # _settled recorded it
         submission = submit_file(
             sessions=self.sessions,
             settings=self.settings,

@@ -9,17 +9,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
 
 from app.config import Settings
 from app.db import open_database
 from app.db.models import DocumentRecord, JobRecord
 from app.dispatch import Dispatcher
+from app.services.documents import delete_documents
 from app.services.payloads import AnalysisRequest, IngestPayload
 from app.services.watch import FolderWatcher
 from tests import badfiles
@@ -216,3 +218,64 @@ def test_docfuse_watch_runs_until_sigterm(tmp_path: Path) -> None:
     assert process.returncode == 0, output
     assert "processed [bold]one.pdf" in " ".join(output.split())
     assert output.rstrip().endswith("stopped watching")
+
+
+class _Held(Dispatcher):
+    """Runs nothing: the watched files' jobs stay queued, as behind a busy worker."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker) -> None:
+        super().__init__(settings, sessions)
+        self.sent: list[int | None] = []
+
+    def send(self, job_ids: Iterable[int | None]) -> None:
+        self.sent.extend(job_ids)
+
+
+def _held_watcher(settings: Settings, inbox: Path) -> FolderWatcher:
+    """A watcher scanned by hand, taking a file once two scans see it unchanged."""
+    sessions = open_database(settings)
+    return FolderWatcher(
+        inbox=inbox,
+        settings=settings,
+        sessions=sessions,
+        dispatcher=_Held(settings, sessions),
+        payload=IngestPayload(),
+        settle_s=0,
+    )
+
+
+def test_a_file_whose_work_is_still_queued_is_taken_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    os.rename(_pdf(tmp_path, "a.pdf"), inbox / "a.pdf")
+    watcher = _held_watcher(settings, inbox)
+    for _ in range(5):
+        watcher.scan()
+    assert isinstance(watcher.dispatcher, _Held) and len(watcher.dispatcher.sent) == 1
+    assert (inbox / "a.pdf").exists() and _count(settings, JobRecord) == 1
+
+
+def test_a_file_whose_document_was_deleted_meanwhile_is_filed_as_failed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    os.rename(_pdf(tmp_path, "a.pdf"), inbox / "a.pdf")
+    watcher = _held_watcher(settings, inbox)
+    watcher.scan()
+    watcher.scan()  # taken: its ingest job waits in the queue
+    with watcher.sessions() as session:
+        (document_id,) = session.scalars(select(DocumentRecord.id))
+        delete_documents(session=session, settings=settings, document_ids=[document_id])
+    watcher.scan()
+    reason = inbox / "failed" / "a.pdf.error.txt"
+    assert reason.read_text() == "the document was deleted while it was processed\n"
+
+
+def test_a_file_gone_before_it_is_looked_at_has_not_settled(
+    settings: Settings, tmp_path: Path
+) -> None:
+    watcher = _held_watcher(settings, tmp_path)
+    assert watcher._settled(tmp_path / "gone.pdf", time.monotonic() + 60) is False
