@@ -24,7 +24,11 @@ import time
 import pytest
 
 PACKAGE_TESTS = {
-    "pipeline.engines.": ("tests/pipeline/test_extractive.py", "tests/pipeline/test_ranker.py"),
+    "pipeline.engines.": (
+        "tests/pipeline/test_extractive.py",
+        "tests/pipeline/test_extractor_rules.py",
+        "tests/pipeline/test_ranker.py",
+    ),
     "pipeline.": ("tests/pipeline/",),
     "app.": ("tests/app/",),
 }

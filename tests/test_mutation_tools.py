@@ -28,7 +28,11 @@ from tests.mutation_score import print_unreviewed, read_equivalents
         ("app.services.jobs.xǁHeartbeatǁbeat__mutmut_1", ("tests/app/test_jobs.py",)),
         (
             "pipeline.engines.extractive.x_find_field__mutmut_7",
-            ("tests/pipeline/test_extractive.py", "tests/pipeline/test_ranker.py"),
+            (
+                "tests/pipeline/test_extractive.py",
+                "tests/pipeline/test_extractor_rules.py",
+                "tests/pipeline/test_ranker.py",
+            ),
         ),
         (
             "pipeline.grounding.xǁ_Streamǁcuts_run__mutmut_1",

@@ -28,6 +28,7 @@ from app.services.jobs import (
     active_ingest_job,
     cancel_job,
     claim,
+    fail_jobs,
     get_job,
     job_tree,
     list_jobs,
@@ -567,6 +568,29 @@ def test_an_analysis_asked_while_the_file_is_being_read_waits_for_it(
     with sessions() as session:
         tree = job_tree(session=session, job_ids=[first])
     assert [(job.kind, job.status) for job in tree] == [("ingest", "done"), ("analyze", "done")]
+
+
+def test_a_queued_analysis_whose_reading_ended_is_lost_when_never_sent(
+    fast: Settings, tmp_path: Path
+) -> None:
+    """The runner finished the file's reading and died before sending the analysis waiting
+    on it: the analysis waits for nothing any more, so recovery sends it; failing the jobs
+    that waited on the document leaves the finished reading alone."""
+    path = badfiles.make_born_digital_pdf(tmp_path)
+    sessions = open_database(fast)
+    first = _submit(fast, path)
+    then = IngestPayload(then=AnalysisRequest.of(["What is the total amount due?"]))
+    submit_file(sessions=sessions, settings=fast, path=path, payload=then)
+    with sessions() as session:
+        session.execute(update(JobRecord).where(JobRecord.id == first).values(status="done"))
+        (_, waiting) = job_tree(session=session, job_ids=[first])
+        session.commit()
+    time.sleep(0.3)  # older than resend_after_s
+    with sessions() as session:
+        assert recover(session=session, settings=fast, waiting=set()).resend == [waiting.id]
+        fail_jobs(session, [first, waiting.id], "the document failed")
+        session.commit()
+    assert [_job(fast, job).status for job in (first, waiting.id)] == ["done", "failed"]
 
 
 def test_analyses_waiting_on_a_failed_document_fail_with_it(

@@ -91,3 +91,20 @@ def test_each_document_names_the_models_behind_its_results(
         session.commit()
         models = models_by_document(session)
     assert models == {first: ["extractive:1", "florence-vl:1"], second: ["extractive:1"]}
+
+
+def test_of_two_rows_written_at_the_same_time_the_later_one_is_the_latest(
+    settings: Settings,
+) -> None:
+    document_id = ingest(settings, ICDAR_DIR / "eu-004.pdf").document_id
+    with open_database(settings)() as session:
+        session.add(_answer(document_id, "extractive", "first", START))
+        session.add(_field(document_id, "extractive", "1.00", START))
+        session.commit()
+        session.add(_answer(document_id, "florence-vl", "second", START))
+        session.add(_field(document_id, "florence-vl", "2.00", START))
+        session.commit()
+        answer = latest_answer(session, document_id, QUESTION)
+        fields = latest_fields(session, document_id, "invoice")
+    assert answer is not None and answer.answer == "second"
+    assert fields["total"].value == "2.00"

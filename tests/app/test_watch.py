@@ -23,7 +23,7 @@ from app.db.models import DocumentRecord, JobRecord
 from app.dispatch import Dispatcher
 from app.services.documents import delete_documents
 from app.services.payloads import AnalysisRequest, IngestPayload
-from app.services.watch import FolderWatcher
+from app.services.watch import FolderWatcher, Report
 from tests import badfiles
 from tests.conftest import REPO_ROOT
 
@@ -231,17 +231,43 @@ class _Held(Dispatcher):
         self.sent.extend(job_ids)
 
 
-def _held_watcher(settings: Settings, inbox: Path) -> FolderWatcher:
-    """A watcher scanned by hand, taking a file once two scans see it unchanged."""
+def _held_watcher(
+    settings: Settings, inbox: Path, *, held: bool = True, report: Report | None = None
+) -> FolderWatcher:
+    """A watcher scanned by hand, taking a file once two scans see it unchanged; its jobs
+    `held` in the queue, or run as they are sent."""
     sessions = open_database(settings)
+    dispatcher = (_Held if held else Dispatcher)(settings, sessions)
     return FolderWatcher(
         inbox=inbox,
         settings=settings,
         sessions=sessions,
-        dispatcher=_Held(settings, sessions),
+        dispatcher=dispatcher,
         payload=IngestPayload(),
         settle_s=0,
+        report=report,
     )
+
+
+def test_each_step_is_reported_with_the_file_and_what_became_of_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    os.rename(_pdf(tmp_path, "a.pdf"), inbox / "a.pdf")
+    reported: list[tuple[str, str, str]] = []
+    watcher = _held_watcher(
+        settings,
+        inbox,
+        held=False,
+        report=lambda outcome, path, detail: reported.append((outcome, path.name, detail)),
+    )
+    for _ in range(3):
+        watcher.scan()
+    assert reported == [
+        ("queued", "a.pdf", "document 1"),
+        ("processed", "a.pdf", str(inbox / "processed" / "a.pdf")),
+    ]
 
 
 def test_a_file_whose_work_is_still_queued_is_taken_once(
