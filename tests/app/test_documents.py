@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from app.config import Settings
 from app.db import open_database
-from app.db.models import JobRecord, JobStatus
+from app.db.models import DocumentRecord, JobRecord, JobStatus
 from app.errors import BadInputError, NotFoundError
 from app.services import storage
 from app.services.documents import (
@@ -96,6 +97,11 @@ def test_a_document_is_found_by_id_or_sha256_prefix(settings: Settings, three: l
         unknown = next(p for p in ("abcdef", "fedcba") if not first.sha256.startswith(p))
         with pytest.raises(NotFoundError, match=f"^no document with sha256 starting '{unknown}'$"):
             get_document(session=session, ref=unknown)
+        for document_id, digit in ((three[1], "1"), (three[2], "2")):
+            shared = update(DocumentRecord).where(DocumentRecord.id == document_id)
+            session.execute(shared.values(sha256="ab12cd" + digit * 58))
+        with pytest.raises(NotFoundError, match="^2 documents with sha256 starting 'ab12cd'$"):
+            get_document(session=session, ref="ab12cd")
 
 
 def test_deletion_revokes_active_jobs_and_removes_files(

@@ -78,6 +78,8 @@ def test_every_invoice_field(invoice: list[Page]) -> None:
         "amount": "42.00",
     }
     assert [item["amount"] for item in items] == ["42.00", "19.50", "12.90"]
+    ranked = [v.confidence for v in values if v.field.name != "line_items"]
+    assert all(0.5 < c < 1 and c == round(c, 4) for c in ranked)  # calibrated, four decimals
 
 
 def test_line_items_are_the_rows_between_each_page_s_table_header_and_total() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,21 @@ def test_invalid_schemas_name_the_file_and_reason(
     with pytest.raises(SchemaError, match="bad.yaml") as error:
         load_schema(path)
     assert reason in str(error.value)
+
+
+def test_a_schema_that_cannot_be_read_names_the_file_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "unreadable.yaml"
+    path.write_text("name: x\nfields: []\n")
+
+    def failing_disk(*_: object, **__: object) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(Path, "open", failing_disk)
+    with pytest.raises(SchemaError) as refused:
+        load_schema(path)
+    assert str(refused.value) == f"{path}: cannot read the schema: Input/output error"
 
 
 def test_unknown_schema_lists_the_builtins() -> None:
