@@ -29,7 +29,7 @@ from app.services.ingest import (
     submit_bytes,
     submit_file,
 )
-from app.services.pages import page_image_file
+from app.services.pages import load_pages, page_image_file
 from app.services.payloads import AnalysisRequest, IngestPayload
 from tests import badfiles
 from tests.app.helpers import Ingested, ingest, pages_of
@@ -446,3 +446,17 @@ def test_a_known_document_is_analysed_again_only_when_asked(
         kinds = session.scalars(select(JobRecord.kind).order_by(JobRecord.id)).all()
         assert kinds == ["ingest", "analyze"] and asked.job_id is not None
         assert session.get_one(JobRecord, asked.job_id).kind == "analyze"
+
+
+def test_stored_pages_come_back_as_they_were_read(settings: Settings, tmp_path: Path) -> None:
+    """A scan's stored image reopens in RGB at its size; a born-digital page renders at the
+    resolution it was read at; both keep their size and DPI."""
+    scan = ingest(settings, badfiles.make_one_word_scan(tmp_path)).document_id
+    pdf = ingest(settings, badfiles.make_born_digital_pdf(tmp_path)).document_id
+    with open_database(settings)() as session:
+        for document_id in (scan, pdf):
+            document = session.get_one(DocumentRecord, document_id)
+            (row,), (page,) = document.pages, load_pages(settings, document)
+            assert (page.dpi, page.width, page.height) == (row.dpi, row.width, row.height)
+            assert (page.image.mode, page.image.size) == ("RGB", (row.width, row.height))
+            assert (row.image_path is not None) == (document_id == scan)  # stored, or rendered

@@ -111,6 +111,7 @@ def test_two_amounts_keep_their_own_currency() -> None:
         ("id", " #INV-2026-0042. ", "INV-2026-0042"),
         ("string", "  ACME   Ltd ", "ACME Ltd"),
         ("string", "ＡＣＭＥ", "ACME"),
+        ("string", "FEDEX", "FEDEX"),  # only punctuation leaves a name's ends
     ],
 )
 def test_other_types(kind: str, text: str, value: str) -> None:
@@ -119,7 +120,13 @@ def test_other_types(kind: str, text: str, value: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [("1.5", "1.50"), ("1E+3", "1000.00"), ("0.125", "0.125"), ("2.5E-4", "0.00025")],
+    [
+        ("1.5", "1.50"),
+        ("1E+3", "1000.00"),
+        ("0.125", "0.125"),
+        ("2.5E-4", "0.00025"),
+        ("1.234E-7", "0.0000001234"),  # a price per unit of energy: never in E notation
+    ],
 )
 def test_decimals_print_two_places_and_more_only_when_needed(value: str, text: str) -> None:
     assert format_decimal(Decimal(value)) == text
