@@ -7,6 +7,11 @@ tests of a mutant are narrowed to those written for its module (SCOPES), or else
 package (PACKAGE_TESTS), before pytest collects them. A mutant none of its module's tests
 reach counts as a survivor: a module's behaviour should be pinned by its own tests.
 
+A mutant listed as equivalent in EQUIVALENTS, with the hash of its function's current source,
+is not tried again: its tests would pass, as they did when it was reviewed, so its run
+reports a survivor at once. Once its function changes, the entry no longer matches and the
+mutant runs.
+
 Every run mutmut makes (stats, clean, forced-fail and mutants) leaves out the tests marked
 `slow` (whole-data training, hundreds of files, subprocesses: seconds each, paid again by
 every mutant they reach; `make test` runs them) and the PostgreSQL variants: what differs
@@ -20,6 +25,7 @@ import json
 import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -75,6 +81,39 @@ SCOPES = {
 }
 
 
+EQUIVALENTS = Path(__file__).with_name("mutation_equivalents.txt")
+
+
+def read_equivalents(listing: Path) -> set[tuple[str, str]]:
+    """The (mutant, function hash) entries of the listing; each must follow a `## reason`
+    line (other lines starting with `#` are comments)."""
+    entries: set[tuple[str, str]] = set()
+    reason = ""
+    for number, line in enumerate(listing.read_text().splitlines(), 1):
+        if line.startswith("## "):
+            reason = line[3:].strip()
+        elif line.strip() and not line.startswith("#"):
+            if not (match := re.fullmatch(r"(\S+__mutmut_\d+) ([0-9a-f]{12})", line.strip())):
+                raise ValueError(f"{listing}:{number}: not `<mutant> <function hash>`: {line}")
+            if not reason:
+                raise ValueError(f"{listing}:{number}: an entry with no `## reason` above it")
+            entries.add((match[1], match[2]))
+    return entries
+
+
+def function_of(mutant: str) -> str:
+    """The mutated function's name as mutmut keys its hash (`x_name`, `xǁClassǁname`)."""
+    return mutant[len(module_of(mutant)) + 1 :].rsplit("__mutmut_", 1)[0]
+
+
+def listed_equivalent(mutant: str, mutants: Path = Path()) -> bool:
+    """Whether `mutant` is listed in EQUIVALENTS with the hash mutmut recorded for its
+    function's source (in `<module path>.py.meta` under `mutants`, its working folder)."""
+    meta = mutants / (module_of(mutant).replace(".", "/") + ".py.meta")
+    hashes = json.loads(meta.read_text())["hash_by_function_name"]
+    return (mutant, hashes.get(function_of(mutant), "")) in read_equivalents(EQUIVALENTS)
+
+
 def module_of(mutant: str) -> str:
     """The module a mutmut mutant name lies in (functions are x_name, classes' xǁClassǁname)."""
     return re.split(r"\.x[_ǁ]", mutant, maxsplit=1)[0]
@@ -126,28 +165,36 @@ def pytest_configure(config: pytest.Config) -> None:
         gc.freeze()
 
 
+EQUIVALENT = pytest.StashKey[bool]()  # this run's mutant is a listed equivalent
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     paths = judging_tests(mutant) if (mutant := _mutant()) else ("",)
+    equivalent = config.stash[EQUIVALENT] = bool(mutant) and listed_equivalent(mutant)
     kept = [
         item
         for item in items
         if item.nodeid.startswith(paths)
         and "[postgresql" not in item.nodeid
         and item.get_closest_marker("slow") is None
+        and not equivalent
     ]
     config.hook.pytest_deselected(items=[item for item in items if item not in kept])
     items[:] = kept
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Append this mutant's wall time, tests kept and pytest exit status to TIMES_FILE."""
+    """A listed equivalent survives (pytest would say it had no tests); every mutant's wall
+    time, tests kept and exit status are appended to TIMES_FILE."""
     if not (mutant := _mutant()):
         return
+    if session.config.stash.get(EQUIVALENT, False):
+        session.exitstatus = pytest.ExitCode.OK
     record = {
         "mutant": mutant,
         "seconds": round(time.monotonic() - _started, 3),
         "tests": len(session.items),
-        "exit": int(exitstatus),
+        "exit": int(session.exitstatus),
     }
     with open(TIMES_FILE, "a", encoding="utf-8") as times:  # one short append per process
         times.write(json.dumps(record) + "\n")

@@ -14,7 +14,6 @@ survivors are reviewed again. `--unreviewed` prints the survivors not listed, as
 from __future__ import annotations
 
 import json
-import re
 import sys
 import tomllib
 from collections import Counter
@@ -23,9 +22,14 @@ from typing import Any
 
 from mutmut.stats import status_by_exit_code
 
-from tests.mutation_scope import TIMES_FILE, module_of
+from tests.mutation_scope import (
+    EQUIVALENTS,
+    TIMES_FILE,
+    function_of,
+    module_of,
+    read_equivalents,
+)
 
-EQUIVALENTS = Path(__file__).with_name("mutation_equivalents.txt")
 CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
 NOT_RUN = {"not checked", "check was interrupted by user", "skipped"}
 # The packages reported on: what [tool.mutmut] mutates ("app/services/*" is app/services).
@@ -45,28 +49,11 @@ def package_of(source: str) -> str:
     return str(Path(source).parent)
 
 
-def read_equivalents(listing: Path = EQUIVALENTS) -> set[tuple[str, str]]:
-    """The (mutant, function hash) entries of the listing; each must follow a `## reason`
-    line (other lines starting with `#` are comments)."""
-    entries: set[tuple[str, str]] = set()
-    reason = ""
-    for number, line in enumerate(listing.read_text().splitlines(), 1):
-        if line.startswith("## "):
-            reason = line[3:].strip()
-        elif line.strip() and not line.startswith("#"):
-            if not (match := re.fullmatch(r"(\S+__mutmut_\d+) ([0-9a-f]{12})", line.strip())):
-                raise ValueError(f"{listing}:{number}: not `<mutant> <function hash>`: {line}")
-            if not reason:
-                raise ValueError(f"{listing}:{number}: an entry with no `## reason` above it")
-            entries.add((match[1], match[2]))
-    return entries
-
-
 def survivors(meta: dict[str, Any]) -> list[tuple[str, str]]:
     """(mutant, hash of its function) of every mutant in one meta file that survived."""
     hashes = meta["hash_by_function_name"]
     return [
-        (mutant, str(hashes[mutant[len(module_of(mutant)) + 1 :].rsplit("__mutmut_", 1)[0]]))
+        (mutant, str(hashes[function_of(mutant)]))
         for mutant, code in meta["exit_code_by_key"].items()
         if status_by_exit_code[code] not in CAUGHT | NOT_RUN
     ]

@@ -10,15 +10,18 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests import mutation_scope
 from tests.mutation_scope import (
+    EQUIVALENTS,
     TIMES_FILE,
     judging_tests,
     pytest_collection_modifyitems,
     pytest_load_initial_conftests,
     pytest_sessionfinish,
+    read_equivalents,
 )
 from tests.mutation_score import main as print_score
-from tests.mutation_score import print_unreviewed, read_equivalents
+from tests.mutation_score import print_unreviewed
 
 
 @pytest.mark.parametrize(
@@ -78,20 +81,54 @@ class _Item:
     ],
 )
 def test_every_mutmut_run_leaves_out_slow_and_postgresql_tests(
-    monkeypatch: pytest.MonkeyPatch, mutant: str, kept: list[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mutant: str, kept: list[str]
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # mutmut's working folder, with its results so far
+    _results(tmp_path, "app/services/jobs.py", {"1": None})
     monkeypatch.setenv("MUTANT_UNDER_TEST", mutant)
-    items = [
+    items = _items()
+    deselected: list[object] = []
+    pytest_collection_modifyitems(_config(deselected), items)  # type: ignore[arg-type]
+    assert [item.nodeid for item in items] == kept
+    assert len(deselected) == 4 - len(kept)
+
+
+def _items() -> list[_Item]:
+    return [
         _Item("tests/app/test_jobs.py::a[sqlite]"),
         _Item("tests/app/test_jobs.py::a[postgresql]"),
         _Item("tests/app/test_jobs.py::b", slow=True),
         _Item("tests/app/test_ingest.py::c"),
     ]
-    deselected: list[object] = []
+
+
+def _config(deselected: list[object]) -> SimpleNamespace:
+    """Enough of a pytest config for the plugin's hooks: its hook caller and stash."""
     hook = SimpleNamespace(pytest_deselected=lambda items: deselected.extend(items))
-    pytest_collection_modifyitems(SimpleNamespace(hook=hook), items)  # type: ignore[arg-type]
-    assert [item.nodeid for item in items] == kept
-    assert len(deselected) == 4 - len(kept)
+    return SimpleNamespace(hook=hook, stash=pytest.Stash())
+
+
+def test_a_listed_equivalent_survives_without_running_a_test_until_its_function_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _results(tmp_path, "app/services/jobs.py", {"1": None, "2": None})
+    listing = _listing(tmp_path, "## why\napp.services.jobs.x_f__mutmut_1 0123456789ab\n")
+    monkeypatch.setattr(mutation_scope, "EQUIVALENTS", listing)
+    for mutant, runs in (("1", 0), ("2", 1)):
+        monkeypatch.setenv("MUTANT_UNDER_TEST", f"app.services.jobs.x_f__mutmut_{mutant}")
+        config, items = _config([]), _items()
+        pytest_collection_modifyitems(config, items)  # type: ignore[arg-type]
+        session = SimpleNamespace(
+            config=config, items=items, exitstatus=pytest.ExitCode.NO_TESTS_COLLECTED
+        )
+        pytest_sessionfinish(session, session.exitstatus)  # type: ignore[arg-type]
+        assert (len(items), session.exitstatus == pytest.ExitCode.OK) == (runs, runs == 0)
+    listing.write_text(listing.read_text().replace("0123456789ab", "ba9876543210"))
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "app.services.jobs.x_f__mutmut_1")
+    items = _items()
+    pytest_collection_modifyitems(_config([]), items)  # type: ignore[arg-type]
+    assert len(items) == 1  # the function changed since it was reviewed: it runs again
 
 
 def _results(folder: Path, source: str, codes: dict[str, int | None]) -> None:
@@ -166,7 +203,7 @@ def test_an_entry_without_a_reason_or_a_hash_is_refused_by_line(
 
 
 def test_the_shipped_listing_reads() -> None:
-    assert all("__mutmut_" in mutant for mutant, _ in read_equivalents())
+    assert all("__mutmut_" in mutant for mutant, _ in read_equivalents(EQUIVALENTS))
 
 
 def test_no_results_is_an_error_not_a_score(tmp_path: Path) -> None:
@@ -177,7 +214,8 @@ def test_each_mutant_s_run_appends_its_time_and_the_report_sums_them_by_module(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    session = SimpleNamespace(items=[_Item("tests/app/test_jobs.py::a")] * 3)
+    items = [_Item("tests/app/test_jobs.py::a")] * 3
+    session = SimpleNamespace(items=items, exitstatus=1, config=_config([]))
     monkeypatch.setenv("MUTANT_UNDER_TEST", "stats")
     pytest_sessionfinish(session, 0)  # type: ignore[arg-type]
     assert not (tmp_path / TIMES_FILE).exists()  # mutmut's own runs are not mutants
