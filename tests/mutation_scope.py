@@ -31,6 +31,7 @@ import pytest
 
 PACKAGE_TESTS = {
     "pipeline.engines.": (
+        "tests/pipeline/test_candidates.py",
         "tests/pipeline/test_extractive.py",
         "tests/pipeline/test_extractor_rules.py",
         "tests/pipeline/test_ranker.py",

@@ -32,6 +32,7 @@ from tests.mutation_score import print_unreviewed
         (
             "pipeline.engines.extractive.x_find_field__mutmut_7",
             (
+                "tests/pipeline/test_candidates.py",
                 "tests/pipeline/test_extractive.py",
                 "tests/pipeline/test_extractor_rules.py",
                 "tests/pipeline/test_ranker.py",
