@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select, update
@@ -20,14 +21,18 @@ from app.db.models import AnswerRecord, DocumentRecord, JobKind, JobRecord, JobS
 from app.dispatch import Dispatcher
 from app.errors import NotFoundError, StateError
 from app.read_models import as_utc
+from app.services import jobs as jobs_module
 from app.services.analysis import queue_analysis, run_analysis_jobs, submit_analysis
 from app.services.heartbeat import Heartbeat
 from app.services.ingest import reprocess_document, submit_file
 from app.services.jobs import (
+    PROGRESS_INTERVAL_S,
+    ProgressWriter,
     abandon,
     active_ingest_job,
     cancel_job,
     claim,
+    complete,
     fail_jobs,
     get_job,
     job_tree,
@@ -657,3 +662,40 @@ def test_a_retry_keeps_the_work_and_the_jobs_waiting_on_it(fast: Settings, tmp_p
         "failed",
         f"the document failed: {given_up}",
     )
+
+
+def test_a_job_ends_once_with_its_time_message_and_pages(fast: Settings, tmp_path: Path) -> None:
+    """Only a running job completes; the pages it did are its progress, done and total."""
+    jobs = [_submit(fast, badfiles.make_born_digital_pdf(tmp_path / name)) for name in "ab"]
+    with open_database(fast)() as session:
+        claim(session, jobs, "worker")
+        assert complete(session, jobs[0], JobStatus.DONE, "3 pages", 3)
+        assert complete(session, jobs[1], JobStatus.FAILED, "unreadable")
+        assert not complete(session, jobs[0], JobStatus.FAILED, "late")  # ended already
+        session.commit()
+    done, failed = (_job(fast, job_id) for job_id in jobs)
+    assert (done.status, done.message, done.pages_done, done.pages_total) == (
+        "done",
+        "3 pages",
+        3,
+        3,
+    )
+    assert (failed.status, failed.pages_done, failed.pages_total) == ("failed", 0, 0)
+    assert done.finished_at is not None and failed.finished_at is not None
+
+
+def test_progress_is_written_at_most_every_interval(
+    fast: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fast reader's pages do not each cost a database write; a slow one's are followed."""
+    clock = [100.0]
+    monkeypatch.setattr(jobs_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    job_id = _submit(fast, badfiles.make_born_digital_pdf(tmp_path))
+    progress = ProgressWriter(open_database(fast), job_id)
+    seen = []
+    for done, seconds in ((1, 0.1), (2, PROGRESS_INTERVAL_S), (3, 0.1), (4, PROGRESS_INTERVAL_S)):
+        clock[0] += seconds
+        progress(done, 9)
+        job = _job(fast, job_id)
+        seen.append((job.pages_done, job.pages_total))
+    assert seen == [(0, 0), (2, 9), (2, 9), (4, 9)]
