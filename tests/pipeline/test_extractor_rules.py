@@ -8,9 +8,12 @@ import json
 
 import pytest
 
+from pipeline.engines.base import FieldSpec, Question
 from pipeline.engines.candidates import field_candidates
-from pipeline.engines.extractive import find_field
+from pipeline.engines.extractive import ExtractiveEngine, find_field
+from pipeline.engines.keyvalue import Found, find_keys, key_index
 from pipeline.engines.layout_rules import labels_a_name
+from pipeline.engines.readers import amount_of
 from pipeline.fields.schemas import load_schema
 from pipeline.layout import Line, group_lines
 from pipeline.types import Box, Word
@@ -160,3 +163,135 @@ def test_a_table_row_read_by_ocr_as_one_word() -> None:
     assert json.loads(found.text) == [
         {"description": "Paper", "quantity": None, "unit_price": None, "amount": "6.00"}
     ]
+
+
+def _answer(question: str, *rows: str) -> tuple[str, float | None]:
+    """The extractive engine's answer to `question` about a page of `rows`."""
+    [answer] = ExtractiveEngine().answer([_page_of_lines(*rows)], [Question(0, question)])
+    return answer.text, answer.confidence
+
+
+@pytest.mark.parametrize(
+    ("question", "rows", "answer"),
+    [
+        ("What is the total?", ("Sub Total: pending",), ("", 0.0)),
+        ("What is the total ?", ("Sub Total: pending",), ("", 0.0)),
+        ("What is the FAX?", ("FAX: 07-5551234",), ("07-5551234", 1.0)),
+    ],
+)
+def test_a_question_read_as_a_key_is_the_field_it_names(
+    question: str, rows: tuple[str, ...], answer: tuple[str, float]
+) -> None:
+    """A question no field answers is looked up as the key it names, without its question
+    mark (and no more: the X of "FAX" stays), and a key named like a field keeps that
+    field's exclusions: the total is not the value printed after "Sub Total"."""
+    assert _answer(question, *rows) == answer
+
+
+@pytest.mark.parametrize(
+    ("question", "schema", "field"),
+    [
+        ("What is the totl?", "invoice", "total"),  # a typo, close enough without its "?"
+        ("What is the line item?", "invoice", "line_items"),  # the name, read with a space
+        ("What are the line items?", "invoice", "line_items"),
+        ("What is the date?", "invoice", "issue_date"),  # of equals, the first schema's
+        ("What is the total?", "invoice", "total"),
+    ],
+)
+def test_a_question_names_a_built_in_field(question: str, schema: str, field: str) -> None:
+    """Questions are matched to fields by wording (ignoring the question mark, with a
+    field's name read as words); of fields matched equally well the first listed is asked,
+    so the same question always gets the same field's answer."""
+    assert ExtractiveEngine().match_field(question) == load_schema(schema).field(field).spec()
+
+
+def test_a_value_lies_on_the_page_its_words_are_printed_on() -> None:
+    """A document given from its third page on still points at page 2, where the value's
+    words are, not at the position of the page in the list."""
+    lines = [group_lines(_page_of_lines("Customer: Ann Lee", index=2).words)]
+    found = find_field(INVOICE.field("customer").spec(), lines)
+    assert found is not None and (found.text, found.page) == ("Ann Lee", 2)
+
+
+def test_a_page_s_key_index_is_built_once() -> None:
+    """Every field and candidate looks keys up in the same index of the page (built once per
+    page, not once per field: the cost of reading a page's fields)."""
+    lines = group_lines(_page_of_lines("Total 12.50").words)
+    index = key_index(lines)
+    assert key_index(lines) is index and lines.memo == {"keys": index}
+
+
+def _keys(key: str, *rows: str) -> list[tuple[int, str, list[str]]]:
+    """Where `key` is found on a page of `rows`: line, key as printed, value words."""
+    lines = group_lines(_page_of_lines(*rows).words)
+    return [
+        (hit.line, hit.key_text, [word.text for word in hit.value_words])
+        for hit in find_keys(lines, key)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "rows", "hits"),
+    [  # a key printed as one more word than its label
+        ("subtotal", ("Sub Total 127.50",), [(0, "Sub Total", ["127.50"])]),
+        # a title with a word of the key missing does not hide the key below it
+        ("Invoice No", ("INVOICE", "InvoiceNo: 4521"), [(1, "InvoiceNo:", ["4521"])]),
+        # a single word is no key of three words, even when it runs them together
+        ("date of issue", ("DATEOFISSUE", "03.11.2026"), []),
+    ],
+)
+def test_keys_are_matched_across_one_word_more_or_less(
+    key: str, rows: tuple[str, ...], hits: list[tuple[int, str, list[str]]]
+) -> None:
+    """A key is compared with runs of one word fewer to one more than it has, at every place
+    on every line; a run too short to hold the whole key is passed over, not the line."""
+    assert _keys(key, *rows) == hits
+
+
+@pytest.mark.parametrize(
+    ("rows", "total"),
+    [
+        (("SUB TOTAL 7.50", "TOTAL 7.00"), "7.00"),  # the word before the key
+        (("Disc 2.00 Total 10.00", "Cash 20.00"), "10.00"),  # not two words before it
+        (("Total 12.50 after discount", "Cash 20.00"), "12.50"),  # nor three after it
+    ],
+)
+def test_qualifiers_of_a_total_key_are_read_next_to_it(rows: tuple[str, ...], total: str) -> None:
+    """SUB before TOTAL names another amount; a qualifier further off (the discount earlier
+    on the line, the one the total is after) belongs to another value, not the key."""
+    assert _read("total", _rows(*rows)) == total
+
+
+@pytest.mark.parametrize(
+    ("row", "text", "words"),
+    [
+        ("Visit: 03.11.2026 at 10:00", "03.11.2026", ["03.11.2026"]),
+        ("Visit: 3 Nov 2026", "3 Nov 2026", ["3", "Nov", "2026"]),
+    ],
+)
+def test_a_date_is_read_from_just_its_words(row: str, text: str, words: list[str]) -> None:
+    """A date printed as one word or three is read whole and grounded on its own words only
+    (the box a user sees), not on the words around it."""
+    found = find_field(FieldSpec("visit", "date", labels=("visit",)), _rows(row))
+    assert found is not None and (found.text, [w.text for w in found.words]) == (text, words)
+
+
+def test_a_date_printed_without_a_key_is_an_unsure_guess() -> None:
+    """Without its key the rules take the first date printed, sure of it only at 0.6."""
+    found = find_field(FieldSpec("visit", "date", labels=("visit",)), _rows("Printed 03.11.2026"))
+    assert found is not None and (found.text, found.score) == ("03.11.2026", 0.6)
+
+
+@pytest.mark.parametrize("row", ["Table 12 Time 9:30", "Table 12 Guests:4"])
+def test_a_number_is_not_read_from_a_time_or_a_label_run_into_its_number(row: str) -> None:
+    """Words with a colon inside (a time, "Guests:4") are no amount: the number after the
+    key is."""
+    found = find_field(FieldSpec("table", "number", labels=("table",)), _rows(row))
+    assert found is not None and found.text == "12"
+
+
+def test_a_value_with_no_amount_ranks_below_every_amount() -> None:
+    """Among values read as amounts, one whose text holds none (an OCR word whose normal
+    form is longer than itself, "№5") sorts below all others instead of failing."""
+    assert amount_of(Found("", 0, [], 1.0)) == float("-inf")
+    assert amount_of(Found("-12.50", 0, [], 1.0)) == -12.5
