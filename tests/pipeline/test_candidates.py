@@ -1,0 +1,192 @@
+"""What the candidates' features promise the ranker.
+
+pipeline.engines.candidates offers every value a field could take, each once, with
+features in 0..1: where and how large it is printed (relative to its own page), the key
+before it and whether the value sits under that key, how it is printed on its line (money
+handed over or given back), where a name sits in the page's header and which label heads
+it, and how an amount or date relates to the document's others (rank, repeats, sums). A
+feature that is 1.0 stays 1.0 however far its measure goes past the clip.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+
+import pytest
+
+from pipeline.engines.base import FieldSpec, Question
+from pipeline.engines.candidates import Candidate, _dates_in, field_candidates
+from pipeline.engines.extractive import ExtractiveEngine, find_field
+from pipeline.layout import group_lines
+from pipeline.types import Box, Page, TextSource, Word
+from tests.pipeline.test_ranker import _page
+
+TOTAL = FieldSpec("total", "amount", labels=("total",))
+
+
+def _all(spec: FieldSpec, *pages: Page) -> list[Candidate]:
+    lines = [group_lines(page.words) for page in pages]
+    return field_candidates(spec, lines, find_field(spec, lines))
+
+
+def _by_text(spec: FieldSpec, *pages: Page) -> dict[str, dict[str, float]]:
+    return {c.found.text: c.features for c in _all(spec, *pages)}
+
+
+def _words_page(words: list[Word], index: int = 0) -> Page:
+    return Page(index, 1000, 1400, 150, TextSource.PDF, words)
+
+
+def test_money_handed_over_and_change_given_back_are_told_by_their_line() -> None:
+    """A tender line's amount is often the total again; a change line's never is."""
+    rows = [(0.1, 0.1, "TOTAL 12.50"), (0.1, 0.2, "CASH 20.00"), (0.1, 0.3, "CHANGE 7.50")]
+    found = _by_text(TOTAL, _page(rows))
+    lines = {text: (f["tender_line"], f["change_line"]) for text, f in found.items()}
+    assert lines == {"12.50": (0.0, 0.0), "20.00": (1.0, 0.0), "7.50": (0.0, 1.0)}
+
+
+def test_a_number_field_has_every_printed_number_ranked() -> None:
+    """Number fields get the amounts' candidates and relations, as amount fields do."""
+    found = _by_text(
+        FieldSpec("boxes", "number"), _page([(0.1, 0.1, "Boxes 3"), (0.1, 0.2, "Pallets 12")])
+    )
+    assert {text: f["largest"] for text, f in found.items()} == {"3": 0.0, "12": 1.0}
+    assert found["3"]["amount_rank"] == pytest.approx(0.2)
+
+
+def test_unreadable_amount_words_neither_count_nor_hide_the_others() -> None:
+    """'½' gives no value and '½kg' none in cents: the amount after them is still ranked."""
+    page = _page([(0.1, 0.1, "½ CHICKEN"), (0.1, 0.2, "SUGAR ½kg"), (0.1, 0.3, "PAY 12.50")])
+    found = _by_text(TOTAL, page)
+    assert "" not in found
+    assert (found["12.50"]["largest"], found["12.50"]["amount_rank"]) == (1.0, 0.0)
+
+
+def test_an_amount_printed_more_than_four_times_repeats_fully() -> None:
+    """repeats is count / 4, clipped at 1."""
+    rows = [(0.1, 0.1 * row, f"ITEM{row} 5.00") for row in range(1, 6)]
+    found = _by_text(TOTAL, _page([*rows, (0.1, 0.7, "TOTAL 25.00")]))
+    assert (found["5.00"]["repeats"], found["25.00"]["repeats"]) == (1.0, 0.25)
+
+
+def test_a_zero_amount_is_no_part_of_a_sum() -> None:
+    """Adding 0.00 to an amount makes the same amount: a zero tax is not a tax part."""
+    page = _page([(0.1, 0.1, "Net 10.00"), (0.1, 0.2, "Tax 0.00"), (0.1, 0.3, "Total 10.00")])
+    found = _all(TOTAL, page)
+    assert {(c.found.text, c.features["is_part"]) for c in found} == {("10.00", 0.0), ("0.00", 0.0)}
+
+
+@pytest.mark.parametrize("offset", [(0.00002, 0.0), (0.0, 0.00002)])
+def test_a_value_printed_twice_over_itself_is_one_candidate(offset: tuple[float, float]) -> None:
+    """Fake bold (the text printed again a hair to the side) is one value, printed once."""
+    dx, dy = offset
+    words = [
+        Word("TOTAL", Box(0, 0.1, 0.30001, 0.16, 0.31501)),
+        Word("12.50", Box(0, 0.30001, 0.30001, 0.36, 0.31501)),
+        Word("12.50", Box(0, 0.30001 + dx, 0.30001 + dy, 0.36 + dx, 0.31501 + dy)),
+    ]
+    found = [c for c in _all(TOTAL, _words_page(words)) if c.found.text == "12.50"]
+    assert len(found) == 1 and found[0].features["repeats"] == 0.25
+
+
+def test_a_date_word_given_twice_is_read_twice_and_no_more() -> None:
+    """Each printed date is read once; an exact duplicate word is a second printing."""
+    date = Word("03.02.2024", Box(0, 0.1, 0.1, 0.22, 0.115))
+    assert [found.text for found in islice(_dates_in([date, date], 0), 3)] == ["03.02.2024"] * 2
+
+
+@pytest.mark.parametrize(("label", "length"), [("po", 0.15), ("purchase order number", 1.0)])
+def test_key_length_is_the_key_s_characters_up_to_twenty(label: str, length: float) -> None:
+    """Longer keys are more specific ("Po:" is 3 characters); twenty and more count alike."""
+    page = _page([(0.1, 0.1, f"{label.title()}: 4711-A")])
+    found = _by_text(FieldSpec("po", "id", labels=(label,)), page)
+    assert found["4711-A"]["key_length"] == pytest.approx(length)
+
+
+def test_a_value_on_the_line_right_under_its_key_is_below_it() -> None:
+    """A value whose line touches its key's line from below is read as under the key."""
+    words = [
+        Word("Pay", Box(0, 0.1, 0.2, 0.136, 0.215)),
+        Word("by", Box(0, 0.148, 0.2, 0.172, 0.215)),
+        Word("04.03.2024", Box(0, 0.1, 0.215, 0.22, 0.23)),
+    ]
+    found = _by_text(FieldSpec("due_date", "date", labels=("pay by",)), _words_page(words))
+    assert (found["04.03.2024"]["key_below"], found["04.03.2024"]["key_gap"]) == (1.0, 0.0)
+
+
+@pytest.mark.parametrize(("scale", "height"), [(2, 2 / 3), (4, 1.0)])
+def test_height_is_a_third_of_the_size_over_the_page_median_up_to_one(
+    scale: int, height: float
+) -> None:
+    """A total printed large stands out; three times the body size and more count alike."""
+    body = [Word(f"item{row}", Box(0, 0.1, 0.1 * row, 0.2, 0.1 * row + 0.01)) for row in (1, 2, 3)]
+    total = Word("12.50", Box(0, 0.5, 0.5, 0.6, 0.5 + 0.01 * scale))
+    found = _by_text(TOTAL, _words_page([*body, total]))
+    assert found["12.50"]["height"] == pytest.approx(height)
+
+
+def test_values_on_a_later_page_say_so_and_a_blank_page_is_no_obstacle() -> None:
+    """later_page is 1 from the second page on; a page without words has no median."""
+    pages = [
+        _page([(0.1, 0.1, "Net 10.00")], index=0),
+        _page([(0.1, 0.1, "Total 12.00")], index=1),
+        _words_page([], index=2),
+    ]
+    found = _by_text(TOTAL, *pages)
+    assert (found["10.00"]["later_page"], found["12.00"]["later_page"]) == (0.0, 1.0)
+
+
+def test_a_later_page_read_on_its_own_has_no_median_height() -> None:
+    """A question about page 2 reads that page alone, under its own index: no median is
+    known for it, so height reads 0 rather than failing."""
+    page = _page([(0.1, 0.1, "Total 12.00")], index=1)
+    found = _by_text(TOTAL, page)
+    assert (found["12.00"]["height"], found["12.00"]["later_page"]) == (0.0, 1.0)
+    [answer] = ExtractiveEngine().answer([page], [Question(1, "What is the total?")])
+    assert answer.text == "12.00"
+
+
+def test_an_address_after_its_key_is_a_keyed_candidate() -> None:
+    """Address runs add to the keyed values; they do not replace them."""
+    page = _page([(0.1, 0.1, "ACME Ltd"), (0.1, 0.5, "Address: 5 Mill Lane")])
+    found = _by_text(FieldSpec("address", labels=("address",)), page)
+    assert found["5 Mill Lane"]["has_key"] == 1.0
+
+
+def test_a_salutation_before_a_one_word_name_is_a_salutation() -> None:
+    """'Herrn Müller' starts with a salutation: a person's name follows."""
+    page = _page([(0.1, 0.1, "Herrn Müller"), (0.1, 0.2, "Hauptstr. 1")])
+    found = _by_text(FieldSpec("customer"), page)
+    assert (found["Herrn Müller"]["salutation"], found["Herrn Müller"]["salutation_only"]) == (
+        1.0,
+        0.0,
+    )
+
+
+def test_words_count_up_to_ten() -> None:
+    """A value's word count over ten, clipped at 1: a name is rarely a sentence."""
+    line = "Muster Handel und Vertrieb für Büro und Schreibwaren aller Art in Berlin"
+    found = _by_text(FieldSpec("vendor"), _page([(0.05, 0.1, line)]))
+    assert found[line]["words"] == 1.0
+
+
+def test_a_four_letter_line_is_a_header_line() -> None:
+    """'ACME' has letters enough to be a name: it is the header's first line."""
+    page = _page([(0.1, 0.1, "ACME"), (0.1, 0.2, "Hauptstr 1")])
+    found = _by_text(FieldSpec("vendor"), page)
+    assert (found["ACME"]["header_order"], found["Hauptstr 1"]["header_order"]) == (0.0, 1 / 24)
+
+
+def test_a_label_is_no_name_but_the_name_beside_it_is() -> None:
+    """A block's label ("Verkäufer") is skipped, and the column after it still read."""
+    page = _page([(0.1, 0.1, "Verkäufer"), (0.6, 0.1, "Lieferant GmbH")])
+    found = _by_text(FieldSpec("vendor", labels=("verkäufer",)), page)
+    assert "Verkäufer" not in found
+    assert found["Lieferant GmbH"].get("header_order") == 0.0
+
+
+def test_an_id_is_valid_when_it_holds_a_digit() -> None:
+    """A customer number field's header lines are candidates, but a name is no valid id."""
+    page = _page([(0.1, 0.1, "Northwind Traders"), (0.1, 0.2, "Customer No. 4711")])
+    found = _by_text(FieldSpec("customer", "id", labels=("customer no.",)), page)
+    assert (found["Northwind Traders"]["type_valid"], found["4711"]["type_valid"]) == (0.0, 1.0)
