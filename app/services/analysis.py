@@ -178,7 +178,7 @@ def _claim_batch(
     claimed = [job_id]
     deadline = time.monotonic() + wait_s
     while budget > 0:
-        more, budget = _claim_more(sessions, runner, engine_name, budget, claimed)
+        more, budget = _claim_more(sessions, runner, engine_name, budget)
         claimed.extend(more)
         if budget <= 0 or time.monotonic() >= deadline:
             break
@@ -187,8 +187,10 @@ def _claim_batch(
 
 
 def _claim_more(
-    sessions: sessionmaker, runner: str, engine: str | None, budget: int, taken: list[int]
+    sessions: sessionmaker, runner: str, engine: str | None, budget: int
 ) -> tuple[list[int], int]:
+    """Claim queued analyses for `engine` that fit `budget` pages; the jobs got and the pages
+    left. Jobs already claimed are RUNNING, and a job never returns to QUEUED."""
     with sessions() as session:
         candidates = session.execute(
             select(JobRecord.id, DocumentRecord.page_count)
@@ -198,7 +200,6 @@ def _claim_more(
                 JobRecord.status == JobStatus.QUEUED,
                 JobRecord.engine.is_not_distinct_from(engine),
                 DocumentRecord.status == DocumentStatus.READY,
-                JobRecord.id.not_in(taken),
             )
             .order_by(JobRecord.id)
             .limit(CANDIDATES_PER_CLAIM)

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.answer_engines import EngineChoice, choose_engine
 from app.config import Settings
 from app.db import open_database
-from app.db.models import AnswerRecord, FieldRecord
-from app.errors import BadInputError, NotReadyError, SetupError
+from app.db.models import AnswerRecord, FieldRecord, JobRecord
+from app.errors import BadInputError, NotFoundError, NotReadyError, SetupError
 from app.samples import write_samples
-from app.services.analysis import _unique_key
-from app.services.payloads import AnalysisRequest
+from app.services import jobs
+from app.services.analysis import _unique_key, job_results, run_analysis_jobs, submit_analysis
+from app.services.ingest import reprocess_document, submit_file
+from app.services.payloads import AnalysisRequest, IngestPayload
 from pipeline.analysis import AskedQuestion, DocumentWork, analyze_documents, ground_text
-from pipeline.engines.base import Answer, EngineOutput, EngineRequest
+from pipeline.engines.base import Answer, Engine, EngineOutput, EngineRequest
 from pipeline.engines.extractive import ExtractiveEngine
-from pipeline.fields.schemas import load_schema
+from pipeline.fields.schemas import FieldDefinition, FieldSchema, load_schema
 from pipeline.grounding import ground
 from pipeline.types import Box, Page, TextSource, Word
 from tests import badfiles
@@ -75,13 +80,71 @@ def test_ask_is_grounded_and_upserted(settings: Settings, invoice_id: int) -> No
     assert _count(settings, AnswerRecord) == 2
 
 
+@pytest.mark.parametrize("page", [1, 3])
 def test_a_page_the_document_lacks_is_refused_before_queueing(
-    settings: Settings, invoice_id: int
+    settings: Settings, invoice_id: int, page: int
 ) -> None:
-    with pytest.raises(BadInputError, match="no page 3"):
-        analyze(settings, invoice_id, AnalysisRequest.of(["Total?"], page=3))
-    with pytest.raises(BadInputError, match="nothing to do"):
+    """The last page is page_count - 1: a page past it is refused, naming the pages there are."""
+    message = f"document {invoice_id} has no page {page} (pages 0..0)"
+    with pytest.raises(BadInputError, match=f"^{re.escape(message)}$"):
+        analyze(settings, invoice_id, AnalysisRequest.of(["Total?"], page=page))
+    with pytest.raises(BadInputError, match="^nothing to do: give a question or a field schema$"):
         analyze(settings, invoice_id, AnalysisRequest())
+
+
+def test_an_unknown_document_or_job_is_named(settings: Settings) -> None:
+    """A wrong id is reported with the id the user gave."""
+    with open_database(settings)() as session:
+        with pytest.raises(NotFoundError, match="^no document with id 999$"):
+            request = AnalysisRequest.of(["Total?"])
+            submit_analysis(session=session, document_id=999, request=request)
+        with pytest.raises(NotFoundError, match="^no job with id 999$"):
+            job_results(session=session, job_id=999)
+
+
+def test_a_follow_up_asking_a_page_the_file_lacks_fails_saying_so(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A question queued with the file, before its pages are known, is checked when it runs."""
+    then = AnalysisRequest.of(["Total?"], page=5)
+    done = ingest(settings, badfiles.make_multipage_pdf(tmp_path, 2), then=then)
+    with open_database(settings)() as session:
+        [_, follow_up] = jobs.job_tree(session=session, job_ids=[done.submission.job_id])
+    assert (follow_up.status, follow_up.message) == (
+        "failed",
+        "the document has no page 5 (pages 0..1)",
+    )
+
+
+def test_a_question_about_one_page_is_answered_from_that_page(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Every page says the same total: asked about page 1, page 1 answers (not page 0)."""
+    document = ingest(settings, badfiles.make_multipage_pdf(tmp_path, 2)).document_id
+    request = AnalysisRequest.of(["What is the total?"], page=1)
+    [answer] = analyze(settings, document, request).answers
+    assert (answer.answer, answer.page) == ("12.50", 1)
+
+
+def test_a_done_analysis_says_what_it_found_on_how_many_pages(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The job's message counts answers, fields and fields found; its pages are the file's."""
+    schema = FieldSchema(
+        name="due",
+        fields=[
+            FieldDefinition(name="total", type="amount"),
+            FieldDefinition(name="due_date", type="date"),
+        ],
+    )
+    document = ingest(settings, badfiles.make_multipage_pdf(tmp_path, 2)).document_id
+    job = analyze(settings, document, AnalysisRequest.of(["What is the total?"], schema)).job
+    assert (job.status, job.message, job.pages_done, job.pages_total) == (
+        "done",
+        "1 answers, 2 fields (1 found)",
+        2,
+        2,
+    )
 
 
 def test_text_not_on_the_page_is_flagged_not_boxed(settings: Settings, invoice_id: int) -> None:
@@ -207,6 +270,7 @@ def _engine_fault(*_args: object, **_kwargs: object) -> None:
             "internal error (RuntimeError): the engine lost its state",
         ),
         (SetupError("no model weights in /models"), "no model weights in /models"),
+        (SetupError(""), "no result"),  # a failed job never says nothing
     ],
 )
 def test_an_engine_error_fails_the_job_saying_why(
@@ -250,3 +314,160 @@ def test_an_engine_error_after_ctrl_c_is_the_interrupt(
     monkeypatch.setattr("app.services.analysis.analyze_documents", _engine_fault)
     with pytest.raises(KeyboardInterrupt):
         analyze(settings, invoice_id, AnalysisRequest.of(["What is the total?"], None))
+
+
+# ----------------------------------------------------------------- batching analyses
+
+
+class _Recording(ExtractiveEngine):
+    """The extractive engine, recording how many documents each engine call carried."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def analyze(self, requests: Sequence[EngineRequest]) -> list[EngineOutput]:
+        self.batches.append(len(requests))
+        return super().analyze(requests)
+
+
+class _Clock:
+    """The batch's clock, standing still but for its polls; each poll runs `on_poll`."""
+
+    def __init__(self) -> None:
+        self.now, self.polls = 0.0, 0
+        self.on_poll: Callable[[], object] = lambda: None
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.polls, self.now = self.polls + 1, self.now + seconds
+        self.on_poll()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    clock = _Clock()
+    monkeypatch.setattr("app.services.analysis.time", clock)
+    return clock
+
+
+def _documents(settings: Settings, tmp_path: Path, pages: list[int]) -> list[int]:
+    """Ready documents, all different, of `pages[i]` pages each."""
+    return [
+        ingest(settings, badfiles.make_multipage_pdf(tmp_path, n, name=f"doc{i}.pdf")).document_id
+        for i, n in enumerate(pages)
+    ]
+
+
+def _queue(settings: Settings, documents: list[int], engine: str | None = None) -> list[int]:
+    request = AnalysisRequest.of(["What is the total?"], engine=engine)
+    with open_database(settings)() as session:
+        return [
+            submit_analysis(session=session, document_id=d, request=request).id for d in documents
+        ]
+
+
+def _statuses(settings: Settings, job_ids: list[int]) -> list[str]:
+    with open_database(settings)() as session:
+        return [session.get_one(JobRecord, job_id).status for job_id in job_ids]
+
+
+def _run(
+    settings: Settings, job_id: int, engines: Callable[[str | None], Engine], wait_s: float = 0
+) -> None:
+    """Run an analysis job as a GPU worker would, waiting `wait_s` for its batch to fill."""
+    run_analysis_jobs(
+        sessions=open_database(settings),
+        settings=settings,
+        job_id=job_id,
+        runner="gpu-worker",
+        engines=engines,
+        batch_wait_s=wait_s,
+    )
+
+
+@pytest.mark.parametrize(("batch_pages", "polls"), [(3, 1), (2, 0)])
+def test_a_batch_waits_for_analyses_queued_meanwhile_until_it_is_full(
+    settings: Settings, tmp_path: Path, clock: _Clock, batch_pages: int, polls: int
+) -> None:
+    """A GPU worker waits its batch_wait_s (not the settings' 0) for analyses queued a
+    moment later, so they share one engine call; a full batch starts at once."""
+    budget = settings.model_copy(
+        update={"analyze_batch_pages": batch_pages, "analyze_batch_wait_s": 0.0}
+    )
+    documents = _documents(budget, tmp_path, [1, 1, 1])
+    queued = _queue(budget, documents[:2])
+
+    def third_queued_at_first_poll() -> None:
+        if clock.polls == 1:
+            queued.extend(_queue(budget, documents[2:]))
+
+    clock.on_poll = third_queued_at_first_poll
+    spy = _Recording()
+    _run(budget, queued[0], lambda _name: spy, wait_s=1.0)
+    assert (spy.batches, clock.polls) == ([batch_pages], polls)
+    assert _statuses(budget, queued) == ["done"] * batch_pages
+
+
+def test_a_batch_takes_only_analyses_for_its_engine(settings: Settings, tmp_path: Path) -> None:
+    """One engine call runs one model: analyses asked of another engine, or of the worker's
+    own, wait for theirs."""
+    budget = settings.model_copy(update={"analyze_batch_pages": 2})
+    documents = _documents(budget, tmp_path, [1, 1, 1, 1])
+    first = _queue(budget, documents[:1], "extractive")
+    others = _queue(budget, documents[1:2]) + _queue(budget, documents[2:3], "tiny-random")
+    same = _queue(budget, documents[3:], "extractive")
+    spy, asked = _Recording(), []
+    _run(budget, first[0], lambda name: asked.append(name) or spy)
+    assert (asked, spy.batches) == (["extractive"], [2])
+    assert _statuses(budget, first + others + same) == ["done", "queued", "queued", "done"]
+
+
+def test_a_batch_takes_only_queued_analyses_of_ready_documents(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A finished analysis, a reading queued again and an analysis waiting for its file to be
+    read are no work for the batch, nor do they take its pages."""
+    budget = settings.model_copy(update={"analyze_batch_pages": 2})
+    reread, first, second = _documents(budget, tmp_path, [1, 1, 1])
+    finished = analyze(budget, reread, AnalysisRequest.of(["What is the total?"])).job.id
+    sessions = open_database(budget)
+    with sessions() as session:
+        again = reprocess_document(session=session, document_id=reread).job_id
+    path = badfiles.make_multipage_pdf(tmp_path, 1, name="unread.pdf")
+    reading = submit_file(sessions=sessions, settings=budget, path=path, payload=IngestPayload())
+    then = IngestPayload(then=AnalysisRequest.of(["What is the total?"]))
+    submit_file(sessions=sessions, settings=budget, path=path, payload=then)
+    with sessions() as session:
+        [_, waiting] = jobs.job_tree(session=session, job_ids=[reading.job_id])
+    queued = _queue(budget, [first, second])
+    spy = _Recording()
+    _run(budget, queued[0], lambda _name: spy)
+    assert spy.batches == [2]
+    others = [finished, again, reading.job_id, waiting.id]
+    assert (
+        _statuses(budget, others + queued) == ["done", "queued", "queued", "queued"] + ["done"] * 2
+    )
+
+
+def test_pages_another_worker_claimed_first_go_to_the_next_queued_analysis(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: _Clock
+) -> None:
+    """A job lost to another worker's claim gives its pages back to the batch, which fills
+    them with the next queued analysis, and no more."""
+    budget = settings.model_copy(update={"analyze_batch_pages": 4})
+    queued = _queue(budget, _documents(budget, tmp_path, [1, 1, 2, 1, 1]))
+    lost = queued[1]
+
+    def claimed_elsewhere_first(session: Session, job_ids: list[int], worker: str) -> list[int]:
+        if lost in job_ids:
+            jobs.claim(session, [lost], "other-worker")
+        return jobs.claim(session, job_ids, worker)
+
+    monkeypatch.setattr("app.services.analysis.claim", claimed_elsewhere_first)
+    spy = _Recording()
+    _run(budget, queued[0], lambda _name: spy, wait_s=1.0)
+    assert (spy.batches, clock.polls) == ([3], 1)
+    assert _statuses(budget, queued) == ["done", "running", "done", "done", "queued"]
