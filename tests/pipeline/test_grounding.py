@@ -442,3 +442,161 @@ def test_the_geometry_nearness_and_lines_are_judged_by() -> None:
     assert _jumps(Grounding("a b", 0, step, [], 1.0))
     under = [Box(0, 0.1, 0.1, 0.3, 0.12), Box(0, 0.29, 0.13, 0.5, 0.15)]
     assert not _jumps(Grounding("a b", 0, under, [], 1.0))
+
+
+# ---------------------------------------------------------------- reviewed survivors
+
+
+@pytest.mark.parametrize(
+    ("text", "texts", "expected"),
+    [
+        ("RM", ["RM"], [0]),  # the page's only word
+        ("RM", ["RM", "9.00"], [0]),  # a word followed by others
+        ("1", ["x1"], []),  # the end of a token, at the start of the page
+        ("2", ["QTY", "2", "ITEM", "A2"], [1]),  # the whole word before a token ending in it
+        ("No.", ["No.123", "No."], [1]),  # a 3-character text is still a short text
+        ("100", ["1OO"], []),  # short texts get no O/0 folding
+    ],
+)
+def test_a_short_text_is_found_as_whole_words_only(
+    text: str, texts: list[str], expected: list[int]
+) -> None:
+    """1-3 characters are too ambiguous to match inside a token or fuzzily: whole words only."""
+    words = line(texts, 0.4)
+    assert [g.words for g in ground_all(text, [words])] == [[words[i]] for i in expected]
+
+
+def test_a_short_value_repeated_down_a_column_is_found_every_time() -> None:
+    """A quantity column lists "1" three times: every row is an occurrence."""
+    words = line(["QTY", "1"], 0.2) + line(["QTY", "1"], 0.3) + line(["QTY", "1"], 0.4)
+    assert [g.words for g in ground_all("1", [words])] == [[words[1]], [words[3]], [words[5]]]
+
+
+@pytest.mark.parametrize(
+    ("text", "page_text"), [("234.56", "1,234.56"), ("1,234", "1,234.56"), ("1234", "1234.5")]
+)
+def test_a_number_is_not_found_across_its_decimal_or_thousands_mark(
+    text: str, page_text: str
+) -> None:
+    """234.56 and 1,234 are other amounts than 1,234.56: a match may not start or end at a
+    "." or "," that has digits on both sides."""
+    assert ground(text, [line(["TOTAL", page_text], 0.4)]) is None
+
+
+def test_min_score_one_still_finds_an_exact_match() -> None:
+    """min_score is inclusive: asking for exact matches only still gets them."""
+    words = line(["TOTAL:", "9.00"], 0.5)
+    assert ground("9.00", [words], min_score=1.0).words == [words[1]]
+
+
+def test_a_value_twice_in_one_region_line_is_boxed_at_its_first_copy() -> None:
+    """A Florence-2 region line holds several values; the reading-order first copy is boxed."""
+    region = word("Subtotal 9.00 Total 9.00", 0.1, 0.5, 0.58, 0.52)  # 24 chars, 0.02 each
+    (found,) = ground_all("9.00", [[region]])
+    assert found.boxes[0].as_list() == pytest.approx([0.28, 0.5, 0.36, 0.52])
+
+
+def test_one_misread_letter_in_a_four_letter_word_is_found_at_the_threshold() -> None:
+    """CASH read as CA5H scores exactly 0.75, and min_score 0.75 includes it."""
+    words = line(["CA5H", "9.00"], 0.4)
+    found = ground("CASH", [words])
+    assert found is not None and (found.words, found.score) == ([words[0]], 0.75)
+
+
+def test_subtotal_is_not_grounded_on_the_total_line() -> None:
+    """TOTAL is only part of SUBTOTAL: on a receipt without SUBTOTAL nothing is found."""
+    words = line(["CASH", "10.00"], 0.4) + line(["TOTAL:", "9.00"], 0.45)
+    assert ground("SUBTOTAL", [words]) is None
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        (["INV-2024-00042", "DOC", "INV-2024-042"], [0, 2]),
+        (["DOC", "INV-2024-00042", "INV-2024-00042"], [1, 2]),
+    ],
+)
+def test_two_misread_copies_on_one_line_are_both_listed(
+    texts: list[str], expected: list[int]
+) -> None:
+    """ground_all lists every occurrence: one misread copy does not hide another beside it."""
+    words = line(texts, 0.3)
+    found = ground_all("INV-2024-0042", [words])
+    assert sorted(words.index(g.words[0]) for g in found) == expected
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected", "score"),
+    [
+        (["Invoice", "no.", "INV-2024-00042XYZ"], "INV-2024-00042", 0.856),  # junk left out
+        (["Invoice", "no.", "INV-2024-042"], "INV-2024-042", 0.8533),
+    ],
+)
+def test_a_misread_id_is_boxed_from_its_first_character(
+    texts: list[str], expected: str, score: float
+) -> None:
+    """The alignment may start late: refinement moves the start back onto the id's first
+    character, and the score is reported to four decimals."""
+    found = ground("INV-2024-0042", [line(texts, 0.3)])
+    assert found is not None and (found.text, found.score) == (expected, score)
+
+
+@pytest.mark.parametrize(
+    "texts", [["INVXXX-2024-0042", "dated"], ["XXXINV", "2024", "0042"]], ids=["inside", "start"]
+)
+def test_three_inserted_characters_are_beyond_the_refinement(texts: list[str]) -> None:
+    """Refinement moves each end of an alignment by at most two characters (the documented
+    limit): three inserted characters leave the id cut, so it is not grounded."""
+    assert ground("INV-2024-0042", [line(texts, 0.3)]) is None
+
+
+def test_a_match_that_cuts_a_number_keeps_half_its_own_score() -> None:
+    """The boundary cut halves the score, it does not replace it: 9.O0 inside 19.O0 keeps
+    half of 0.975."""
+    found = ground("9.00", [line(["TOTAL:19.O0"], 0.4)], min_score=0.4)
+    assert found is not None and found.score == 0.4875
+
+
+def test_a_word_with_trailing_space_keeps_its_whole_box() -> None:
+    """Region text may carry a trailing space: a match of all its other characters is the
+    whole word, not a crop to 4/5 of it."""
+    padded = word("9.00 ", 0.1, 0.1, 0.2, 0.12)
+    assert ground("9.00", [[padded]]).boxes == [padded.box]
+
+
+def test_a_score_exactly_0_05_below_the_best_is_still_tied() -> None:
+    """9.OO scores 0.95, exactly 0.05 below the exact copy: near decides, and each copy is
+    listed once."""
+    exact = line(["TOTAL", "9.00"], 0.1)
+    confused = line(["CASH", "9.OO"], 0.15)
+    found = ground_all("9.00", [exact + confused], near=confused[0].box)
+    assert [(g.words, g.score) for g in found] == [([confused[1]], 0.95), ([exact[1]], 1.0)]
+
+
+def test_a_stray_mark_before_an_id_at_the_top_of_the_page_is_left_out() -> None:
+    """The refinement may move the start right even at the page's first character."""
+    found = ground("INV-2024-0042", [line(["*INV-2024-042", "dated"], 0.1)])
+    assert found is not None and (found.text, found.score) == ("INV-2024-042", 0.8533)
+    assert found.boxes[0].as_list() == pytest.approx([0.12, 0.1, 0.36, 0.12])
+
+
+def test_an_address_printed_twice_at_the_end_of_the_page_is_listed_twice() -> None:
+    """Billing and delivery address, comma lost by OCR: the last window of the page counts."""
+    address = ["SAGU", "18", "TAMAN", "DAYA"]
+    words = line(address, 0.1) + line(address, 0.15) + line(["DOC"], 0.2)
+    found = ground_all("SAGU 18, TAMAN DAYA", [words])
+    assert [g.words for g in found] == [words[:4], words[4:8]]
+
+
+def test_a_value_interrupted_by_another_word_is_not_grounded_across_it() -> None:
+    """ "SAGU 18 DATE TAMAN DAYA" holds a foreign word inside the address: not a match."""
+    words = line(["TOTAL:", "9.00", "SAGU", "18", "DATE", "TAMAN", "DAYA", "Invoice"], 0.3)
+    assert ground("SAGU 18, TAMAN DAYA", [words]) is None
+
+
+def test_a_word_inside_the_page_s_only_token_keeps_half_its_score() -> None:
+    """With min_score lowered, CASH inside HCASH is listed at half score, cropped to CASH,
+    and refining at the page's last character stays inside the page."""
+    (found,) = ground_all("CASH", [line(["HCASH"], 0.1)], min_score=0.4)
+    assert (found.text, found.score) == ("CASH", 0.5)
+    assert found.boxes[0].as_list() == pytest.approx([0.12, 0.1, 0.2, 0.12])
