@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import stat
+import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 
 from app.config import Settings
 from app.db import open_database
-from app.db.models import DocumentRecord, DocumentStatus, JobRecord, PageRecord
+from app.db.models import DocumentRecord, DocumentStatus, JobKind, JobRecord, PageRecord
 from app.dispatch import Dispatcher
 from app.errors import NotFoundError
 from app.read_models import SubmitOutcome
@@ -26,9 +27,11 @@ from app.services.ingest import (
     _file_kind,
     collect_paths,
     reprocess_document,
+    run_ingest_job,
     submit_bytes,
     submit_file,
 )
+from app.services.jobs import cancel_job, enqueue, get_job, job_tree
 from app.services.pages import load_pages, page_image_file
 from app.services.payloads import AnalysisRequest, IngestPayload
 from tests import badfiles
@@ -199,6 +202,7 @@ def test_multipage_tiff_gives_one_page_per_frame(settings: Settings, tmp_path: P
 def test_missing_file_is_reported_not_raised(settings: Settings, tmp_path: Path) -> None:
     result = ingest(settings, tmp_path / "nope.pdf")
     assert _status(result) == "refused" and result.reason == "no such file"
+    assert result.submission.source == str(tmp_path / "nope.pdf")  # which of the files given
 
 
 def test_file_over_the_size_limit_is_refused(settings: Settings, tmp_path: Path) -> None:
@@ -460,3 +464,198 @@ def test_stored_pages_come_back_as_they_were_read(settings: Settings, tmp_path: 
             assert (page.dpi, page.width, page.height) == (row.dpi, row.width, row.height)
             assert (page.image.mode, page.image.size) == ("RGB", (row.width, row.height))
             assert (row.image_path is not None) == (document_id == scan)  # stored, or rendered
+
+
+def test_a_file_of_exactly_the_size_limit_is_taken(settings: Settings, tmp_path: Path) -> None:
+    """The limit is the largest size accepted, whether the file is uploaded or read."""
+    path = badfiles.make_born_digital_pdf(tmp_path)
+    data = path.read_bytes()
+    exact = settings.model_copy(update={"max_upload_bytes": len(data)})
+    sessions = open_database(exact)
+    with sessions() as session:
+        upload = submit_bytes(session=session, settings=exact, data=data, filename="a.pdf",
+                              payload=IngestPayload(), source="upload")  # fmt: skip
+    assert (upload.outcome, upload.reason) == (SubmitOutcome.QUEUED, None)
+    read = submit_file(sessions=sessions, settings=exact, path=path, payload=IngestPayload())
+    assert (read.outcome, read.reason) == (SubmitOutcome.BUSY, None)
+
+
+def test_an_upload_of_a_known_document_queues_its_analysis(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The UI's uploads rely on submit_bytes analysing a known document unless told not to."""
+    path = badfiles.make_born_digital_pdf(tmp_path)
+    document_id = ingest(settings, path).document_id
+    then = IngestPayload(then=AnalysisRequest.of(["What is the total?"]))
+    with open_database(settings)() as session:
+        known = submit_bytes(session=session, settings=settings, data=path.read_bytes(),
+                             filename="again.pdf", payload=then, source="upload")  # fmt: skip
+        assert (known.outcome, known.document_id) == (SubmitOutcome.KNOWN, document_id)
+        assert known.job_id is not None
+        assert get_job(session=session, job_id=known.job_id).kind == "analyze"
+
+
+def test_a_file_submitted_while_it_is_read_waits_for_that_reading(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A second submission of a file being read names that document and job, and its
+    analysis, like the first's, is sent once the pages exist; until then the document has
+    no pages."""
+    path = badfiles.make_born_digital_pdf(tmp_path)
+    sessions = open_database(settings)
+    then = IngestPayload(then=AnalysisRequest.of(["What is the total?"]))
+    first = submit_file(sessions=sessions, settings=settings, path=path, payload=then)
+    busy = submit_file(sessions=sessions, settings=settings, path=path, payload=then)
+    assert first.outcome is SubmitOutcome.QUEUED and first.job_id is not None
+    assert (busy.outcome, busy.document_id, busy.job_id) == (
+        SubmitOutcome.BUSY,
+        first.document_id,
+        first.job_id,
+    )
+    with sessions() as session:
+        document = session.get_one(DocumentRecord, first.document_id)
+        assert (document.status, document.page_count) == ("pending", 0)
+        [waiting] = session.scalars(select(JobRecord).filter_by(kind="analyze")).all()
+        assert (waiting.parent_id, waiting.status) == (first.job_id, "queued")
+    followups = run_ingest_job(
+        sessions=sessions, settings=settings, job_id=first.job_id, runner="test"
+    )
+    with sessions() as session:
+        tree = job_tree(session=session, job_ids=[first.job_id])
+    assert [(job.kind, job.status, job.parent_id) for job in tree] == [
+        ("ingest", "done", None),
+        ("analyze", "queued", first.job_id),  # the busy submission's
+        ("analyze", "queued", first.job_id),  # the first's own
+    ]
+    assert followups == [tree[1].id, tree[2].id]
+    assert tree[2].questions == ["What is the total?"]
+
+
+def test_a_document_that_fails_fails_the_analyses_waiting_on_it_and_queues_none(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """No analysis runs on a document without pages: the one asked with the file is never
+    queued, those of other submissions fail saying why, and the job counts no pages."""
+    path = badfiles.make_encrypted_pdf(tmp_path)
+    sessions = open_database(settings)
+    then = IngestPayload(then=AnalysisRequest.of(["Total?"]))
+    first = submit_file(sessions=sessions, settings=settings, path=path, payload=then)
+    submit_file(sessions=sessions, settings=settings, path=path, payload=then)  # busy: waits
+    assert first.job_id is not None
+    followups = run_ingest_job(
+        sessions=sessions, settings=settings, job_id=first.job_id, runner="test"
+    )
+    with sessions() as session:
+        tree = job_tree(session=session, job_ids=[first.job_id])
+    assert followups == []
+    assert [(job.kind, job.status) for job in tree] == [("ingest", "failed"), ("analyze", "failed")]
+    reading, waiting = tree
+    assert (reading.pages_done, reading.pages_total) == (0, 0)
+    assert waiting.message == f"the document failed: {reading.message}"
+
+
+def test_an_ingest_job_that_finds_its_document_ready_reads_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A job queued for a document that another reading made ready keeps those pages, says
+    so, counts no pages of its own, and still queues the analysis asked with it."""
+    document_id = ingest(settings, badfiles.make_born_digital_pdf(tmp_path)).document_id
+    sessions = open_database(settings)
+    then = IngestPayload(then=AnalysisRequest.of(["What is the total?"]))
+    with sessions() as session:
+        job_id = enqueue(
+            session, document_id=document_id, kind=JobKind.INGEST, payload=then.to_json()
+        )
+        session.commit()
+    assert job_id is not None
+    followups = run_ingest_job(sessions=sessions, settings=settings, job_id=job_id, runner="test")
+    with sessions() as session:
+        reading, analysis = job_tree(session=session, job_ids=[job_id])
+        document = session.get_one(DocumentRecord, document_id)
+        assert (document.status, document.page_count) == ("ready", 1)
+    assert (reading.status, reading.message, reading.pages_done, reading.pages_total) == (
+        "done",
+        "already ready",
+        0,
+        0,
+    )
+    assert followups == [analysis.id] and analysis.parent_id == job_id
+
+
+def test_the_dpi_asked_with_the_file_is_the_one_its_pdf_pages_are_read_at(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`--dpi` overrides the worker's setting for this file's pages."""
+    result = ingest(settings, badfiles.make_born_digital_pdf(tmp_path), dpi=72)
+    assert settings.dpi != 72
+    with open_database(settings)() as session:
+        document = session.get_one(DocumentRecord, result.document_id)
+        assert (document.dpi, [page.dpi for page in document.pages]) == (72, [72])
+
+
+def test_an_image_document_has_no_render_dpi_though_its_pages_keep_their_own(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A document's dpi is the one its PDF pages are rendered at: an image has none."""
+    path = tmp_path / "scan.png"
+    Image.new("RGB", (300, 200), "white").save(path, dpi=(300, 300))
+    result = ingest(settings.model_copy(update={"ocr": False}), path)
+    with open_database(settings)() as session:
+        document = session.get_one(DocumentRecord, result.document_id)
+        assert (document.file_type, document.dpi, document.pages[0].dpi) == ("png", None, 300)
+
+
+def test_an_original_deleted_while_queued_fails_its_document_saying_so(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Someone cleaning the data dir by hand must learn why the document failed."""
+    sessions = open_database(settings)
+    path = badfiles.make_born_digital_pdf(tmp_path)
+    queued = submit_file(sessions=sessions, settings=settings, path=path, payload=IngestPayload())
+    with sessions() as session:
+        sha256 = session.get_one(DocumentRecord, queued.document_id).sha256
+    storage.original_path(settings.data_dir, sha256).unlink()
+    Dispatcher(settings, sessions).send([queued.job_id])
+    with sessions() as session:
+        document = session.get_one(DocumentRecord, queued.document_id)
+        assert (document.status, document.error) == (
+            "failed",
+            "the stored original is missing (deleted while queued?)",
+        )
+
+
+def _read_again_cancelled_on_page(settings: Settings, document_id: int, page: int) -> int:
+    """Read the document again, cancelling the reading once it has read `page` pages."""
+    sessions = open_database(settings)
+    with sessions() as session:
+        job_id = reprocess_document(session=session, document_id=document_id).job_id
+    seen: list[int] = []
+
+    def cancel(job: int, done: int, total: int) -> None:
+        seen.append(done)
+        if done == page:
+            assert len(_images(settings)) > page  # this reading's scans beside the earlier
+            with sessions() as session:
+                cancel_job(session=session, job_id=job)
+            if done < total:
+                time.sleep(0.5)  # let a heartbeat notice before the next page
+
+    Dispatcher(settings, sessions, on_page=cancel).send([job_id])
+    assert seen == list(range(1, page + 1))  # stopped at the next page, if there was one
+    with sessions() as session:
+        assert get_job(session=session, job_id=job_id).status == "cancelled"
+    return job_id
+
+
+@pytest.mark.parametrize("page", [1, 3], ids=["between pages", "after the last page"])
+def test_a_cancelled_reading_again_removes_its_page_images_only(
+    settings: Settings, tmp_path: Path, page: int
+) -> None:
+    """A reading cancelled between pages or once it has read them all removes the images it
+    stored, and only those: the earlier reading's images, which its pages show, stay."""
+    fast = settings.model_copy(update={"ocr": False, "heartbeat_interval_s": 0.05})
+    document_id = ingest(fast, badfiles.make_multipage_tiff(tmp_path)).document_id
+    before = _images(fast)
+    assert len(before) == 3
+    _read_again_cancelled_on_page(fast, document_id, page)
+    assert _images(fast) == before
