@@ -48,6 +48,7 @@ from app.services.recovery import (
 )
 from pipeline.engines.base import Engine, EngineOutput, EngineRequest
 from pipeline.engines.extractive import ExtractiveEngine
+from pipeline.fields.schemas import load_schema
 from tests import badfiles
 from tests.app.helpers import age_heartbeat, ingest
 
@@ -699,3 +700,16 @@ def test_progress_is_written_at_most_every_interval(
         job = _job(fast, job_id)
         seen.append((job.pages_done, job.pages_total))
     assert seen == [(0, 0), (2, 9), (2, 9), (4, 9)]
+
+
+def test_a_job_s_payload_is_stored_as_plain_json_without_empty_options(
+    fast: Settings, tmp_path: Path
+) -> None:
+    """Workers of another version read it: the schema under its name "schema", no nulls."""
+    then = AnalysisRequest.of(["Total?"], load_schema("receipt"), page=0)
+    job_id = _submit(fast, badfiles.make_born_digital_pdf(tmp_path), then)
+    payload = _job(fast, job_id).payload
+    assert payload["again"] is False and "dpi" not in payload  # the worker's DPI: no null
+    assert list(payload["then"]) == ["questions", "schema"]
+    assert payload["then"]["questions"] == [{"text": "Total?", "page": 0}]
+    assert payload["then"]["schema"]["name"] == "receipt"

@@ -65,3 +65,9 @@ def test_one_attempt_s_images_go_alone_and_the_last_takes_the_folder(tmp_path: P
     assert [path.name for path in folder.iterdir()] == ["job-8"]
     storage.remove_page_images(tmp_path, sha256, attempt=8)
     assert not folder.exists()
+
+
+def test_originals_keep_the_layout_existing_data_dirs_have(tmp_path: Path) -> None:
+    """A data dir written by an earlier version must still find its originals."""
+    sha256 = "ab" + "c" * 62
+    assert storage.original_path(tmp_path, sha256) == tmp_path / "originals" / "ab" / sha256
