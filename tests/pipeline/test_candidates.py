@@ -69,6 +69,15 @@ def test_an_amount_printed_more_than_four_times_repeats_fully() -> None:
     assert (found["5.00"]["repeats"], found["25.00"]["repeats"]) == (1.0, 0.25)
 
 
+def test_a_date_printed_more_than_four_times_or_after_four_others_counts_fully() -> None:
+    """repeats and date_rank are count / 4 and rank / 4, clipped at 1."""
+    issued = FieldSpec("issue_date", "date", labels=("date",))
+    rows = [(0.1, 0.1 * row, f"Day{row} 0{row}.03.2026") for row in range(1, 7)]
+    rows += [(0.5, 0.1 * row, "Due 01.03.2026") for row in range(1, 6)]
+    found = _by_text(issued, _page(rows))
+    assert (found["01.03.2026"]["repeats"], found["06.03.2026"]["date_rank"]) == (1.0, 1.0)
+
+
 def test_a_zero_amount_is_no_part_of_a_sum() -> None:
     """Adding 0.00 to an amount makes the same amount: a zero tax is not a tax part."""
     page = _page([(0.1, 0.1, "Net 10.00"), (0.1, 0.2, "Tax 0.00"), (0.1, 0.3, "Total 10.00")])
