@@ -20,7 +20,7 @@ from app.config import Settings
 from app.db import open_database
 from app.db.models import DocumentRecord, DocumentStatus, JobKind, JobRecord, PageRecord
 from app.dispatch import Dispatcher
-from app.errors import NotFoundError
+from app.errors import NotFoundError, NotReadyError
 from app.read_models import SubmitOutcome
 from app.services import storage
 from app.services.ingest import (
@@ -659,3 +659,14 @@ def test_a_cancelled_reading_again_removes_its_page_images_only(
     assert len(before) == 3
     _read_again_cancelled_on_page(fast, document_id, page)
     assert _images(fast) == before
+
+
+def test_a_document_not_yet_read_is_refused_saying_so(settings: Settings, tmp_path: Path) -> None:
+    submission = submit_file(
+        sessions=open_database(settings),
+        settings=settings,
+        path=badfiles.make_born_digital_pdf(tmp_path),
+        payload=IngestPayload(),
+    )
+    with pytest.raises(NotReadyError, match=rf"^document {submission.document_id} is pending$"):
+        pages_of(settings, submission.document_id)

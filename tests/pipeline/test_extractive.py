@@ -9,7 +9,7 @@ import pytest
 
 from app.samples import write_samples
 from pipeline.engines.address_blocks import address_runs
-from pipeline.engines.base import FieldSpec, Question
+from pipeline.engines.base import EngineRequest, FieldSpec, Question
 from pipeline.engines.extractive import ExtractiveEngine, find_field
 from pipeline.fields.normalize import normalize
 from pipeline.fields.schemas import load_schema
@@ -467,3 +467,13 @@ def test_a_list_field_on_a_later_page_reads_its_type_there() -> None:
     assert json.loads(visit.raw_text) == ["03.11.2026", "04.11.2026"]
     assert visit.page == 1 and {box.page for box in visit.boxes} == {1}
     assert 0.5 < visit.confidence <= 1.0
+
+
+def test_a_batch_of_one_document_gets_its_answers_and_its_fields() -> None:
+    """The engines' shared batch entry: questions and fields of each document, in order."""
+    page = _page_of_lines("Invoice No: 4521", "Total: 12.50")
+    spec = FieldSpec("total", "amount", labels=("total",))
+    asked = EngineRequest([page], [Question(0, "What is the total?")], [spec])
+    (both,), (none,) = (ExtractiveEngine().analyze([r]) for r in (asked, EngineRequest([page])))
+    assert [a.text for a in both.answers] == ["12.50"] and len(both.fields) == 1
+    assert (none.answers, none.fields) == ([], [])

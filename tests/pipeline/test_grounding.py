@@ -600,3 +600,9 @@ def test_a_word_inside_the_page_s_only_token_keeps_half_its_score() -> None:
     (found,) = ground_all("CASH", [line(["HCASH"], 0.1)], min_score=0.4)
     assert (found.text, found.score) == ("CASH", 0.5)
     assert found.boxes[0].as_list() == pytest.approx([0.12, 0.1, 0.2, 0.12])
+
+
+@pytest.mark.parametrize("min_score", [0.0, 1.5])
+def test_a_min_score_outside_zero_to_one_is_refused(min_score: float) -> None:
+    with pytest.raises(ValueError, match=rf"^min_score must be in \(0, 1\], got {min_score}$"):
+        ground_all("9.00", [], min_score=min_score)
