@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pipeline.engines.base import FieldSpec
 from pipeline.engines.keyvalue import Found, KeyHit, find_keys, has_digit, norm_token, page_of
 from pipeline.engines.layout_rules import after_label
-from pipeline.fields.normalize import find_amounts, find_dates
+from pipeline.fields.normalize import clean_text, find_amounts, find_dates
 from pipeline.layout import Line
 from pipeline.types import Word
 
@@ -90,17 +90,19 @@ def first_date(words: Sequence[Word], page: int, score: float) -> Found | None:
             chunk = words[start:end]
             text = " ".join(word.text for word in chunk)
             dates = find_dates(text)
-            if dates:
+            if dates:  # spans index the cleaned text (NFKC can lengthen "№" to "No")
                 _, (begin, finish) = dates[0]
-                return Found(text[begin:finish], page_of(chunk, page), list(chunk), score)
+                found = clean_text(text)[begin:finish]
+                return Found(found, page_of(chunk, page), list(chunk), score)
     return None
 
 
 def last_amount(words: Sequence[Word], page: int, score: float) -> Found | None:
     for word in reversed(words):
         if find_amounts(word.text) and not find_dates(word.text) and ":" not in word.text[1:-1]:
-            amount, (begin, end) = find_amounts(word.text)[-1]
-            return Found(word.text[begin:end].strip(), page_of([word], page), [word], score)
+            _, (begin, end) = find_amounts(word.text)[-1]  # a span of the cleaned text
+            found = clean_text(word.text)[begin:end].strip()
+            return Found(found, page_of([word], page), [word], score)
     return None
 
 

@@ -5,6 +5,7 @@ test_extractive do not reach)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -13,7 +14,7 @@ from pipeline.engines.candidates import field_candidates
 from pipeline.engines.extractive import ExtractiveEngine, find_field
 from pipeline.engines.keyvalue import Found, find_keys, key_index
 from pipeline.engines.layout_rules import labels_a_name
-from pipeline.engines.readers import amount_of
+from pipeline.engines.readers import amount_of, first_date, last_amount
 from pipeline.fields.schemas import load_schema
 from pipeline.layout import Line, group_lines
 from pipeline.types import Box, Word
@@ -295,3 +296,23 @@ def test_a_value_with_no_amount_ranks_below_every_amount() -> None:
     form is longer than itself, "№5") sorts below all others instead of failing."""
     assert amount_of(Found("", 0, [], 1.0)) == float("-inf")
     assert amount_of(Found("-12.50", 0, [], 1.0)) == -12.5
+
+
+@pytest.mark.parametrize(
+    ("reader", "texts", "value"),
+    [
+        (last_amount, ("Total", "№5"), "5"),  # "№" is "No" once cleaned: one character more
+        (first_date, ("№", "03.11.2026"), "03.11.2026"),
+        (last_amount, ("１２．５０",), "12.50"),  # fullwidth OCR digits
+    ],
+)
+def test_a_value_is_cut_from_the_cleaned_text_it_was_found_in(
+    reader: Callable[[list[Word], int, float], Found | None],
+    texts: tuple[str, ...],
+    value: str,
+) -> None:
+    """Amounts and dates are found in the NFKC-cleaned text; cut from the raw word, a
+    character that cleaning lengthens shifted the cut ("Total №5" read as "")."""
+    words = [Word(text, Box(0, 0.2 * n, 0.1, 0.2 * n + 0.15, 0.12)) for n, text in enumerate(texts)]
+    found = reader(words, 0, 1.0)
+    assert found is not None and found.text == value
