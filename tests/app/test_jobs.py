@@ -178,14 +178,18 @@ def test_heartbeat_refreshes_and_notices_a_cancelled_job(fast: Settings, tmp_pat
         assert heartbeat.lost(job_id)
 
 
-def _die_running(settings: Settings, job_id: int) -> Recovery:
-    """A worker claims the job and dies; later, the recovery pass runs."""
-    sessions = open_database(settings)
-    with sessions() as session:
+def _claimed_then_silent(settings: Settings, job_id: int) -> None:
+    """A worker claims the job and dies: its last heartbeat is 10 s old."""
+    with open_database(settings)() as session:
         claim(session, [job_id], "worker-that-dies")
         session.commit()
     age_heartbeat(settings, JobRecord.id, job_id, 10)
-    with sessions() as session:
+
+
+def _die_running(settings: Settings, job_id: int) -> Recovery:
+    """A worker claims the job and dies; later, the recovery pass runs."""
+    _claimed_then_silent(settings, job_id)
+    with open_database(settings)() as session:
         return recover(session=session, settings=settings, waiting=set())
 
 
@@ -242,11 +246,8 @@ def test_a_job_that_ends_while_recovery_decides_keeps_its_end(
     """Its runner finishes it between recovery's read and recovery's update, with the last
     heartbeat recovery saw: the job is no longer running, so it is neither failed nor retried."""
     job_id = _submit(fast, badfiles.make_born_digital_pdf(tmp_path))
+    _claimed_then_silent(fast, job_id)
     sessions = open_database(fast)
-    with sessions() as session:
-        claim(session, [job_id], "worker-that-dies")
-        session.commit()
-    age_heartbeat(fast, JobRecord.id, job_id, 10)
     with sessions() as session:
         stale = session.get_one(JobRecord, job_id)  # read while it still runs
         with sessions() as runner:

@@ -231,6 +231,14 @@ class _Held(Dispatcher):
         self.sent.extend(job_ids)
 
 
+def _inbox_holding_a_pdf(tmp_path: Path) -> Path:
+    """A watched folder where one finished PDF, a.pdf, has just arrived."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    os.rename(_pdf(tmp_path, "a.pdf"), inbox / "a.pdf")
+    return inbox
+
+
 def _held_watcher(
     settings: Settings, inbox: Path, *, held: bool = True, report: Report | None = None
 ) -> FolderWatcher:
@@ -252,9 +260,7 @@ def _held_watcher(
 def test_each_step_is_reported_with_the_file_and_what_became_of_it(
     settings: Settings, tmp_path: Path
 ) -> None:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    os.rename(_pdf(tmp_path, "a.pdf"), inbox / "a.pdf")
+    inbox = _inbox_holding_a_pdf(tmp_path)
     reported: list[tuple[str, str, str]] = []
     watcher = _held_watcher(
         settings,
@@ -273,9 +279,7 @@ def test_each_step_is_reported_with_the_file_and_what_became_of_it(
 def test_a_file_whose_work_is_still_queued_is_taken_once(
     settings: Settings, tmp_path: Path
 ) -> None:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    os.rename(_pdf(tmp_path, "a.pdf"), inbox / "a.pdf")
+    inbox = _inbox_holding_a_pdf(tmp_path)
     watcher = _held_watcher(settings, inbox)
     for _ in range(5):
         watcher.scan()
@@ -286,9 +290,7 @@ def test_a_file_whose_work_is_still_queued_is_taken_once(
 def test_a_file_whose_document_was_deleted_meanwhile_is_filed_as_failed(
     settings: Settings, tmp_path: Path
 ) -> None:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    os.rename(_pdf(tmp_path, "a.pdf"), inbox / "a.pdf")
+    inbox = _inbox_holding_a_pdf(tmp_path)
     watcher = _held_watcher(settings, inbox)
     watcher.scan()
     watcher.scan()  # taken: its ingest job waits in the queue
