@@ -279,7 +279,8 @@ def run_ingest_job(
         if document.status == DocumentStatus.READY and not payload.again:  # pages exist
             session.commit()
             return _finish(sessions, settings, job_id, payload, None)
-        document.status = DocumentStatus.PROCESSING
+        if document.status != DocumentStatus.READY:  # a ready one keeps its pages meanwhile
+            document.status = DocumentStatus.PROCESSING
         session.commit()
         sha256 = document.sha256
     dpi = payload.dpi or settings.dpi

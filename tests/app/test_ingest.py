@@ -659,6 +659,9 @@ def test_a_cancelled_reading_again_removes_its_page_images_only(
     assert len(before) == 3
     _read_again_cancelled_on_page(fast, document_id, page)
     assert _images(fast) == before
+    with open_database(fast)() as session:  # its earlier reading stands
+        document = session.get_one(DocumentRecord, document_id)
+        assert (document.status, document.error, len(document.pages)) == ("ready", None, 3)
 
 
 def test_a_document_not_yet_read_is_refused_saying_so(settings: Settings, tmp_path: Path) -> None:
