@@ -12,6 +12,12 @@ is not tried again: its tests would pass, as they did when it was reviewed, so i
 reports a survivor at once. Once its function changes, the entry no longer matches and the
 mutant runs.
 
+A mutant's tests run in the order most likely to end its run soonest: first the test that
+last killed a mutant of the same function (mutants of one function run one after another,
+and a test that catches one usually catches the next), then the rest fastest first, by each
+test's whole time (set-up included, where most of an app test's time goes) in mutmut's
+stats run. A killed mutant stops at its first failing test.
+
 Every run mutmut makes (stats, clean, forced-fail and mutants) leaves out the tests marked
 `slow` (whole-data training, hundreds of files, subprocesses: seconds each, paid again by
 every mutant they reach; `make test` runs them) and the PostgreSQL variants: what differs
@@ -137,16 +143,23 @@ def _mutant() -> str:
     return mutant if "__mutmut_" in mutant else ""
 
 
-# Where each mutant's run appends its wall time (in mutmut's working folder, `mutants/`):
-# mutmut's fork server records none, and the slowest modules are where a run's time goes.
+# In mutmut's working folder (`mutants/`): where each mutant's run appends its wall time
+# (mutmut's fork server records none, and the slowest modules are where a run's time goes);
+# each test's whole time in the stats run; per mutated function, the test that last killed
+# one of its mutants.
 TIMES_FILE = "mutant-times.jsonl"
+SECONDS_FILE = "test-seconds.json"
+KILLERS = Path("mutant-killers")
+_seconds: dict[str, float] = {}  # this run's tests: set-up, call and teardown
 _started = time.monotonic()
+_started_at = time.time()  # when this run began, to see the gaps between a slot's runs
+_killed_by = ""  # the first test that failed on this run's mutant
 
 
 def pytest_load_initial_conftests(args: list[str]) -> None:
     """Drop the test ids outside the mutant's scope before pytest collects their files."""
-    global _started
-    _started = time.monotonic()
+    global _started, _started_at
+    _started, _started_at = time.monotonic(), time.time()
     if not (mutant := _mutant()):
         return
     paths = judging_tests(mutant)
@@ -181,21 +194,59 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         and not equivalent
     ]
     config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    if mutant:
+        _run_order(mutant, kept)
     items[:] = kept
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    global _killed_by
+    if report.failed and not _killed_by:
+        _killed_by = report.nodeid
+    _seconds[report.nodeid] = _seconds.get(report.nodeid, 0.0) + report.duration
+
+
+def _killer_file(mutant: str) -> Path:
+    return KILLERS / f"{module_of(mutant)}.{function_of(mutant)}"
+
+
+def _run_order(mutant: str, items: list[pytest.Item]) -> None:
+    """The last killer of the function's mutants first, then the fastest tests first."""
+    killer = _killer_file(mutant)
+    first = killer.read_text() if killer.exists() else None
+    seconds = Path(SECONDS_FILE)
+    known = json.loads(seconds.read_text()) if seconds.exists() else {}
+    items.sort(key=lambda item: (item.nodeid != first, known.get(item.nodeid, 0.0)))
+
+
+def _save_seconds() -> None:
+    """Add the stats run's test times to SECONDS_FILE (a stats run of new tests adds)."""
+    seconds = Path(SECONDS_FILE)
+    known = json.loads(seconds.read_text()) if seconds.exists() else {}
+    seconds.write_text(json.dumps(known | {k: round(v, 3) for k, v in _seconds.items()}))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A listed equivalent survives (pytest would say it had no tests); every mutant's wall
-    time, tests kept and exit status are appended to TIMES_FILE."""
+    time, tests kept, exit status and the test that killed it are appended to TIMES_FILE,
+    and its killer kept for the next mutant of its function. The stats run's test times are
+    saved."""
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        _save_seconds()
     if not (mutant := _mutant()):
         return
+    if _killed_by:
+        KILLERS.mkdir(exist_ok=True)
+        _killer_file(mutant).write_text(_killed_by)
     if session.config.stash.get(EQUIVALENT, False):
         session.exitstatus = pytest.ExitCode.OK
     record = {
         "mutant": mutant,
+        "started": round(_started_at, 3),
         "seconds": round(time.monotonic() - _started, 3),
         "tests": len(session.items),
         "exit": int(session.exitstatus),
+        "killed_by": _killed_by,
     }
     with open(TIMES_FILE, "a", encoding="utf-8") as times:  # one short append per process
         times.write(json.dumps(record) + "\n")

@@ -243,3 +243,35 @@ def test_each_mutant_s_run_appends_its_time_and_the_report_sums_them_by_module(
         "mutants' runs: 3.6 process-minutes; slowest: "
         "pipeline.grounding 2.0, app.services.jobs 1.5, pipeline.fields.normalize 0.1"
     )
+
+
+def test_a_mutant_s_tests_run_last_killer_first_then_fastest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stats run saves each test's whole time; a killed mutant leaves its killer for the
+    next mutant of its function, whose tests run that one first and the rest fastest first."""
+    monkeypatch.chdir(tmp_path)
+    _results(tmp_path, "app/services/jobs.py", {"1": None, "2": None})
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "stats")
+    monkeypatch.setattr(mutation_scope, "_seconds", {})
+    for nodeid, when, seconds in [
+        ("tests/app/test_jobs.py::slow", "setup", 2.0),
+        ("tests/app/test_jobs.py::slow", "call", 0.5),
+        ("tests/app/test_jobs.py::quick", "call", 0.1),
+        ("tests/app/test_jobs.py::middling", "call", 1.0),
+    ]:
+        report = SimpleNamespace(nodeid=nodeid, when=when, duration=seconds, failed=False)
+        mutation_scope.pytest_runtest_logreport(report)  # type: ignore[arg-type]
+    finished = SimpleNamespace(items=[], exitstatus=0, config=_config([]))
+    pytest_sessionfinish(finished, 0)  # type: ignore[arg-type]
+
+    def run_order(mutant: str) -> list[str]:
+        monkeypatch.setenv("MUTANT_UNDER_TEST", f"app.services.jobs.x_f__mutmut_{mutant}")
+        items = [_Item(f"tests/app/test_jobs.py::{name}") for name in ("slow", "middling", "quick")]
+        pytest_collection_modifyitems(_config([]), items)  # type: ignore[arg-type]
+        return [item.nodeid.rsplit(":", 1)[1] for item in items]
+
+    assert run_order("1") == ["quick", "middling", "slow"]
+    monkeypatch.setattr(mutation_scope, "_killed_by", "tests/app/test_jobs.py::slow")
+    pytest_sessionfinish(finished, 1)  # type: ignore[arg-type]
+    assert run_order("2") == ["slow", "quick", "middling"]
