@@ -85,8 +85,8 @@ CURRENCY_SYMBOLS = {
 _CURRENCY = "|".join(re.escape(s) for s in sorted(CURRENCY_SYMBOLS, key=len, reverse=True))
 AMOUNT_PATTERN = re.compile(
     r"(?P<neg>-|\()?\s*(?:(?P<cur>" + _CURRENCY + r")\s*)?(?P<neg2>-)?"
-    r"(?P<num>\d{1,3}(?:[ ,.'’]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,3})?)"
-    r"(?!\d)\s*(?:(?P<cur2>" + _CURRENCY + r")(?!\s*\d))?\)?",
+    r"(?<!⁄)(?P<num>\d{1,3}(?:[ ,.'’]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,3})?)"
+    r"(?![\d⁄])\s*(?:(?P<cur2>" + _CURRENCY + r")(?!\s*\d))?\)?",
     re.IGNORECASE,
 )
 

@@ -79,6 +79,8 @@ AMOUNTS = [
     ("1 PC 9.000", "9.00"),
     ("1.234", "1.234"),
     ("no amount", None),
+    ("½", None),  # a quantity: NFKC's "1⁄2" holds no amount "2"
+    ("3½ kg", None),
 ]
 
 
