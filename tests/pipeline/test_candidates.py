@@ -54,11 +54,11 @@ def test_a_number_field_has_every_printed_number_ranked() -> None:
     assert found["3"]["amount_rank"] == pytest.approx(0.2)
 
 
-def test_unreadable_amount_words_neither_count_nor_hide_the_others() -> None:
-    """'½' gives no value and '½kg' none in cents: the amount after them is still ranked."""
+def test_fractions_are_quantities_and_hide_no_amount() -> None:
+    """'½' and '½kg' are quantities, no amounts: the amount after them is ranked alone."""
     page = _page([(0.1, 0.1, "½ CHICKEN"), (0.1, 0.2, "SUGAR ½kg"), (0.1, 0.3, "PAY 12.50")])
     found = _by_text(TOTAL, page)
-    assert "" not in found
+    assert list(found) == ["12.50"]
     assert (found["12.50"]["largest"], found["12.50"]["amount_rank"]) == (1.0, 0.0)
 
 
@@ -199,3 +199,16 @@ def test_an_id_is_valid_when_it_holds_a_digit() -> None:
     page = _page([(0.1, 0.1, "Northwind Traders"), (0.1, 0.2, "Customer No. 4711")])
     found = _by_text(FieldSpec("customer", "id", labels=("customer no.",)), page)
     assert (found["Northwind Traders"]["type_valid"], found["4711"]["type_valid"]) == (0.0, 1.0)
+
+
+def test_a_value_of_nothing_but_colons_is_no_candidate() -> None:
+    """OCR can read a run of colons as one word; under a key it spells no value, and the
+    key's next occurrence still gives its own."""
+    reference = FieldSpec("reference", "string", labels=("reference",))
+    words = [
+        Word("Reference", Box(0, 0.1, 0.1, 0.2, 0.12)),
+        Word(": :", Box(0, 0.1, 0.13, 0.13, 0.15)),
+        Word("Reference", Box(0, 0.1, 0.5, 0.2, 0.52)),
+        Word("PO-77", Box(0, 0.21, 0.5, 0.27, 0.52)),
+    ]
+    assert [c.found.text for c in _all(reference, _words_page(words))] == ["PO-77"]

@@ -253,6 +253,14 @@ def test_ground_all_lists_every_occurrence_best_first() -> None:
     assert ground_all("TD01167104", [words], min_score=0.9) == found[:2]
 
 
+def test_of_overlapping_occurrences_the_better_is_kept() -> None:
+    """In "20 2020" the text "2020" starts at the first word too, cutting the second; the
+    whole word comes first, and the earlier, worse span that overlaps it is dropped."""
+    words = line(["20", "2020"], 0.2)
+    found = ground_all("2020", [words], min_score=0.5)
+    assert [(g.words, g.score) for g in found] == [([words[1]], 1.0)]
+
+
 def test_the_order_words_arrive_in_does_not_matter() -> None:
     words = line(["JALAN", "SAGU", "18,"], 0.2) + line(["TAMAN", "DAYA"], 0.23)
     shuffled = words[:]

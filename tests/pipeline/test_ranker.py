@@ -282,20 +282,25 @@ def test_calibration_is_the_rate_of_right_values_by_probability() -> None:
 
 
 def test_candidate_sets_round_trip(tmp_path: Path) -> None:
-    """Sets keep what they were made from (weight, whether scored), in float32 on disk; sets
-    saved for other features are refused, naming the file."""
-    notes = [_delivery_note(n) for n in range(3)]
+    """Sets keep what they were made from (weight, whether scored, a page with no candidate
+    at all), in float32 and booleans on disk; sets saved for other features are refused,
+    naming the file."""
+    notes = [_delivery_note(n) for n in range(4)]
     notes[1] = dataclasses.replace(notes[1], weight=3.0, scored=False)
+    notes[3] = dataclasses.replace(notes[3], pages=[_page([(0.1, 0.1, "Goods left us")])])
     sets = field_sets(notes)
-    assert [(s.weight, s.scored) for s in sets] == [(1.0, True), (3.0, False), (1.0, True)]
+    assert [(s.weight, s.scored, len(s.right)) for s in sets] == [
+        (1.0, True, 2), (3.0, False, 2), (1.0, True, 2), (1.0, True, 0)
+    ]  # fmt: skip
     save_sets(sets, tmp_path / "sets.npz")
     loaded = load_sets(tmp_path / "sets.npz")
     assert [(s.document, s.group, s.name, s.rule, s.weight, s.scored) for s in loaded] == [
         (s.document, s.group, s.name, s.rule, s.weight, s.scored) for s in sets
     ]
-    assert all(np.array_equal(a.vectors, b.vectors) for a, b in zip(loaded, sets, strict=True))
+    for old, new in zip(loaded, sets, strict=True):
+        assert np.array_equal(old.vectors, new.vectors) and np.array_equal(old.right, new.right)
     with np.load(tmp_path / "sets.npz") as saved:
-        assert saved["vectors"].dtype == np.float32
+        assert (saved["vectors"].dtype, saved["right"].dtype) == (np.float32, bool)
         older = {name: saved[name] for name in saved.files}
     meta = json.loads(str(older["meta"]))
     older["meta"] = np.asarray(json.dumps(meta | {"features": meta["features"][:-1]}))
