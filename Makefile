@@ -52,7 +52,8 @@ ranker: setup
 # The last line printed is the score; docs/testing.md has the latest figures. The memory
 # cap stops a mutant that appends forever before it takes the machine down with it, and
 # HF_HUB_OFFLINE one that loads a model from the hub instead of the test's folder.
-# MUTANTS narrows the run, e.g. make mutation MUTANTS='pipeline.grounding.*'.
+# MUTANTS narrows the run, e.g. make mutation MUTANTS='pipeline.grounding.*'; with
+# RECHECK_EQUIVALENTS=1 the mutants listed as equivalent run again (see docs/testing.md).
 MUTANTS ?=
 # Two mutants run at once, one per core: torch keeps to one thread in each.
 mutation: setup

@@ -10,7 +10,9 @@ reach counts as a survivor: a module's behaviour should be pinned by its own tes
 A mutant listed as equivalent in EQUIVALENTS, with the hash of its function's current source,
 is not tried again: its tests would pass, as they did when it was reviewed, so its run
 reports a survivor at once. Once its function changes, the entry no longer matches and the
-mutant runs.
+mutant runs. A new test may kill a listed mutant whose function did not change: with
+RECHECK_EQUIVALENTS=1 in the environment listed mutants run too, and the score names the
+entries whose mutant no longer survives.
 
 A mutant's tests run in the order most likely to end its run soonest: first the test that
 last killed a mutant of the same function (mutants of one function run one after another,
@@ -115,7 +117,10 @@ def function_of(mutant: str) -> str:
 
 def listed_equivalent(mutant: str, mutants: Path = Path()) -> bool:
     """Whether `mutant` is listed in EQUIVALENTS with the hash mutmut recorded for its
-    function's source (in `<module path>.py.meta` under `mutants`, its working folder)."""
+    function's source (in `<module path>.py.meta` under `mutants`, its working folder);
+    never while RECHECK_EQUIVALENTS is set."""
+    if os.environ.get("RECHECK_EQUIVALENTS"):
+        return False
     meta = mutants / (module_of(mutant).replace(".", "/") + ".py.meta")
     hashes = json.loads(meta.read_text())["hash_by_function_name"]
     return (mutant, hashes.get(function_of(mutant), "")) in read_equivalents(EQUIVALENTS)

@@ -116,12 +116,22 @@ def package_line(label: str, count: Counter[str]) -> str:
     return line + (f", {count['not run']} not run" if count["not run"] else "")
 
 
+def stale(mutants: Path, listed: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Listed entries that match no survivor: the mutant is killed now (a test catches it)
+    or its function changed (mutants renumbered)."""
+    surviving = {entry for _, meta in metas(mutants) for entry in survivors(meta)}
+    return listed - surviving
+
+
 def main(mutants: Path = Path("mutants"), equivalents: Path = EQUIVALENTS) -> int:
     listed = read_equivalents(equivalents)
     if not (counts := tally(mutants, listed)):
         print(f"no mutmut results under {mutants}/: run `make mutation`", file=sys.stderr)
         return 2
     print_times(seconds_by_module(mutants))
+    if old := stale(mutants, listed):
+        print(f"{len(old)} listed equivalents no longer survive, remove them:")
+        print("\n".join(f"  {mutant} {digest}" for mutant, digest in sorted(old)))
     overall: Counter[str] = Counter()
     for package, count in sorted(counts.items()):
         print(package_line(package, count))
