@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -16,12 +17,13 @@ from app.db.models import AnswerRecord, DocumentRecord, FieldRecord, utcnow
 from app.dispatch import Dispatcher
 from app.read_models import Submission
 from app.schemas import CorrectionOut, DocumentInfo
-from app.services.analysis import JobResults, job_results, submit_analysis
+from app.services.analysis import JobResults, job_results, run_analysis_jobs, submit_analysis
 from app.services.corrections import correct_field
 from app.services.documents import get_document
 from app.services.ingest import submit_file
 from app.services.pages import load_pages
 from app.services.payloads import AnalysisRequest, IngestPayload
+from pipeline.engines.base import Engine
 from pipeline.types import Page
 
 
@@ -63,6 +65,31 @@ def analyze(settings: Settings, document_id: int, request: AnalysisRequest) -> J
     Dispatcher(settings, sessions).send([job.id])
     with sessions() as session:
         return job_results(session=session, job_id=job.id)
+
+
+def queue_analyses(
+    settings: Settings, documents: list[int], engine: str | None = None
+) -> list[int]:
+    """One queued question ("What is the total?") per document, for `engine`; the job ids."""
+    request = AnalysisRequest.of(["What is the total?"], engine=engine)
+    with open_database(settings)() as session:
+        return [
+            submit_analysis(session=session, document_id=d, request=request).id for d in documents
+        ]
+
+
+def run_analysis_batch(
+    settings: Settings, job_id: int, engines: Callable[[str | None], Engine], wait_s: float = 0
+) -> None:
+    """Run an analysis job as a GPU worker would, waiting `wait_s` for its batch to fill."""
+    run_analysis_jobs(
+        sessions=open_database(settings),
+        settings=settings,
+        job_id=job_id,
+        runner="gpu-worker",
+        engines=engines,
+        batch_wait_s=wait_s,
+    )
 
 
 def pages_of(settings: Settings, document_id: int) -> list[Page]:

@@ -17,17 +17,23 @@ from app.db.models import AnswerRecord, FieldRecord, JobRecord
 from app.errors import BadInputError, NotFoundError, NotReadyError, SetupError
 from app.samples import write_samples
 from app.services import jobs
-from app.services.analysis import _unique_key, job_results, run_analysis_jobs, submit_analysis
+from app.services.analysis import _unique_key, job_results, submit_analysis
 from app.services.ingest import reprocess_document, submit_file
 from app.services.payloads import AnalysisRequest, IngestPayload
 from pipeline.analysis import AskedQuestion, DocumentWork, analyze_documents, ground_text
-from pipeline.engines.base import Answer, Engine, EngineOutput, EngineRequest
+from pipeline.engines.base import Answer, EngineOutput, EngineRequest
 from pipeline.engines.extractive import ExtractiveEngine
 from pipeline.fields.schemas import FieldDefinition, FieldSchema, load_schema
 from pipeline.grounding import ground
 from pipeline.types import Box, Page, TextSource, Word
 from tests import badfiles
-from tests.app.helpers import analyze, ingest, pages_of
+from tests.app.helpers import (
+    analyze,
+    ingest,
+    pages_of,
+    queue_analyses,
+    run_analysis_batch,
+)
 
 
 @pytest.fixture
@@ -361,31 +367,9 @@ def _documents(settings: Settings, tmp_path: Path, pages: list[int]) -> list[int
     ]
 
 
-def _queue(settings: Settings, documents: list[int], engine: str | None = None) -> list[int]:
-    request = AnalysisRequest.of(["What is the total?"], engine=engine)
-    with open_database(settings)() as session:
-        return [
-            submit_analysis(session=session, document_id=d, request=request).id for d in documents
-        ]
-
-
 def _statuses(settings: Settings, job_ids: list[int]) -> list[str]:
     with open_database(settings)() as session:
         return [session.get_one(JobRecord, job_id).status for job_id in job_ids]
-
-
-def _run(
-    settings: Settings, job_id: int, engines: Callable[[str | None], Engine], wait_s: float = 0
-) -> None:
-    """Run an analysis job as a GPU worker would, waiting `wait_s` for its batch to fill."""
-    run_analysis_jobs(
-        sessions=open_database(settings),
-        settings=settings,
-        job_id=job_id,
-        runner="gpu-worker",
-        engines=engines,
-        batch_wait_s=wait_s,
-    )
 
 
 @pytest.mark.parametrize(("batch_pages", "polls"), [(3, 1), (2, 0)])
@@ -398,15 +382,15 @@ def test_a_batch_waits_for_analyses_queued_meanwhile_until_it_is_full(
         update={"analyze_batch_pages": batch_pages, "analyze_batch_wait_s": 0.0}
     )
     documents = _documents(budget, tmp_path, [1, 1, 1])
-    queued = _queue(budget, documents[:2])
+    queued = queue_analyses(budget, documents[:2])
 
     def third_queued_at_first_poll() -> None:
         if clock.polls == 1:
-            queued.extend(_queue(budget, documents[2:]))
+            queued.extend(queue_analyses(budget, documents[2:]))
 
     clock.on_poll = third_queued_at_first_poll
     spy = _Recording()
-    _run(budget, queued[0], lambda _name: spy, wait_s=1.0)
+    run_analysis_batch(budget, queued[0], lambda _name: spy, wait_s=1.0)
     assert (spy.batches, clock.polls) == ([batch_pages], polls)
     assert _statuses(budget, queued) == ["done"] * batch_pages
 
@@ -416,11 +400,12 @@ def test_a_batch_takes_only_analyses_for_its_engine(settings: Settings, tmp_path
     own, wait for theirs."""
     budget = settings.model_copy(update={"analyze_batch_pages": 2})
     documents = _documents(budget, tmp_path, [1, 1, 1, 1])
-    first = _queue(budget, documents[:1], "extractive")
-    others = _queue(budget, documents[1:2]) + _queue(budget, documents[2:3], "tiny-random")
-    same = _queue(budget, documents[3:], "extractive")
+    first = queue_analyses(budget, documents[:1], "extractive")
+    others = queue_analyses(budget, documents[1:2])
+    others += queue_analyses(budget, documents[2:3], "tiny-random")
+    same = queue_analyses(budget, documents[3:], "extractive")
     spy, asked = _Recording(), []
-    _run(budget, first[0], lambda name: asked.append(name) or spy)
+    run_analysis_batch(budget, first[0], lambda name: asked.append(name) or spy)
     assert (asked, spy.batches) == (["extractive"], [2])
     assert _statuses(budget, first + others + same) == ["done", "queued", "queued", "done"]
 
@@ -442,9 +427,9 @@ def test_a_batch_takes_only_queued_analyses_of_ready_documents(
     submit_file(sessions=sessions, settings=budget, path=path, payload=then)
     with sessions() as session:
         [_, waiting] = jobs.job_tree(session=session, job_ids=[reading.job_id])
-    queued = _queue(budget, [first, second])
+    queued = queue_analyses(budget, [first, second])
     spy = _Recording()
-    _run(budget, queued[0], lambda _name: spy)
+    run_analysis_batch(budget, queued[0], lambda _name: spy)
     assert spy.batches == [2]
     others = [finished, again, reading.job_id, waiting.id]
     assert (
@@ -458,7 +443,7 @@ def test_pages_another_worker_claimed_first_go_to_the_next_queued_analysis(
     """A job lost to another worker's claim gives its pages back to the batch, which fills
     them with the next queued analysis, and no more."""
     budget = settings.model_copy(update={"analyze_batch_pages": 4})
-    queued = _queue(budget, _documents(budget, tmp_path, [1, 1, 2, 1, 1]))
+    queued = queue_analyses(budget, _documents(budget, tmp_path, [1, 1, 2, 1, 1]))
     lost = queued[1]
 
     def claimed_elsewhere_first(session: Session, job_ids: list[int], worker: str) -> list[int]:
@@ -468,6 +453,6 @@ def test_pages_another_worker_claimed_first_go_to_the_next_queued_analysis(
 
     monkeypatch.setattr("app.services.analysis.claim", claimed_elsewhere_first)
     spy = _Recording()
-    _run(budget, queued[0], lambda _name: spy, wait_s=1.0)
+    run_analysis_batch(budget, queued[0], lambda _name: spy, wait_s=1.0)
     assert (spy.batches, clock.polls) == ([3], 1)
     assert _statuses(budget, queued) == ["done", "running", "done", "done", "queued"]

@@ -22,7 +22,7 @@ from app.dispatch import Dispatcher
 from app.errors import NotFoundError, StateError
 from app.read_models import as_utc
 from app.services import jobs as jobs_module
-from app.services.analysis import queue_analysis, run_analysis_jobs, submit_analysis
+from app.services.analysis import queue_analysis
 from app.services.heartbeat import Heartbeat
 from app.services.ingest import reprocess_document, submit_file
 from app.services.jobs import (
@@ -46,11 +46,11 @@ from app.services.recovery import (
     inline_runner_name,
     recover,
 )
-from pipeline.engines.base import Engine, EngineOutput, EngineRequest
+from pipeline.engines.base import EngineOutput, EngineRequest
 from pipeline.engines.extractive import ExtractiveEngine
 from pipeline.fields.schemas import load_schema
 from tests import badfiles
-from tests.app.helpers import age_heartbeat, ingest
+from tests.app.helpers import age_heartbeat, ingest, queue_analyses, run_analysis_batch
 
 
 @pytest.fixture
@@ -427,18 +427,6 @@ def test_lost_messages_are_found(fast: Settings, tmp_path: Path) -> None:
     assert lost(None) == [job_id]  # its in-process runner died: run it again
 
 
-def _run_analysis(settings: Settings, job_id: int, engine: Engine) -> None:
-    """Run an analysis job as a GPU worker would, with `engine`."""
-    run_analysis_jobs(
-        sessions=open_database(settings),
-        settings=settings,
-        job_id=job_id,
-        runner="gpu-worker",
-        engines=lambda _name: engine,
-        batch_wait_s=0,
-    )
-
-
 class SpyEngine(ExtractiveEngine):
     """The extractive engine, recording how many documents each batch carried."""
 
@@ -465,17 +453,9 @@ def _ready_documents(settings: Settings, tmp_path: Path, count: int) -> list[int
     return ids
 
 
-def _queue_analyses(settings: Settings, documents: list[int], engine: str | None = None) -> list:
-    request = AnalysisRequest.of(["What is the total?"], engine=engine)
-    with open_database(settings)() as session:
-        return [
-            submit_analysis(session=session, document_id=d, request=request).id for d in documents
-        ]
-
-
 def test_a_queued_analysis_is_no_ingest_in_progress(settings: Settings, tmp_path: Path) -> None:
     [document] = _ready_documents(settings, tmp_path, 1)
-    _queue_analyses(settings, [document])
+    queue_analyses(settings, [document])
     with open_database(settings)() as session:
         assert active_ingest_job(session, document) is None
 
@@ -485,10 +465,10 @@ def test_an_analysis_claims_more_queued_pages_for_one_engine_batch(
 ) -> None:
     budget = settings.model_copy(update={"analyze_batch_pages": 3})
     documents = _ready_documents(budget, tmp_path, 5)
-    jobs = _queue_analyses(budget, documents[:4])
-    other_engine = _queue_analyses(budget, documents[4:], engine="tiny-random")
+    jobs = queue_analyses(budget, documents[:4])
+    other_engine = queue_analyses(budget, documents[4:], engine="tiny-random")
     spy = SpyEngine()
-    _run_analysis(budget, jobs[0], spy)
+    run_analysis_batch(budget, jobs[0], lambda _name: spy)
     assert spy.batches == [3]  # three one-page documents, one engine call
     statuses = [_job(budget, job_id).status for job_id in jobs + other_engine]
     assert statuses == ["done", "done", "done", "queued", "queued"]
@@ -496,9 +476,9 @@ def test_an_analysis_claims_more_queued_pages_for_one_engine_batch(
 
 def test_a_document_that_breaks_the_engine_fails_alone(settings: Settings, tmp_path: Path) -> None:
     documents = _ready_documents(settings, tmp_path, 3)
-    jobs = _queue_analyses(settings, documents)
+    jobs = queue_analyses(settings, documents)
     spy = SpyEngine(fail_on="Document 1")
-    _run_analysis(settings, jobs[0], spy)
+    run_analysis_batch(settings, jobs[0], lambda _name: spy)
     assert spy.batches == [3, 1, 1, 1]
     first, broken, third = (_job(settings, job_id) for job_id in jobs)
     assert (first.status, third.status) == ("done", "done")
@@ -507,7 +487,7 @@ def test_a_document_that_breaks_the_engine_fails_alone(settings: Settings, tmp_p
 
 def test_a_cancelled_analysis_stores_nothing(settings: Settings, tmp_path: Path) -> None:
     (document,) = _ready_documents(settings, tmp_path, 1)
-    (job_id,) = _queue_analyses(settings, [document])
+    (job_id,) = queue_analyses(settings, [document])
     sessions = open_database(settings)
 
     class CancelledMeanwhile(SpyEngine):
@@ -516,7 +496,7 @@ def test_a_cancelled_analysis_stores_nothing(settings: Settings, tmp_path: Path)
                 cancel_job(session=session, job_id=job_id)
             return super().analyze(requests)
 
-    _run_analysis(settings, job_id, CancelledMeanwhile())
+    run_analysis_batch(settings, job_id, lambda _name: CancelledMeanwhile())
     assert _job(settings, job_id).status == JobStatus.CANCELLED
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(AnswerRecord)) == 0
@@ -608,7 +588,7 @@ def test_analyses_waiting_on_a_failed_document_fail_with_it(
     then = IngestPayload(then=AnalysisRequest.of(["Total?"]))
     submit_file(sessions=open_database(settings), settings=settings, path=path, payload=then)
     [ready] = _ready_documents(settings, tmp_path, 1)
-    [elsewhere] = _queue_analyses(settings, [ready])  # another document's, left queued
+    [elsewhere] = queue_analyses(settings, [ready])  # another document's, left queued
     Dispatcher(settings, open_database(settings)).send([first])
     with open_database(settings)() as session:
         (ingest_job, waiting) = job_tree(session=session, job_ids=[first])
