@@ -219,16 +219,19 @@ def _run_order(mutant: str, items: list[pytest.Item]) -> None:
     """The last killer of the function's mutants first, then the fastest tests first."""
     killer = _killer_file(mutant)
     first = killer.read_text() if killer.exists() else None
-    seconds = Path(SECONDS_FILE)
-    known = json.loads(seconds.read_text()) if seconds.exists() else {}
+    known = _known_seconds()
     items.sort(key=lambda item: (item.nodeid != first, known.get(item.nodeid, 0.0)))
+
+
+def _known_seconds() -> dict[str, float]:
+    seconds = Path(SECONDS_FILE)
+    return json.loads(seconds.read_text()) if seconds.exists() else {}
 
 
 def _save_seconds() -> None:
     """Add the stats run's test times to SECONDS_FILE (a stats run of new tests adds)."""
-    seconds = Path(SECONDS_FILE)
-    known = json.loads(seconds.read_text()) if seconds.exists() else {}
-    seconds.write_text(json.dumps(known | {k: round(v, 3) for k, v in _seconds.items()}))
+    added = {nodeid: round(seconds, 3) for nodeid, seconds in _seconds.items()}
+    Path(SECONDS_FILE).write_text(json.dumps(_known_seconds() | added))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
