@@ -15,22 +15,16 @@ from itertools import islice
 import pytest
 
 from pipeline.engines.base import FieldSpec, Question
-from pipeline.engines.candidates import Candidate, _dates_in, field_candidates
-from pipeline.engines.extractive import ExtractiveEngine, find_field
-from pipeline.layout import group_lines
+from pipeline.engines.candidates import _dates_in
+from pipeline.engines.extractive import ExtractiveEngine
 from pipeline.types import Box, Page, TextSource, Word
-from tests.pipeline.test_ranker import _page
+from tests.pipeline.test_ranker import _page, candidates_of
 
 TOTAL = FieldSpec("total", "amount", labels=("total",))
 
 
-def _all(spec: FieldSpec, *pages: Page) -> list[Candidate]:
-    lines = [group_lines(page.words) for page in pages]
-    return field_candidates(spec, lines, find_field(spec, lines))
-
-
 def _by_text(spec: FieldSpec, *pages: Page) -> dict[str, dict[str, float]]:
-    return {c.found.text: c.features for c in _all(spec, *pages)}
+    return {c.found.text: c.features for c in candidates_of(spec, *pages)}
 
 
 def _words_page(words: list[Word], index: int = 0) -> Page:
@@ -81,7 +75,7 @@ def test_a_date_printed_more_than_four_times_or_after_four_others_counts_fully()
 def test_a_zero_amount_is_no_part_of_a_sum() -> None:
     """Adding 0.00 to an amount makes the same amount: a zero tax is not a tax part."""
     page = _page([(0.1, 0.1, "Net 10.00"), (0.1, 0.2, "Tax 0.00"), (0.1, 0.3, "Total 10.00")])
-    found = _all(TOTAL, page)
+    found = candidates_of(TOTAL, page)
     assert {(c.found.text, c.features["is_part"]) for c in found} == {("10.00", 0.0), ("0.00", 0.0)}
 
 
@@ -94,7 +88,7 @@ def test_a_value_printed_twice_over_itself_is_one_candidate(offset: tuple[float,
         Word("12.50", Box(0, 0.30001, 0.30001, 0.36, 0.31501)),
         Word("12.50", Box(0, 0.30001 + dx, 0.30001 + dy, 0.36 + dx, 0.31501 + dy)),
     ]
-    found = [c for c in _all(TOTAL, _words_page(words)) if c.found.text == "12.50"]
+    found = [c for c in candidates_of(TOTAL, _words_page(words)) if c.found.text == "12.50"]
     assert len(found) == 1 and found[0].features["repeats"] == 0.25
 
 
@@ -211,4 +205,4 @@ def test_a_value_of_nothing_but_colons_is_no_candidate() -> None:
         Word("Reference", Box(0, 0.1, 0.5, 0.2, 0.52)),
         Word("PO-77", Box(0, 0.21, 0.5, 0.27, 0.52)),
     ]
-    assert [c.found.text for c in _all(reference, _words_page(words))] == ["PO-77"]
+    assert [c.found.text for c in candidates_of(reference, _words_page(words))] == ["PO-77"]

@@ -51,9 +51,14 @@ def _page(rows: list[tuple[float, float, str]], index: int = 0) -> Page:
     return Page(index, 1000, 1400, 150, TextSource.PDF, words)
 
 
+def candidates_of(spec: FieldSpec, *pages: Page) -> list[Candidate]:
+    """Every candidate for `spec` in a document of `pages`, the rules' choice marked."""
+    lines = [group_lines(page.words) for page in pages]
+    return field_candidates(spec, lines, find_field(spec, lines))
+
+
 def _candidates(spec: FieldSpec, page: Page) -> dict[str, Candidate]:
-    lines = [group_lines(page.words)]
-    return {c.found.text: c for c in field_candidates(spec, lines, find_field(spec, lines))}
+    return {c.found.text: c for c in candidates_of(spec, page)}
 
 
 def test_amounts_know_their_arithmetic() -> None:
