@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.db import open_database
 from app.db.models import DocumentRecord, DocumentStatus, JobKind, JobRecord, PageRecord
-from app.dispatch import Dispatcher
+from app.dispatch import Dispatcher, JobPageProgress
 from app.errors import NotFoundError, NotReadyError
 from app.read_models import SubmitOutcome
 from app.services import storage
@@ -385,12 +385,16 @@ def test_the_ocr_setting_reaches_ingest(
     assert (page.text_source, page.words) == ("ocr", [])
 
 
-def _read_again(settings: Settings, document_id: int) -> None:
-    """What the UI's "Read the pages again" does, run here."""
+def _read_again(
+    settings: Settings, document_id: int, on_page: JobPageProgress | None = None
+) -> int:
+    """What the UI's "Read the pages again" does, run here; the reading's job."""
     sessions = open_database(settings)
     with sessions() as session:
-        submission = reprocess_document(session=session, document_id=document_id)
-    Dispatcher(settings, sessions).send([submission.job_id])
+        job_id = reprocess_document(session=session, document_id=document_id).job_id
+    assert job_id is not None
+    Dispatcher(settings, sessions, on_page=on_page).send([job_id])
+    return job_id
 
 
 def _images(settings: Settings) -> list[str]:
@@ -627,8 +631,6 @@ def test_an_original_deleted_while_queued_fails_its_document_saying_so(
 def _read_again_cancelled_on_page(settings: Settings, document_id: int, page: int) -> int:
     """Read the document again, cancelling the reading once it has read `page` pages."""
     sessions = open_database(settings)
-    with sessions() as session:
-        job_id = reprocess_document(session=session, document_id=document_id).job_id
     seen: list[int] = []
 
     def cancel(job: int, done: int, total: int) -> None:
@@ -640,7 +642,7 @@ def _read_again_cancelled_on_page(settings: Settings, document_id: int, page: in
             if done < total:
                 time.sleep(0.5)  # let a heartbeat notice before the next page
 
-    Dispatcher(settings, sessions, on_page=cancel).send([job_id])
+    job_id = _read_again(settings, document_id, on_page=cancel)
     assert seen == list(range(1, page + 1))  # stopped at the next page, if there was one
     with sessions() as session:
         assert get_job(session=session, job_id=job_id).status == "cancelled"
