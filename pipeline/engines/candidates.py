@@ -33,6 +33,7 @@ from pipeline.engines.layout_rules import (
     leading_label,
 )
 from pipeline.engines.readers import (
+    COLUMN_GAP,
     FINAL_AMOUNT_KEY,
     READERS,
     excluded,
@@ -58,6 +59,7 @@ FEATURES = (
     "key_gap",  # horizontal distance from the key's end to the value
     "key_excluded",  # the key's qualifiers name another value ("SUB TOTAL")
     "key_final",  # the key names the amount finally due ("Amount due")
+    "key_in_phrase",  # words run into the key ("Tax representative of the seller:")
     "y",
     "x",
     "later_page",
@@ -187,7 +189,19 @@ def _key_features(spec: FieldSpec, hit: KeyHit, found: Found) -> dict[str, float
         "key_gap": 0.0 if below else min(max(start.x0 - key_end.x1, 0.0) * 5, 1.0),
         "key_excluded": float(excluded(spec, hit)),
         "key_final": float(bool(FINAL_AMOUNT_KEY.search(hit.key_text))),
+        "key_in_phrase": float(_in_phrase(hit)),
     }
+
+
+def _in_phrase(hit: KeyHit) -> bool:
+    """A word with letters runs into the key on its line: the key ends a longer label that
+    may name something else ("Steuerbevollmächtigter des Verkäufers", the seller's tax
+    representative, not the seller)."""
+    if not hit.before_words:
+        return False
+    before = hit.before_words[-1]
+    gap = hit.key_words[0].box.x0 - before.box.x1
+    return gap <= COLUMN_GAP and any(char.isalpha() for char in before.text)
 
 
 def _printed(spec: FieldSpec, lines: list[list[Line]]) -> Iterator[Candidate]:

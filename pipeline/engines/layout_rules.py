@@ -28,14 +28,19 @@ COMPANY_SUFFIX = re.compile(
     r"s\.?a\.?r\.?l|co\.|company|corporation|corp|restaurant|store|mart|holdings?)\b"
     # The legal forms of the invoice languages: German, French, Dutch, Spanish, Italian,
     # Portuguese (case-sensitive where the letters are also common words).
-    r"|\b(?-i:AG|KG|OHG|UG|SE|SAS|SA|SL|NV|BV|SRL|SPA|LDA)\b|\bmbH\b|\be\.\s?K\b"
-    r"|\bS\.[AL]\.|\bS\.p\.A\b|\bS\.r\.l\b|\bB\.V\b|\bN\.V\b|\bLtda\b|\bLda\b",
+    r"|\b(?-i:AG|KG|KGaA|OHG|UG|GbR|eG|PartG|SE|SAS|SASU|EURL|SNC|SA|SL|SLU|NV|BV|VOF|SRL|SPA|LDA|"
+    r"LLP)\b|\bmbH\b|\be\.\s?[KV]\b|\ba\.\s?G\b|\bS\.[AL]\.|\bS\.L\.U\b|\bS\.p\.A\b"
+    r"|\bS\.r\.l\b|\bS\.n\.c\b|\bB\.V\b|\bN\.V\b|\bLtda\b|\bLda\b|\bunipessoal\b",
     re.IGNORECASE,
 )
+# A copyright notice names who wrote the form ("(c) AWV e.V. 2020"), not the seller.
+COPYRIGHT = re.compile(r"©|\(c\)|\bcopyright\b", re.IGNORECASE)
 ADDRESS_STOP = re.compile(
     r"\b(tel|phone|fax|gst|gstid|reg|email|e-mail|www|http|receipt|date|doc|document|"
     r"no\.?\s*:|cashier|table|order|qty|item)\b|invoice|\+\d|@|\d+\.\d{2}\b"
-    r"|rechnung|facture|factuur|factura|fattura|fatura",  # the document's title
+    r"|rechnung|facture|factuur|factura|fattura|fatura"  # the document's title
+    r"|\burn:|://|"  # an identifier (a profile's URN, a web address), never a name
+    + COPYRIGHT.pattern,
     re.IGNORECASE,
 )
 POSTCODE = re.compile(r"\b\d{5}\b")
@@ -92,10 +97,11 @@ def labels_other_than_name(label: list[Word]) -> bool:
 def _company_line(
     header: list[Line], labels: frozenset[str] = frozenset()
 ) -> tuple[Line, float] | None:
-    """The first header line with a company suffix; else the first wordy line that is not a
-    document title, a contact detail or a label ("TAX INVOICE", "TEL: ...", "Verkäufer")."""
+    """The first header line with a company suffix (a copyright notice's "(c) AWV e.V." is
+    none); else the first wordy line that is not a document title, a contact detail or a
+    label ("TAX INVOICE", "TEL: ...", "Verkäufer")."""
     for line in header:
-        if COMPANY_SUFFIX.search(line.text):
+        if COMPANY_SUFFIX.search(line.text) and not COPYRIGHT.search(line.text):
             return line, 0.8
     for line in header:
         wordy = sum(char.isalpha() for char in line.text) >= 4

@@ -188,6 +188,27 @@ def test_a_label_is_no_name_but_the_name_beside_it_is() -> None:
     assert found["Lieferant GmbH"].get("header_order") == 0.0
 
 
+@pytest.mark.parametrize(
+    ("row", "in_phrase"),
+    [
+        ("Steuerbevollmächtigter des Verkäufers: Global Services", 1.0),  # the seller's agent
+        ("Verkäufer: Global Services", 0.0),
+        ("12 Verkäufer: Global Services", 0.0),  # a number before the key is no phrase
+    ],
+)
+def test_a_key_that_ends_a_longer_label_is_in_a_phrase(row: str, in_phrase: float) -> None:
+    """The key's last word before it, on its line and in its column, holds letters."""
+    found = _by_text(FieldSpec("vendor", labels=("verkäufer",)), _page([(0.1, 0.1, row)]))
+    assert found["Global Services"]["key_in_phrase"] == in_phrase
+
+
+def test_a_word_a_column_away_runs_into_no_key() -> None:
+    """A word in the column before the key's is another cell, not part of its label."""
+    page = _page([(0.1, 0.1, "Details"), (0.4, 0.1, "Verkäufer: Global Services")])
+    found = _by_text(FieldSpec("vendor", labels=("verkäufer",)), page)
+    assert found["Global Services"]["key_in_phrase"] == 0.0
+
+
 def test_an_id_is_valid_when_it_holds_a_digit() -> None:
     """A customer number field's header lines are candidates, but a name is no valid id."""
     page = _page([(0.1, 0.1, "Northwind Traders"), (0.1, 0.2, "Customer No. 4711")])
