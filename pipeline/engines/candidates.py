@@ -33,7 +33,6 @@ from pipeline.engines.layout_rules import (
     leading_label,
 )
 from pipeline.engines.readers import (
-    COLUMN_GAP,
     FINAL_AMOUNT_KEY,
     READERS,
     excluded,
@@ -200,8 +199,8 @@ def _in_phrase(hit: KeyHit) -> bool:
     if not hit.before_words:
         return False
     before = hit.before_words[-1]
-    gap = hit.key_words[0].box.x0 - before.box.x1
-    return gap <= COLUMN_GAP and any(char.isalpha() for char in before.text)
+    same_column = len(one_column([before, hit.key_words[0]])) == 2
+    return same_column and any(char.isalpha() for char in before.text)
 
 
 def _printed(spec: FieldSpec, lines: list[list[Line]]) -> Iterator[Candidate]:
