@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import Levenshtein, ScoreAlignment
 
 from pipeline.layout import column_order, group_lines
 from pipeline.types import Box, Word
@@ -284,21 +284,39 @@ def _fuzzy_spans(
     in each window in C, and only windows scoring above the cut-off are refined. Exact
     occurrences are blanked out first, or they would win every window they fall in and
     hide a misread copy beside them.
+
+    Every alignment is judged over the query's whole length, as rapidfuzz judges it in a
+    window's middle. At a window's edge rapidfuzz also scores a shorter part of the query
+    against the text up to the edge, so "TOTAL" opening a page, or a window cut just after
+    it, would pass for "SUBTOTAL" (5 of 8 characters, 77%). The stream is padded with NULs,
+    which match nothing, so its first and last characters are judged like the rest.
     """
     length = len(query.folded)
     slack = max(2, length // 5)
     cutoff = min_score * 100
-    text = _blank(stream.folded, exact)
+    text = "\0" * length + _blank(stream.folded, exact) + "\0" * length
     spans: set[tuple[int, int]] = set()
-    for start in range(0, max(1, len(text) - length + 1), length):
+    for start in range(0, len(text) - 2 * length + 1, length):
         window = text[start : start + 2 * length + slack]
-        if len(window) < length:
-            continue
         found = fuzz.partial_ratio_alignment(query.folded, window, score_cutoff=cutoff)
-        if found is not None:
-            span = (start + found.dest_start, start + found.dest_end)
+        if found is None:
+            continue
+        first, last = _whole_length(found, length)
+        if fuzz.ratio(query.folded, text[start + first : start + last]) >= cutoff:
+            offset = start - length
+            span = (max(0, offset + first), min(len(stream.folded), offset + last))
             spans.add(_refine(query, stream, span))
     return spans
+
+
+def _whole_length(found: ScoreAlignment, length: int) -> tuple[int, int]:
+    """The query-long stretch that an alignment stands for: a shorter one at a window's
+    start is stretched back over what precedes the window, one at its end forward."""
+    if found.dest_end - found.dest_start >= length:
+        return found.dest_start, found.dest_end
+    if found.dest_start == 0:
+        return found.dest_end - length, found.dest_end
+    return found.dest_start, found.dest_start + length
 
 
 def _blank(text: str, spans: set[tuple[int, int]]) -> str:

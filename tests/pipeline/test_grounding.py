@@ -511,9 +511,19 @@ def test_one_misread_letter_in_a_four_letter_word_is_found_at_the_threshold() ->
     assert found is not None and (found.words, found.score) == ([words[0]], 0.75)
 
 
-def test_subtotal_is_not_grounded_on_the_total_line() -> None:
-    """TOTAL is only part of SUBTOTAL: on a receipt without SUBTOTAL nothing is found."""
-    words = line(["CASH", "10.00"], 0.4) + line(["TOTAL:", "9.00"], 0.45)
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [["CASH", "10.00"], ["TOTAL:", "9.00"]],
+        [["TOTAL", "9.00"], ["CASH", "10.00"]],  # the page's first word
+        [["CASH", "RM10"], ["TOTAL", "9.00"]],  # a window starts at TOTAL: 8 characters in
+    ],
+    ids=["middle", "page-start", "window-start"],
+)
+def test_subtotal_is_not_grounded_on_the_total_line(lines: list[list[str]]) -> None:
+    """TOTAL is only part of SUBTOTAL: on a receipt without SUBTOTAL nothing is found,
+    wherever TOTAL stands (5 of 8 characters would score 0.769 if judged on its own)."""
+    words = [w for n, texts in enumerate(lines) for w in line(texts, 0.4 + 0.05 * n)]
     assert ground("SUBTOTAL", [words]) is None
 
 
