@@ -16,7 +16,7 @@ import dataclasses
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from pipeline.engines.address_blocks import address_runs
 from pipeline.engines.base import FieldSpec
-from pipeline.engines.keyvalue import Found, KeyHit, has_digit, words_under
+from pipeline.engines.keyvalue import Found, KeyHit, has_digit, norm_token, words_under
 from pipeline.engines.layout_rules import (
     ADDRESS_STOP,
     COMPANY_SUFFIX,
@@ -45,7 +45,7 @@ from pipeline.engines.readers import (
     string_after,
 )
 from pipeline.fields.normalize import normalize
-from pipeline.fields.schemas import load_schema
+from pipeline.fields.schemas import builtin_schema_names, load_schema
 from pipeline.layout import Line
 from pipeline.types import Word
 
@@ -92,6 +92,7 @@ FEATURES = (
     "salutation_only",  # nothing but the salutation: the name is on the next line
     "name_label",  # a form's label for a name precedes it ("Name:", "Firma:", "Nom :")
     "letterhead_part",  # the first part of a letterhead line ("ACME GmbH - Hauptstr. 1 - ...")
+    "row_cells",  # the line's other column cells: a table's header row has many, a name few
     "run_lines",  # an address: how many consecutive lines it spans
     "postcode_last",  # its last line holds a postcode
     "postcode_inside",  # a line before its last holds one: it runs on past the town
@@ -110,6 +111,7 @@ MAX_HEADER_LINES = 24
 ALIGNED = 0.01  # share of the page width within which two lines start together
 UNDER_SLACK = 0.02  # a value under its key may start a little left of it
 BLOCK_LINES = 4  # a label heads the lines this close under it
+MAX_ROW_CELLS = 4  # a line of this many cells besides a name's is a table's row
 SEPARATOR = frozenset("-|·•–—")  # between a letterhead's name, street and town
 NUMBER_WORD = re.compile(r"^(n[or]|n°|nº|#|num|number|nummer|numéro|número|numero)\.?:?$", re.I)
 TENDER = re.compile(
@@ -265,10 +267,11 @@ def _header(
     ]
     keys = {id(word) for hit in (*labelled, *others) for word in hit.key_words}
     for order, (index, line) in enumerate(wordy[:MAX_HEADER_LINES]):
+        cells = _cells(line.words)
         for span in _name_spans(lines[0], index):
             words = span.words
-            if all(id(word) in keys for word in words):
-                continue  # a block's label ("Verkäufer"), not a name
+            if all(id(word) in keys for word in words) or _is_label(words):
+                continue  # a block's label ("Verkäufer") or another's ("Total HT"), not a name
             text = " ".join(word.text for word in words)
             yield Candidate(
                 Found(text, line.page, words, 0.0),
@@ -281,6 +284,7 @@ def _header(
                     "under_other_label": float(any(_heads(hit, index, span) for hit in others)),
                     "name_label": float(labels_a_name(span.label)),
                     "letterhead_part": float(span.part),
+                    "row_cells": min((cells - 1) / MAX_ROW_CELLS, 1.0),
                 },
             )
 
@@ -303,6 +307,25 @@ class _Span:
 def _other_party(spec: FieldSpec) -> FieldSpec:
     """The labels of the party a name field is not: the buyer's for a seller's name."""
     return _invoice_field("vendor" if spec.name == "customer" else "customer")
+
+
+def _is_label(words: Sequence[Word]) -> bool:
+    """Whether the words spell nothing but a label of a built-in field ("Total HT")."""
+    return _compact(word.text for word in words) in _builtin_labels()
+
+
+@cache
+def _builtin_labels() -> frozenset[str]:
+    return frozenset(
+        _compact(label.split())
+        for name in builtin_schema_names()
+        for definition in load_schema(name).fields
+        for label in definition.labels
+    )
+
+
+def _compact(texts: Iterable[str]) -> str:
+    return "".join(norm_token(text) for text in texts)
 
 
 @cache
@@ -339,6 +362,15 @@ def _segments(words: list[Word]) -> Iterator[_Span]:
         cut = next((i for i, word in enumerate(value) if i and word.text in SEPARATOR), None)
         if cut is not None:
             yield dataclasses.replace(span, words=value[:cut], part=True)
+
+
+def _cells(words: list[Word]) -> int:
+    """How many column cells the line's words fall into."""
+    count = 0
+    while words:
+        words = words[len(one_column(words)) :]
+        count += 1
+    return count
 
 
 def _heads(hit: KeyHit, index: int, span: _Span) -> bool:

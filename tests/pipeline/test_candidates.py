@@ -188,6 +188,34 @@ def test_a_label_is_no_name_but_the_name_beside_it_is() -> None:
     assert found["Lieferant GmbH"].get("header_order") == 0.0
 
 
+def test_a_label_of_another_field_is_no_name() -> None:
+    """A table's "Total HT" or a form's "Date de facture" names no customer, even with no
+    key of the customer's on the page; a name holding a label's word still does."""
+    rows = [(0.1, 0.1, "Total HT"), (0.3, 0.2, "Date de facture"), (0.5, 0.3, "Total Foods")]
+    found = _by_text(FieldSpec("customer", labels=("client",)), _page(rows))
+    assert list(found) == ["Total Foods"]
+
+
+TABLE_HEADER = ["Ma", "Qté", "PU", "Rem.", "Prix"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "cells"),
+    [
+        ([(0.1, 0.1, "Ma boutique")], 0.0),
+        ([(0.1, 0.1, "Ma boutique"), (0.6, 0.1, "ACME SARL")], 0.25),  # two parties' names
+        ([(0.1 + 0.15 * n, 0.1, text) for n, text in enumerate(TABLE_HEADER)], 1.0),
+    ],
+    ids=["alone", "beside-another", "table-header"],
+)
+def test_row_cells_count_the_other_cells_of_a_name_s_line(
+    rows: list[tuple[float, float, str]], cells: float
+) -> None:
+    """A quarter for each other cell on the line, up to one: a table's header row is full."""
+    found = _by_text(FieldSpec("customer", labels=("client",)), _page(rows))
+    assert found["Ma boutique" if cells < 1 else "Ma"]["row_cells"] == cells
+
+
 @pytest.mark.parametrize(
     ("row", "in_phrase"),
     [
