@@ -59,6 +59,7 @@ FEATURES = (
     "key_excluded",  # the key's qualifiers name another value ("SUB TOTAL")
     "key_final",  # the key names the amount finally due ("Amount due")
     "key_in_phrase",  # words run into the key ("Tax representative of the seller:")
+    "key_row_cells",  # the key's line's other column cells: a table's "Total" column heads rows
     "y",
     "x",
     "later_page",
@@ -170,7 +171,9 @@ def _keyed(
             under = _under(hit, lines[page])
             found = read(under, page) if under is not None else None
         if found is not None:
-            yield Candidate(found, _key_features(spec, hit, found))
+            features = _key_features(spec, hit, found)
+            features["key_row_cells"] = _row_cells(lines[page][hit.line].words)
+            yield Candidate(found, features)
 
 
 def _under(hit: KeyHit, page_lines: list[Line]) -> KeyHit | None:
@@ -267,7 +270,7 @@ def _header(
     ]
     keys = {id(word) for hit in (*labelled, *others) for word in hit.key_words}
     for order, (index, line) in enumerate(wordy[:MAX_HEADER_LINES]):
-        cells = _cells(line.words)
+        cells = _row_cells(line.words)
         for span in _name_spans(lines[0], index):
             words = span.words
             if all(id(word) in keys for word in words) or _is_label(words):
@@ -284,7 +287,7 @@ def _header(
                     "under_other_label": float(any(_heads(hit, index, span) for hit in others)),
                     "name_label": float(labels_a_name(span.label)),
                     "letterhead_part": float(span.part),
-                    "row_cells": min((cells - 1) / MAX_ROW_CELLS, 1.0),
+                    "row_cells": cells,
                 },
             )
 
@@ -364,13 +367,14 @@ def _segments(words: list[Word]) -> Iterator[_Span]:
             yield dataclasses.replace(span, words=value[:cut], part=True)
 
 
-def _cells(words: list[Word]) -> int:
-    """How many column cells the line's words fall into."""
+def _row_cells(words: list[Word]) -> float:
+    """The column cells the line's words fall into besides one, a quarter for each, up to
+    1: a name or a key shares its line with one or two others, a table's header row more."""
     count = 0
     while words:
         words = words[len(one_column(words)) :]
         count += 1
-    return count
+    return min((count - 1) / MAX_ROW_CELLS, 1.0)
 
 
 def _heads(hit: KeyHit, index: int, span: _Span) -> bool:

@@ -4,8 +4,8 @@ A ranker is logistic regression over the candidate features of
 pipeline.engines.candidates, one set of weights per field it was trained for (`total`,
 `issue_date`, ...) and one per value type (`type:date`, ...) for the fields of users'
 own schemas. The candidate with the highest probability is the value; its probability is
-then mapped through an isotonic calibration fitted on pages held apart from the weights'
-training, so that a confidence of 0.9 is right about 9 times in 10.
+then mapped through a calibration (Platt scaling) fitted on pages held apart from the
+weights' training, so that a confidence of 0.9 is right about 9 times in 10.
 
 It is stored as JSON (weights, feature names, calibration): readable, diffable, and
 loaded without unpickling anything. Its version is the sha256 of that file, so results

@@ -34,6 +34,8 @@ REGULARISATION = 0.5  # scikit-learn's C: few documents, so weights are kept sma
 MIN_RIGHT = 3  # a field needs this many right candidates in training to get weights
 MIN_SCALE = 1e-3  # features lie in 0..1; a spread below this carries nothing to learn from
 MAX_FOLDS = 10
+CALIBRATION_POINTS = 101  # the calibration map is stored at 0, 0.01, ..., 1
+LOGIT_CLIP = 1e-6  # a probability of 0 or 1 is taken as this close to it
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def fit_ranker(sets: Sequence[FieldSet]) -> Ranker:
             Ranker(_fit_models(train), Calibration((), ())), [one for one in held if one.scored]
         )
     ]
-    return Ranker(_fit_models(sets), _isotonic(judged))
+    return Ranker(_fit_models(sets), _platt(judged))
 
 
 @dataclass
@@ -195,17 +197,30 @@ def _fit_models(sets: Sequence[FieldSet]) -> dict[str, LinearModel]:
     return models
 
 
-def _isotonic(judged: list[tuple[float, bool]]) -> Calibration:
-    from sklearn.isotonic import IsotonicRegression
+def _platt(judged: list[tuple[float, bool]]) -> Calibration:
+    """Platt scaling: a logistic fit of right-or-wrong on the logit of the ranker's
+    probability, stored as its rates at evenly spaced probabilities.
 
-    if len(judged) < 2:
-        return Calibration((), ())
-    probabilities, right = np.asarray(judged, dtype=float).T
-    fitted = IsotonicRegression().fit(probabilities, right)  # the rates of right values
+    Two parameters learn from a few hundred held-out values without learning their noise:
+    an isotonic map fitted on the same values steps with every layout family (grouped
+    cross-validation: ECE 0.124 against 0.096, docs/extractor.md).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    probabilities, right = np.asarray(judged, dtype=float).reshape(-1, 2).T
+    if len(set(right)) < 2:
+        return Calibration((), ())  # all right or all wrong: nothing to scale by
+    fitted = LogisticRegression(C=np.inf).fit(_logits(probabilities), right)
+    grid = np.linspace(0.0, 1.0, CALIBRATION_POINTS)
+    rates = fitted.predict_proba(_logits(grid))[:, 1]
     return Calibration(
-        tuple(round(float(x), 6) for x in fitted.X_thresholds_),
-        tuple(round(float(y), 6) for y in fitted.y_thresholds_),
+        tuple(round(float(x), 6) for x in grid), tuple(round(float(y), 6) for y in rates)
     )
+
+
+def _logits(probabilities: np.ndarray) -> np.ndarray:
+    clipped = np.clip(probabilities, LOGIT_CLIP, 1 - LOGIT_CLIP)
+    return np.log(clipped / (1 - clipped)).reshape(-1, 1)
 
 
 def _folds(sets: Sequence[FieldSet]) -> list[tuple[list[FieldSet], list[FieldSet]]]:

@@ -216,6 +216,16 @@ def test_row_cells_count_the_other_cells_of_a_name_s_line(
     assert found["Ma boutique" if cells < 1 else "Ma"]["row_cells"] == cells
 
 
+def test_a_key_in_a_table_s_header_row_counts_the_row_s_cells() -> None:
+    """A table's "Total" column heads each row's amount (4 cells: 0.75, however few the
+    row's own); the document's "Total" beside its amount has one cell besides its own."""
+    header = [(0.1, 0.1, "Qty"), (0.3, 0.1, "Item"), (0.6, 0.1, "Price"), (0.8, 0.1, "Total")]
+    rows = [*header, (0.3, 0.12, "Pens"), (0.8, 0.12, "3.00")]
+    rows += [(0.6, 0.3, "Total"), (0.8, 0.3, "9.00")]
+    found = _by_text(TOTAL, _page(rows))
+    assert (found["3.00"]["key_row_cells"], found["9.00"]["key_row_cells"]) == (0.75, 0.25)
+
+
 @pytest.mark.parametrize(
     ("row", "in_phrase"),
     [

@@ -26,7 +26,7 @@ from pipeline.engines.ranker import (
 from pipeline.engines.ranker_training import (
     BUILTIN_SETS,
     LabelledDocument,
-    _isotonic,
+    _platt,
     cross_validate,
     field_sets,
     fit_ranker,
@@ -279,11 +279,23 @@ def test_held_out_picks_without_candidates_or_weights() -> None:
     assert (two.fields["delivery_date"].n, two.judged) == (2, [(0.5, False), (0.5, False)])
 
 
-def test_calibration_is_the_rate_of_right_values_by_probability() -> None:
-    assert _isotonic([(0.2, False), (0.8, True)]) == Calibration((0.2, 0.8), (0.0, 1.0))
-    judged = [(0.3, True), (0.6, False), (0.9, True)]  # pooled where the rate would fall
-    assert _isotonic(judged) == Calibration((0.3, 0.6, 0.9), (0.5, 0.5, 1.0))
-    assert _isotonic([(0.5, True)]) == Calibration((), ())
+def test_calibration_maps_each_probability_to_the_rate_of_its_values_found_right() -> None:
+    """With values at two probabilities, Platt scaling's two parameters fit both rates: an
+    overconfident 0.9 (half right) maps to 0.5, a 0.1 right once in four to 0.25; between
+    and beyond them the map rises smoothly."""
+    judged = [(0.9, True), (0.9, False)] * 4 + [(0.1, True)] + [(0.1, False)] * 3
+    calibration = _platt(judged)
+    assert calibration.points[:3] == (0.0, 0.01, 0.02) and len(calibration.points) == 101
+    assert calibration(0.9) == pytest.approx(0.5, abs=1e-4)
+    assert calibration(0.1) == pytest.approx(0.25, abs=1e-4)
+    assert np.all(np.diff(calibration.rates) > 0)
+    assert 0.0 < calibration(0.0) < 0.25 and 0.5 < calibration(1.0) < 1.0
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_values_all_right_or_all_wrong_leave_the_probabilities_as_they_are(right: bool) -> None:
+    assert _platt([(0.3, right), (0.8, right)]) == Calibration((), ())
+    assert _platt([]) == Calibration((), ())
 
 
 def test_candidate_sets_round_trip(tmp_path: Path) -> None:
@@ -320,7 +332,7 @@ def test_training_is_reproducible_to_the_last_weight() -> None:
     A deliberate change to training updates this digest along with `make ranker`."""
     sets = load_sets(BUILTIN_SETS)[::20][:80]
     trained = hashlib.sha256(fit_ranker(sets).to_json().encode()).hexdigest()
-    assert trained == "07acc69cf8bae46c55a09d6c43d0fee8c708dd8dbe0bda76ce7f2d8aca16963b"
+    assert trained == "99f44c87d4e79aaf94b309a1aeb0ef9f72323786e54c13ea1c1d1cf9f18f8d80"
 
 
 @pytest.mark.slow
