@@ -45,7 +45,7 @@ from pipeline.engines.readers import (
     string_after,
 )
 from pipeline.fields.normalize import normalize
-from pipeline.fields.schemas import builtin_schema_names, load_schema
+from pipeline.fields.schemas import builtin_fields, load_schema
 from pipeline.layout import Line
 from pipeline.types import Word
 
@@ -171,9 +171,7 @@ def _keyed(
             under = _under(hit, lines[page])
             found = read(under, page) if under is not None else None
         if found is not None:
-            features = _key_features(spec, hit, found)
-            features["key_row_cells"] = _row_cells(lines[page][hit.line].words)
-            yield Candidate(found, features)
+            yield Candidate(found, _key_features(spec, hit, found, lines[page][hit.line]))
 
 
 def _under(hit: KeyHit, page_lines: list[Line]) -> KeyHit | None:
@@ -182,7 +180,7 @@ def _under(hit: KeyHit, page_lines: list[Line]) -> KeyHit | None:
     return dataclasses.replace(hit, value_words=below) if below else None
 
 
-def _key_features(spec: FieldSpec, hit: KeyHit, found: Found) -> dict[str, float]:
+def _key_features(spec: FieldSpec, hit: KeyHit, found: Found, key_line: Line) -> dict[str, float]:
     key_end, start = hit.key_words[-1].box, found.words[0].box
     below = start.y0 >= key_end.y1 - 0.002
     return {
@@ -194,6 +192,7 @@ def _key_features(spec: FieldSpec, hit: KeyHit, found: Found) -> dict[str, float
         "key_excluded": float(excluded(spec, hit)),
         "key_final": float(bool(FINAL_AMOUNT_KEY.search(hit.key_text))),
         "key_in_phrase": float(_in_phrase(hit)),
+        "key_row_cells": _row_cells(key_line.words),
     }
 
 
@@ -320,10 +319,7 @@ def _is_label(words: Sequence[Word]) -> bool:
 @cache
 def _builtin_labels() -> frozenset[str]:
     return frozenset(
-        _compact(label.split())
-        for name in builtin_schema_names()
-        for definition in load_schema(name).fields
-        for label in definition.labels
+        _compact(label.split()) for definition in builtin_fields() for label in definition.labels
     )
 
 

@@ -37,7 +37,7 @@ from pipeline.engines.readers import (
     last_amount,
     string_after,
 )
-from pipeline.fields.schemas import builtin_schema_names, load_schema
+from pipeline.fields.schemas import builtin_fields
 from pipeline.layout import Line, group_lines
 from pipeline.types import Box, Page, Word
 
@@ -65,11 +65,7 @@ class ExtractiveEngine(Engine):
     def __init__(self, ranker: Ranker | None = None) -> None:
         self.ranker = ranker if ranker is not None else load_ranker()
         self.model_revision = f"{RULES_REVISION}+ranker.{self.ranker.version}"
-        self._known_fields = [
-            definition.spec()
-            for schema in builtin_schema_names()
-            for definition in load_schema(schema).fields
-        ]
+        self._known_fields = [definition.spec() for definition in builtin_fields()]
 
     def extract(self, pages: Sequence[Page], fields: Sequence[FieldSpec]) -> list[FieldValue]:
         lines = _page_lines(pages)

@@ -92,6 +92,13 @@ def builtin_schema_names() -> list[str]:
     return sorted(path.stem for path in BUILTIN_DIR.glob("*.yaml"))
 
 
+def builtin_fields() -> list[FieldDefinition]:
+    """Every field of the built-in schemas, schema by schema."""
+    return [
+        definition for name in builtin_schema_names() for definition in load_schema(name).fields
+    ]
+
+
 def load_schema(name_or_path: str | Path) -> FieldSchema:
     """A built-in schema by name (`receipt`, `invoice`), or a YAML/JSON file by path.
 
