@@ -92,15 +92,19 @@ def timed(read: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, A
     return time.perf_counter() - start, result
 
 
+def read_words(pixels: np.ndarray, engine: Any) -> list:
+    """docfuse's OCR of one page, its own steps after RapidOCR's included."""
+    return words_of(read_page(pixels, engine), 0, pixels)
+
+
 def compare(name: str, samples: list[Sample], defaults: Any, ours: Any) -> None:
     """Both engines on every page of one set; prints the comparison."""
     theirs_score, ours_score = Score(), Score()
     for _, pixels, truth in samples:
-        height, width = pixels.shape[:2]
         took, result = timed(defaults, pixels, return_word_box=True)
-        theirs_score.add(took, words_of(result, 0, width, height), truth)
-        took, result = timed(read_page, pixels, ours)
-        ours_score.add(took, words_of(result, 0, width, height), truth)
+        theirs_score.add(took, words_of(result, 0, pixels), truth)
+        took, words = timed(read_words, pixels, ours)
+        ours_score.add(took, words, truth)
     drops = [b - a for a, b in zip(ours_score.recalls, theirs_score.recalls, strict=True)]
     worst = max(range(len(samples)), key=drops.__getitem__)
     pages = len(samples)

@@ -2,8 +2,10 @@
 
 RapidOCR runs offline (its models ship in the wheel) and on CPU, which a worker on the
 "ingest" queue needs. Building the engine loads its ONNX models, so it is built once per
-process, lazily, and reused. Words come from RapidOCR's word-level boxes; a line whose word
-boxes are missing or do not match its text is kept as one `Word` with the line's box.
+process, lazily, and reused. RapidOCR gives each recognised character its box; the spaces
+between words are placed from the page's ink (`pipeline.ocr_spacing`: the recogniser drops
+many printed ones), and the characters are merged into words. A line whose character boxes
+are missing or do not match its text is kept as one `Word` with the line's box.
 
 Settings chosen by measurement (`bench/ocr.py`, figures in docs/ingest.md) rather than
 RapidOCR's defaults:
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pipeline.ocr_spacing import respace
 from pipeline.types import Box, Word
 
 logger = logging.getLogger(__name__)
@@ -51,6 +54,12 @@ SETTINGS = {
     "Det.limit_type": "max",
     "Det.limit_side_len": DET_LONG_SIDE,
     "Rec.rec_batch_num": REC_BATCH,
+}
+CHARACTER_BOXES = {
+    "use_det": True,
+    "use_rec": True,
+    "return_word_box": True,
+    "return_single_char_box": True,
 }
 # RapidOCR keeps each call's switches (use_cls...) on the engine: one call at a time.
 _engine_lock = threading.Lock()
@@ -96,30 +105,34 @@ def has_ink(image: Image.Image) -> bool:
 
 def ocr_image(image: Image.Image, page_index: int) -> list[Word]:
     """Recognise the words on an RGB page image; boxes normalised to the image."""
-    result = read_page(np.asarray(image), ocr_engine(compute_threads()))
-    return words_of(result, page_index, image.width, image.height)
+    pixels = np.asarray(image)
+    return words_of(read_page(pixels, ocr_engine(compute_threads())), page_index, pixels)
 
 
-def words_of(result: Any, page_index: int, width: int, height: int) -> list[Word]:
-    """The words of a RapidOCR result for a `width` x `height` page."""
+def words_of(result: Any, page_index: int, pixels: np.ndarray) -> list[Word]:
+    """The words of a RapidOCR result for the RGB page `pixels`, spaced as the page shows."""
     if not result.txts:
         return []
+    height, width = pixels.shape[:2]
     words: list[Word] = []
     for line_index, text in enumerate(result.txts):
-        line = _Line(text, float(result.scores[line_index]), result.boxes[line_index])
         parts = _word_parts(result.word_results, line_index)
+        polygon = result.boxes[line_index]
+        spaced = respace(pixels, text, [poly for *_, poly in parts], polygon)
+        line = _Line(spaced, float(result.scores[line_index]), polygon)
         words.extend(line.words(parts, page_index, width, height))
     return words
 
 
 def read_page(pixels: np.ndarray, engine: Any) -> Any:
     """RapidOCR's reading of a page: upright first; a page that reads poorly is read again
-    with the angle classifier (turned pages), keeping the more confident reading."""
+    with the angle classifier (turned pages), keeping the more confident reading. Each
+    character comes with its box, which `words_of` needs to place spaces."""
     with _engine_lock:
-        result = engine(pixels, use_det=True, use_cls=False, use_rec=True, return_word_box=True)
+        result = engine(pixels, use_cls=False, **CHARACTER_BOXES)
         if mean_confidence(result.scores) >= POOR_CONFIDENCE:
             return result
-        turned = engine(pixels, use_det=True, use_cls=True, use_rec=True, return_word_box=True)
+        turned = engine(pixels, use_cls=True, **CHARACTER_BOXES)
     return turned if mean_confidence(turned.scores) > mean_confidence(result.scores) else result
 
 
@@ -182,9 +195,8 @@ def _parts_spell(parts: list[tuple], line_text: str) -> bool:
 def _regroup(parts: list[tuple], line_text: str) -> list[tuple]:
     """Merge character-level parts back into the line's space-separated words.
 
-    RapidOCR returns one part per character for lines it reads as CJK (any fullwidth
-    character, such as the "：" in "DATE：14/10/2026", triggers it); words, not letters,
-    are what grounding and extraction need. Parts already at word level pass unchanged.
+    `read_page` asks RapidOCR for one part per character; words, not letters, are what
+    grounding and extraction need. Parts already at word level pass unchanged.
     """
     grouped: list[tuple] = []
     pending: list[tuple] = []
@@ -202,7 +214,8 @@ def _regroup(parts: list[tuple], line_text: str) -> list[tuple]:
 
 
 def _merge(parts: list[tuple]) -> tuple:
-    """One (text, score, polygon) from consecutive parts: their text, lowest score, hull."""
+    """One (text, score, polygon) from consecutive parts: their text, mean score (a line's
+    score is its characters' mean too), hull."""
     if len(parts) == 1:
         return parts[0]
     points = np.concatenate(
@@ -210,7 +223,8 @@ def _merge(parts: list[tuple]) -> tuple:
     )
     (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
     hull = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
-    return "".join(str(text) for text, _, _ in parts), min(float(s) for _, s, _ in parts), hull
+    score = statistics.fmean(float(s) for _, s, _ in parts)
+    return "".join(str(text) for text, _, _ in parts), score, hull
 
 
 def _polygon_box(polygon: Sequence[Sequence[float]], page: int, width: int, height: int) -> Box:

@@ -74,8 +74,9 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 def ocr_read_once_per_image(request: pytest.FixtureRequest) -> Iterator[None]:
     """Each image is OCR'd once, for every test and every later run: the words are kept in
     pytest's cache folder, keyed by the sha256 of the pixels, the page index, the OCR code
-    and RapidOCR's version, so a change to any of them reads the image again. Several tests
-    read the same receipts, and `make mutation` runs them once per mutant."""
+    (`pipeline/ocr*.py`) and RapidOCR's version, so a change to any of them reads the image
+    again. Several tests read the same receipts, and `make mutation` runs them once per
+    mutant."""
     from pipeline import ocr
 
     cache = getattr(request.config, "cache", None)
@@ -83,7 +84,8 @@ def ocr_read_once_per_image(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     folder = cache.mkdir("ocr-words")
-    code = Path(ocr.__file__).read_bytes() + version("rapidocr").encode()
+    code = b"".join(path.read_bytes() for path in sorted(Path(ocr.__file__).parent.glob("ocr*.py")))
+    code += version("rapidocr").encode()
     read = ocr.ocr_image
 
     def read_once(image: Image.Image, page_index: int) -> list[Word]:

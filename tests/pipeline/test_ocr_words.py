@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
 from app.samples import write_samples
 from pipeline.ocr import _regroup, ocr_image
 
 
-def _part(text: str, x: float) -> tuple:
-    return text, 0.9, [[x, 0], [x + 1, 0], [x + 1, 1], [x, 1]]
+def _part(text: str, x: float, score: float = 0.9) -> tuple:
+    return text, score, [[x, 0], [x + 1, 0], [x + 1, 1], [x, 1]]
 
 
 def test_character_parts_are_merged_into_the_line_words() -> None:
@@ -20,6 +21,12 @@ def test_character_parts_are_merged_into_the_line_words() -> None:
     grouped = _regroup(parts, "DATE：14/10 X")
     assert [text for text, _, _ in grouped] == ["DATE：14/10", "X"]
     assert grouped[0][2][0] == [0, 0] and grouped[0][2][2] == [10, 1]
+
+
+def test_a_words_confidence_is_its_characters_mean() -> None:
+    parts = [_part("R", 0, 0.99), _part("M", 1, 0.6), _part("9", 3, 0.9)]
+    (rm, nine) = _regroup(parts, "RM 9")
+    assert rm[1] == pytest.approx(0.795) and nine[1] == 0.9
 
 
 def test_word_parts_and_parts_across_words_are_kept() -> None:
