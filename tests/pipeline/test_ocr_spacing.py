@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.evaluation.ocr_metrics import load_sroie_lines
-from pipeline.ocr_spacing import respace
+from pipeline.ocr_spacing import _widest_blank, respace
 from pipeline.pages import open_document
 
 TOP, BOTTOM = 10, 40  # the line box's rows: 30 pixels tall, so a space is 9 blank columns
@@ -54,6 +54,8 @@ def test_the_recognisers_own_spaces_are_kept() -> None:
         ("1,200", [WIDE, WIDE, TIGHT, TIGHT], "1,200"),
         ("Rd.Kepong", [TIGHT, TIGHT, WIDE, TIGHT, TIGHT, TIGHT, TIGHT, TIGHT], "Rd. Kepong"),
         ("5.00SR", [TIGHT, TIGHT, TIGHT, WIDE, TIGHT], "5.00 SR"),
+        ("A.5", [TIGHT, WIDE], "A. 5"),  # a separator after a letter may be followed by one
+        (".5", [WIDE], ". 5"),
     ],
 )
 def test_no_space_before_a_separator_nor_inside_a_number(
@@ -66,14 +68,16 @@ def test_no_space_before_a_separator_nor_inside_a_number(
 def test_lines_it_cannot_judge_keep_the_recognisers_text() -> None:
     page, chars, line = _page("AB", [WIDE])
     assert respace(page, "AB", chars, line) == "A B"  # the line it can judge
+    assert respace(page, " AB", chars, line) == "A B"  # a leading space read
     assert respace(page, "A", chars[:1], line) == "A"
     assert respace(page, "AB", chars[:1], line) == "AB"  # one box for two characters
     assert respace(page, "谢谢", chars, line) == "谢谢"  # a script without spaces
-    assert respace(page, "AB", chars[::-1], line) == "AB"  # boxes out of reading order
+    (first, second), third = chars, [[x + 40, y] for x, y in chars[1]]
+    assert respace(page, "ABC", [first, third, second], line) == "ABC"  # out of reading order
     skewed = [[15, TOP], [200, TOP + 8], [200, BOTTOM + 8], [15, BOTTOM]]
     assert respace(page, "AB", chars, skewed) == "AB"
-    flat = np.full_like(page, 200)
-    assert respace(flat, "AB", chars, line) == "AB"
+    faint = np.where(page == 0, 190, 200).astype(np.uint8)  # ink too faint to tell from paper
+    assert respace(faint, "AB", chars, line) == "AB"
 
 
 def test_a_box_reaching_past_the_page_edge_is_measured_from_the_edge() -> None:
@@ -83,6 +87,15 @@ def test_a_box_reaching_past_the_page_edge_is_measured_from_the_edge() -> None:
     beyond = [[x - 18, y] for x, y in line]
     assert respace(shifted, "AB", moved, beyond) == "A B"
     assert respace(shifted, "AB", moved[:1] + [[[5, 0]] * 4], beyond) == "AB"
+
+
+def test_the_widest_blank_counts_a_run_at_either_end_of_its_window() -> None:
+    columns = np.array([False, False, True, False, True, False, False, False])
+    assert _widest_blank(columns, 0, 4) == 2
+    assert _widest_blank(columns, 2, 8) == 3
+    assert _widest_blank(columns, 2, 3) == 0
+    assert _widest_blank(columns, 5, 5) == 0
+    assert _widest_blank(columns, -3, 2) == 2  # a centre left of the box: from its edge
 
 
 def test_only_the_middle_rows_of_the_box_count_as_its_ink() -> None:
