@@ -16,7 +16,7 @@ import dataclasses
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -25,10 +25,11 @@ from typing import TypeVar
 
 from pipeline.engines.address_blocks import address_runs
 from pipeline.engines.base import FieldSpec
-from pipeline.engines.keyvalue import Found, KeyHit, has_digit, norm_token, words_under
+from pipeline.engines.keyvalue import Found, KeyHit, has_digit, words_under
 from pipeline.engines.layout_rules import (
     ADDRESS_STOP,
     COMPANY_SUFFIX,
+    is_builtin_label,
     labels_a_name,
     leading_label,
 )
@@ -45,7 +46,7 @@ from pipeline.engines.readers import (
     string_after,
 )
 from pipeline.fields.normalize import normalize
-from pipeline.fields.schemas import builtin_fields, load_schema
+from pipeline.fields.schemas import load_schema
 from pipeline.layout import Line
 from pipeline.types import Word
 
@@ -272,7 +273,7 @@ def _header(
         cells = _row_cells(line.words)
         for span in _name_spans(lines[0], index):
             words = span.words
-            if all(id(word) in keys for word in words) or _is_label(words):
+            if all(id(word) in keys for word in words) or is_builtin_label(words):
                 continue  # a block's label ("Verkäufer") or another's ("Total HT"), not a name
             text = " ".join(word.text for word in words)
             yield Candidate(
@@ -309,22 +310,6 @@ class _Span:
 def _other_party(spec: FieldSpec) -> FieldSpec:
     """The labels of the party a name field is not: the buyer's for a seller's name."""
     return _invoice_field("vendor" if spec.name == "customer" else "customer")
-
-
-def _is_label(words: Sequence[Word]) -> bool:
-    """Whether the words spell nothing but a label of a built-in field ("Total HT")."""
-    return _compact(word.text for word in words) in _builtin_labels()
-
-
-@cache
-def _builtin_labels() -> frozenset[str]:
-    return frozenset(
-        _compact(label.split()) for definition in builtin_fields() for label in definition.labels
-    )
-
-
-def _compact(texts: Iterable[str]) -> str:
-    return "".join(norm_token(text) for text in texts)
 
 
 @cache

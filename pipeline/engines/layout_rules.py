@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import cache
 
 from pipeline.engines.base import FieldSpec
 from pipeline.engines.keyvalue import Found, has_digit, norm_token, page_of
@@ -20,6 +21,7 @@ from pipeline.fields.normalize import (
     normalize_amount,
     normalize_number,
 )
+from pipeline.fields.schemas import builtin_fields
 from pipeline.layout import Line
 from pipeline.types import Word
 
@@ -88,6 +90,23 @@ def labels_a_name(label: list[Word]) -> bool:
     return bool(NAME_LABEL.match(" ".join(word.text for word in label).rstrip(" :")))
 
 
+def is_builtin_label(words: Sequence[Word]) -> bool:
+    """Whether the words spell nothing but a label of a built-in field ("Total HT", or
+    "TotalTTC" as OCR may join it), in any of the languages the schemas list."""
+    return _compact(word.text for word in words) in _builtin_labels()
+
+
+@cache
+def _builtin_labels() -> frozenset[str]:
+    return frozenset(
+        _compact(label.split()) for definition in builtin_fields() for label in definition.labels
+    )
+
+
+def _compact(texts: Iterable[str]) -> str:
+    return "".join(norm_token(text) for text in texts)
+
+
 def labels_other_than_name(label: list[Word]) -> bool:
     """A label that names some other detail ("Währung:", "Nummer:"): the value after it is
     not a party's name."""
@@ -112,13 +131,14 @@ def _company_line(
 
 def _detail_or_label(line: Line, labels: frozenset[str]) -> bool:
     """Contact details or a title, a line that is nothing but a label (one of the field's
-    `labels`, or any text ending in ":"), or a form's field for something other than a
-    name ("Währung: EUR")."""
+    `labels`, a built-in field's, or any text ending in ":"), or a form's field for
+    something other than a name ("Währung: EUR")."""
     text = line.text
     return (
         bool(ADDRESS_STOP.search(text))
         or text.endswith(":")
         or _plain(text) in labels
+        or is_builtin_label(line.words)
         or labels_other_than_name(leading_label(line.words))
     )
 

@@ -289,6 +289,15 @@ def test_the_seller_is_no_label_and_no_other_detail_of_a_form() -> None:
     assert vendor is not None and vendor.text == "Muster Vermietung"
 
 
+@pytest.mark.parametrize("label", ["Date de facture", "Rechnungsnummer", "Total HT", "TotalTTC"])
+def test_the_seller_is_no_bare_label_of_another_field(label: str) -> None:
+    """A header line that is only another field's label, in any language the schemas list
+    or joined by OCR, is passed over as the seller's name."""
+    page = _page_of_lines(label, "Boulangerie Martin", "12 rue de la Paix")
+    vendor = find_field(load_schema("invoice").field("vendor").spec(), [group_lines(page.words)])
+    assert vendor is not None and vendor.text == "Boulangerie Martin"
+
+
 INVOICES_IN_LANGUAGES = {
     "de": (
         "Muster Handel GmbH",
