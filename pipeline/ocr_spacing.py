@@ -13,9 +13,11 @@ The recogniser's own spaces are kept: they are missed far more often than invent
 
 Typography marks some blanks as no space: none goes before "." or "," (a thermal printer's
 "9 .60" is the decimal "9.60") nor after a separator between two digits ("1. 7002").
-Lines the recogniser reads as Chinese or Japanese (which print no spaces), lines whose
-characters have no positions, and skewed lines (where a box's columns mix two lines' ink)
-keep the recogniser's text.
+Each line's box is cut out and turned level first (as RapidOCR does before recognising
+it), so the lines of a skewed scan are measured along their own slope. Lines the
+recogniser reads as Chinese or Japanese (which print no spaces), vertical lines (their
+characters do not follow one another along the box) and lines whose characters have no
+positions keep the recogniser's text.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import numpy as np
 
 SPACE_BLANK = 0.3  # of the line box's height: the narrowest blank read as a space
 INK_BAND = 0.15  # of the box's height left out at top and bottom: a neighbour line's ink
-MAX_SKEW = 1 / 30  # rise over run of a line's box beyond which its columns are not its own
 MIN_CONTRAST = 40  # grey levels between ink and paper below which a box has no clear ink
 SEPARATORS = ".,"
 CJK_START = 0x2E80  # the first code point of the CJK radicals: scripts without spaces
@@ -43,28 +44,41 @@ def respace(pixels: np.ndarray, text: str, chars: Sequence[Polygon], line: Polyg
     letters = [char for char in text if not char.isspace()]
     if len(letters) != len(chars) or len(letters) < 2 or _spaceless_script(letters):
         return text
-    centres = [_centre_x(polygon) for polygon in chars]
-    ink = _ink_columns(pixels, line)
-    if ink is None or any(b <= a for a, b in zip(centres, centres[1:], strict=False)):
+    blanks = _blanks_between(pixels, chars, line)
+    if blanks is None:
         return text
-    columns, left, height = ink
     spaced = _spaces_read(text)
     out = [letters[0]]
     for k in range(1, len(letters)):
-        blank = _widest_blank(columns, int(centres[k - 1]) - left, int(centres[k]) - left)
-        if spaced[k - 1] or (blank >= SPACE_BLANK * height and _may_part(letters, k)):
+        if spaced[k - 1] or (blanks[k - 1] >= SPACE_BLANK and _may_part(letters, k)):
             out.append(" ")
         out.append(letters[k])
     return "".join(out)
 
 
+def _blanks_between(
+    pixels: np.ndarray, chars: Sequence[Polygon], line: Polygon
+) -> list[float] | None:
+    """The widest blank between each two neighbouring characters, in heights of the line's
+    box; None where the box cannot be measured (too flat, no clear ink, characters out of
+    order along it, as a vertical line's are)."""
+    box = _straightened(pixels, line)
+    if box is None:
+        return None
+    grey, to_box = box
+    columns = _ink_columns(grey)
+    centres = _columns_of(chars, to_box)
+    if columns is None or any(b <= a for a, b in zip(centres, centres[1:], strict=False)):
+        return None
+    height = grey.shape[0]
+    return [
+        _widest_blank(columns, int(a), int(b)) / height
+        for a, b in zip(centres, centres[1:], strict=False)
+    ]
+
+
 def _spaceless_script(letters: Sequence[str]) -> bool:
     return any(ord(char) >= CJK_START for char in letters)
-
-
-def _centre_x(polygon: Polygon) -> float:
-    xs = [point[0] for point in polygon]
-    return (min(xs) + max(xs)) / 2
 
 
 def _spaces_read(text: str) -> list[bool]:
@@ -78,34 +92,43 @@ def _spaces_read(text: str) -> list[bool]:
     return spaced
 
 
-def _ink_columns(pixels: np.ndarray, line: Polygon) -> tuple[np.ndarray, int, int] | None:
-    """Which pixel columns of the line's box hold ink (in the box's middle rows), the page
-    column of the first, and the box's height; None for a skewed box or one without clear
-    ink."""
+def _straightened(pixels: np.ndarray, line: Polygon) -> tuple[np.ndarray, np.ndarray] | None:
+    """The line's box cut from the page and turned level, in grey levels, and the transform
+    from page to box; None for a box too flat to hold a line."""
     import cv2  # here, not at the top: it takes 0.3 s to import, and only OCR needs it
 
-    points = np.asarray(line, dtype=np.float64).reshape(-1, 2)
-    if _skew(points) > MAX_SKEW:
+    corners = np.asarray(line, dtype=np.float32).reshape(4, 2)
+    sides = np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1)  # top, right, ...
+    width, height = int(max(sides[0], sides[2])), int(max(sides[1], sides[3]))
+    if height < 2:
         return None
-    x0, y0 = np.maximum(points.min(axis=0), 0).astype(int)
-    x1, y1 = points.max(axis=0).astype(int)
-    box = pixels[y0:y1, x0:x1]
-    if box.size == 0:
-        return None
-    grey = cv2.cvtColor(np.ascontiguousarray(box), cv2.COLOR_RGB2GRAY)
+    level = np.asarray([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    to_box = cv2.getPerspectiveTransform(corners, level)
+    box = cv2.warpPerspective(pixels, to_box, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    return cv2.cvtColor(box, cv2.COLOR_RGB2GRAY), to_box
+
+
+def _columns_of(chars: Sequence[Polygon], to_box: np.ndarray) -> list[float]:
+    """Each character's centre as a column of the straightened box."""
+    import cv2
+
+    centres = np.asarray(
+        [np.asarray(polygon, dtype=np.float32).reshape(-1, 2).mean(axis=0) for polygon in chars],
+        dtype=np.float32,
+    )
+    return [float(x) for x, _ in cv2.perspectiveTransform(centres[None], to_box)[0]]
+
+
+def _ink_columns(grey: np.ndarray) -> np.ndarray | None:
+    """Which columns of a straightened line box hold ink in its middle rows; None for a box
+    without clear ink."""
+    import cv2
+
     if int(grey.max()) - int(grey.min()) < MIN_CONTRAST:
         return None
     _, ink = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    height = grey.shape[0]
-    margin = int(height * INK_BAND)
-    columns = np.any(ink[margin : height - margin], axis=0)
-    return np.asarray(columns), int(x0), height
-
-
-def _skew(points: np.ndarray) -> float:
-    """Rise over run of the polygon's top edge (its first two points)."""
-    (ax, ay), (bx, by) = points[0], points[1]
-    return abs(by - ay) / max(abs(bx - ax), 1.0)
+    margin = int(grey.shape[0] * INK_BAND)
+    return np.asarray(np.any(ink[margin : grey.shape[0] - margin], axis=0))
 
 
 def _widest_blank(columns: np.ndarray, start: int, stop: int) -> int:

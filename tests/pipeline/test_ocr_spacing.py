@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from app.evaluation.ocr_metrics import load_sroie_lines
-from pipeline.ocr_spacing import _widest_blank, respace
+from pipeline.ocr_spacing import _straightened, _widest_blank, respace
 from pipeline.pages import open_document
 
 TOP, BOTTOM = 10, 40  # the line box's rows: 30 pixels tall, so a space is 9 blank columns
@@ -74,10 +75,25 @@ def test_lines_it_cannot_judge_keep_the_recognisers_text() -> None:
     assert respace(page, "谢谢", chars, line) == "谢谢"  # a script without spaces
     (first, second), third = chars, [[x + 40, y] for x, y in chars[1]]
     assert respace(page, "ABC", [first, third, second], line) == "ABC"  # out of reading order
-    skewed = [[15, TOP], [200, TOP + 8], [200, BOTTOM + 8], [15, BOTTOM]]
-    assert respace(page, "AB", chars, skewed) == "AB"
+    stacked = [[[20, 10], [30, 10], [30, 20], [20, 20]], [[20, 30], [30, 30], [30, 40], [20, 40]]]
+    assert respace(page, "AB", stacked, [[18, 5], [32, 5], [32, 45], [18, 45]]) == "AB"
+    flat = [[15, TOP], [60, TOP], [60, TOP], [15, TOP]]
+    assert respace(page, "AB", chars, flat) == "AB"
+    assert _straightened(page, flat) is None  # OpenCV would read a 0-row size as the page's
     faint = np.where(page == 0, 190, 200).astype(np.uint8)  # ink too faint to tell from paper
     assert respace(faint, "AB", chars, line) == "AB"
+
+
+@pytest.mark.parametrize(("gap", "expected"), [(WIDE, "A B"), (TIGHT, "AB")])
+def test_a_skewed_line_is_measured_along_its_slope(gap: int, expected: str) -> None:
+    page, chars, line = _page("AB", [gap])
+    turn = cv2.getRotationMatrix2D((40, 25), 5, 1.0)  # 5 degrees about the line's middle
+    turned = cv2.warpAffine(page, turn, page.shape[1::-1], borderValue=(255, 255, 255))
+
+    def moved(polygon: list) -> list:
+        return [list(turn @ [x, y, 1]) for x, y in polygon]
+
+    assert respace(turned, "AB", [moved(p) for p in chars], moved(line)) == expected
 
 
 def test_a_box_reaching_past_the_page_edge_is_measured_from_the_edge() -> None:
