@@ -1,6 +1,6 @@
 """How docfuse reads a page with RapidOCR: upright pages without the angle classifier, a
-turned page read again with it, the threads a process is given, and pages that read
-poorly."""
+turned page read again with it, the threads a process is given, each line recognised on
+its own, and pages that read poorly."""
 
 from __future__ import annotations
 
@@ -61,6 +61,8 @@ def test_onnxruntime_gets_the_threads_the_process_is_given(
     engine = ocr.ocr_engine(1)
     assert engine.cfg.EngineConfig.onnxruntime.intra_op_num_threads == 1
     assert engine.cfg.Det.limit_side_len == ocr.DET_LONG_SIDE and not engine.cfg.Global.use_cls
+    # no line is padded beyond a square: a short line is read at its own width, not 320 px
+    assert list(engine.cfg.Rec.rec_img_shape)[1:] == [ocr.REC_LINE_HEIGHT] * 2
 
 
 def _words(*confidences: float) -> list[Word]:
@@ -72,3 +74,26 @@ def test_a_page_reads_poorly_with_hardly_any_words_or_unsure_ones() -> None:
     assert ocr.reads_poorly(_words(0.99, 0.99))  # hardly any words
     assert ocr.reads_poorly(_words(0.9, 0.8, 0.7, 0.9))  # mean 0.825
     assert ocr.reads_poorly([])
+
+
+def test_a_line_reads_the_same_whatever_lines_share_its_batch(receipt: Image.Image) -> None:
+    """Each line goes to the recogniser alone and unpadded: a short line's reading does not
+    depend on a long line read beside it (RapidOCR's defaults pad a batch to its widest)."""
+    from rapidocr.ch_ppocr_rec import TextRecInput
+
+    pixels = np.asarray(receipt)
+    result = ocr.read_page(pixels, ocr.ocr_engine(1))
+    crops = [_crop(pixels, box) for box in result.boxes]
+    widths = [crop.shape[1] / crop.shape[0] for crop in crops]
+    short, long = crops[widths.index(min(widths))], crops[widths.index(max(widths))]
+    recogniser = ocr.ocr_engine(1).text_rec
+    alone = recogniser(TextRecInput(img=[short]))
+    beside = recogniser(TextRecInput(img=[short, long]))
+    assert alone.txts[0].strip() and alone.txts[0] == beside.txts[0]
+    assert alone.scores[0] == beside.scores[0]
+
+
+def _crop(pixels: np.ndarray, polygon: Any) -> np.ndarray:
+    """The upright rectangle around a line's polygon."""
+    xs, ys = [int(x) for x, _ in polygon], [int(y) for _, y in polygon]
+    return np.ascontiguousarray(pixels[min(ys) : max(ys) + 1, min(xs) : max(xs) + 1])
