@@ -17,9 +17,9 @@ from pipeline.pages import open_document
 from pipeline.types import TextSource
 
 SAMPLE_EVERY = 6  # 5 of the 30 receipts, spread over the set
-MAX_MEAN_CER = 0.05  # measured 0.029 on this sample
+MAX_MEAN_CER = 0.05  # measured 0.028 on this sample
 MAX_RECEIPT_CER = 0.15  # worst receipt of the sample measured 0.081
-MIN_MEAN_WORD_RECALL = 0.85  # measured 0.916
+MIN_MEAN_WORD_RECALL = 0.85  # measured 0.918
 
 
 @pytest.fixture(scope="module")
