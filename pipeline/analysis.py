@@ -42,7 +42,13 @@ from pipeline.engines.base import (
     Question,
 )
 from pipeline.errors import BadInputError
-from pipeline.fields.normalize import clean_text, find_amounts, find_dates, normalize
+from pipeline.fields.normalize import (
+    clean_text,
+    day_first_in,
+    find_amounts,
+    find_dates,
+    normalize,
+)
 from pipeline.grounding import ground
 from pipeline.layout import group_lines
 from pipeline.types import Box, Page
@@ -148,10 +154,11 @@ def _score(work: DocumentWork, output: EngineOutput) -> DocumentResults:
         scored.append(best)
     embedded = work.einvoice.values if work.einvoice else {}
     texts = _line_texts(work.pages) if embedded else []  # grouped once for every XML field
+    day_first = day_first_in(" ".join(word.text for word in page.words) for page in work.pages)
     fields = [
         _score_embedded(value.field, work.einvoice, work.pages, texts)
         if work.einvoice and value.field.name in embedded
-        else _score_field(value, work.pages, by_index)
+        else _score_field(value, work.pages, by_index, day_first)
         for value in output.fields
     ]
     return DocumentResults(scored, fields)
@@ -166,8 +173,10 @@ def _score_answer(answer: Answer, by_index: dict[int, Page]) -> ScoredAnswer:
 
 
 def _score_field(
-    value: FieldValue, pages: Sequence[Page], by_index: dict[int, Page]
+    value: FieldValue, pages: Sequence[Page], by_index: dict[int, Page], day_first: bool
 ) -> ScoredField:
+    """A field the engine read, grounded on the pages; its value normalised, numeric dates
+    in the document's own order (`day_first`)."""
     text = value.text.strip()
     searched = [by_index[value.page]] if value.page is not None else list(pages)
     rows = _rows(text)
@@ -183,7 +192,7 @@ def _score_field(
     return ScoredField(
         name=spec.name,
         type=spec.type,
-        value=_normalized(spec.type, text, rows),
+        value=_normalized(spec.type, text, rows, day_first),
         raw_text=text or None,
         page=grounded.boxes[0].page if grounded.boxes else value.page,
         boxes=grounded.boxes,
@@ -240,14 +249,20 @@ def printed_spelling(value_type: str, value: str, line_texts: Sequence[str]) -> 
     return None
 
 
-def _normalized(value_type: str, text: str, rows: list[dict[str, Any] | str] | None) -> str | None:
+def _normalized(
+    value_type: str, text: str, rows: list[dict[str, Any] | str] | None, day_first: bool
+) -> str | None:
     """The stored value: normalised as its type says; a list field's values each so, as a
     JSON array (rows of line items keep their own form)."""
     if not text:
         return None
     if rows is None or not all(isinstance(row, str) for row in rows):
-        return normalize(value_type, text)
-    values = [normalize(value_type, row) or row for row in rows if isinstance(row, str)]
+        return normalize(value_type, text, day_first=day_first)
+    values = [
+        normalize(value_type, row, day_first=day_first) or row
+        for row in rows
+        if isinstance(row, str)
+    ]
     return json.dumps(values, ensure_ascii=False)
 
 

@@ -269,7 +269,7 @@ def _docfuse(folder: Path, run: _InProcess) -> LabelledSet:
                 continue
             tally = report.fields[definition.name]
             found = results[definition.name]
-            read = found.raw_text or found.value or ""
+            read = found.value or found.raw_text or ""  # stored, as exported
             right.append(same_value(definition.type, read, value))
             report.judge(tally, found, right[-1])
         report.fields[ALL_FIELDS].correct += all(right)
@@ -308,7 +308,8 @@ def _score_sroie(
             continue
         tally = report.fields[definition.name]
         found = results[definition.name]
-        report.judge(tally, found, same_value(definition.type, found.raw_text or "", expected))
+        read = found.value or found.raw_text or ""
+        report.judge(tally, found, same_value(definition.type, read, expected))
         holders = [box for text, box in gt_lines if _holds(text, expected)]
         if holders:
             tally.groundable += 1

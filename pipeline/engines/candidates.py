@@ -45,7 +45,7 @@ from pipeline.engines.readers import (
     one_column,
     string_after,
 )
-from pipeline.fields.normalize import normalize
+from pipeline.fields.normalize import day_first_in, normalize
 from pipeline.fields.schemas import load_schema
 from pipeline.layout import Line
 from pipeline.types import Word
@@ -156,7 +156,7 @@ def field_candidates(
     for candidate in candidates:
         candidate.features.update(_appearance(spec, candidate.found, medians))
     _relate_amounts(spec, candidates)
-    _relate_dates(spec, candidates)
+    _relate_dates(spec, candidates, lines)
     return candidates
 
 
@@ -442,12 +442,18 @@ def _cents(text: str) -> int | None:
     return int((Decimal(normalized) * 100).to_integral_value()) if normalized else None
 
 
-def _relate_dates(spec: FieldSpec, candidates: list[Candidate]) -> None:
+def reads_day_first(lines: list[list[Line]]) -> bool:
+    """Whether the document (lines per page) writes its numeric dates day first."""
+    return day_first_in(line.text for page_lines in lines for line in page_lines)
+
+
+def _relate_dates(spec: FieldSpec, candidates: list[Candidate], lines: list[list[Line]]) -> None:
     """Order and repetition among the document's dates (issue dates come first, due
-    dates later)."""
+    dates later), each read in the document's own day-month order."""
     if spec.type != "date":
         return
-    values = {id(c): normalize("date", c.found.text) for c in candidates}
+    day_first = reads_day_first(lines)
+    values = {id(c): normalize("date", c.found.text, day_first=day_first) for c in candidates}
     rank, count = _ranks([v for v in values.values() if v is not None])
     for candidate in candidates:
         value = values[id(candidate)]

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.engines.base import FieldSpec
-from pipeline.engines.candidates import FEATURES, Candidate, field_candidates
+from pipeline.engines.candidates import FEATURES, Candidate, field_candidates, reads_day_first
 from pipeline.engines.extractive import find_field
 from pipeline.engines.ranker import Calibration, LinearModel, Ranker, type_kind
 from pipeline.fields.normalize import same_value
@@ -77,12 +77,16 @@ def field_sets(documents: Iterable[LabelledDocument]) -> list[FieldSet]:
     sets = []
     for document in documents:
         lines: list[list[Line]] = [group_lines(page.words) for page in document.pages]
+        day_first = reads_day_first(lines)
         for spec in document.fields:
             expected = document.gold.get(spec.name)
             if spec.repeated or expected is None:
                 continue
             candidates = field_candidates(spec, lines, find_field(spec, lines))
-            right = [same_value(spec.type, c.found.text, expected) for c in candidates]
+            right = [
+                same_value(spec.type, c.found.text, expected, day_first=day_first)
+                for c in candidates
+            ]
             rules = [i for i, c in enumerate(candidates) if c.features.get("rule_choice")]
             sets.append(
                 FieldSet(

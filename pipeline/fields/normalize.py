@@ -4,13 +4,16 @@ Receipts and invoices print the same value many ways ("25/12/2018", "25-DEC-18",
 "RM 1,234.50", "1.234,50 €"). Normalising both the extracted and the expected value makes
 exact-match comparison meaningful, and gives the export a value a program can use while the
 raw text is kept beside it. Day-first is the default for numeric dates, as on most of the
-world's receipts; an impossible day/month order is swapped automatically.
+world's receipts; an impossible day/month order is swapped automatically, and a document
+whose unambiguous dates are written month first ("11/17/2017") has its ambiguous ones read
+so too (`day_first_in`).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -148,6 +151,24 @@ def _date_from_match(parts: dict[str, str | None], day_first: bool) -> date | No
         return None
 
 
+def day_first_in(texts: Iterable[str]) -> bool:
+    """Whether a document writes its numeric dates day first. It keeps one order, so a date
+    only one order can read ("17/11/2017", "11/17/2017") settles the ambiguous ones
+    ("11/03/2017"): month first when its dates say only that, else day first. Only dates
+    with a four-digit year or slashes count; "04-50-44" is more likely a phone number."""
+    orders = set()
+    for text in texts:
+        for match in DATE_PATTERNS[1].finditer(clean_text(text)):
+            if len(match["y"]) < 4 and match["sep"] != "/":
+                continue
+            first, second = int(match["d"]), int(match["m"])
+            if 12 < first <= 31 and 1 <= second <= 12:
+                orders.add("day")
+            elif 12 < second <= 31 and 1 <= first <= 12:
+                orders.add("month")
+    return orders != {"month"}
+
+
 def normalize_date(text: str, *, day_first: bool = True) -> str | None:
     """The first date in `text` as YYYY-MM-DD, or None."""
     dates = find_dates(text, day_first=day_first)
@@ -227,15 +248,18 @@ NORMALIZERS = {
 }
 
 
-def normalize(value_type: str, text: str) -> str | None:
-    """Normalise `text` as `value_type`; None when it holds no such value."""
+def normalize(value_type: str, text: str, *, day_first: bool = True) -> str | None:
+    """Normalise `text` as `value_type`; None when it holds no such value. `day_first`:
+    the order of the document's numeric dates (`day_first_in`)."""
+    if value_type == "date":
+        return normalize_date(text, day_first=day_first)
     try:
         return NORMALIZERS[value_type](text)
     except KeyError as error:
         raise ValueError(f"unknown field type {value_type!r}; use {sorted(NORMALIZERS)}") from error
 
 
-def same_value(value_type: str, predicted: str, expected: str) -> bool:
+def same_value(value_type: str, predicted: str, expected: str, *, day_first: bool = True) -> bool:
     """Whether a value read off a page is the expected one: equal after normalisation (ISO
     dates, decimal amounts) and, for strings and ids, case-, accent-, whitespace- and
     punctuation-insensitively ("75, Jalan SS 22/19" is "75. JALAN SS 22-19"; "INV 0042" is
@@ -244,7 +268,8 @@ def same_value(value_type: str, predicted: str, expected: str) -> bool:
         return False
     if value_type in ("string", "id"):
         return _letters_and_digits(predicted) == _letters_and_digits(expected)
-    return normalize(value_type, predicted) == normalize(value_type, expected)
+    read = normalize(value_type, predicted, day_first=day_first)
+    return read == normalize(value_type, expected, day_first=day_first)
 
 
 def _letters_and_digits(text: str) -> str:

@@ -499,3 +499,27 @@ def test_a_batch_of_one_document_gets_its_answers_and_its_fields() -> None:
     (both,), (none,) = (ExtractiveEngine().analyze([r]) for r in (asked, EngineRequest([page])))
     assert [a.text for a in both.answers] == ["12.50"] and len(both.fields) == 1
     assert (none.answers, none.fields) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("due", "issue_date", "due_date"),
+    [
+        ("11/17/2017", "2017-11-03", "2017-11-17"),  # only month first reads 11/17
+        ("17/11/2017", "2017-03-11", "2017-11-17"),  # only day first reads 17/11
+        ("12/12/2017", "2017-03-11", "2017-12-12"),  # nothing settles it: day first
+    ],
+)
+def test_numeric_dates_are_read_in_the_order_the_document_writes_them(
+    due: str, issue_date: str, due_date: str
+) -> None:
+    """ "11/03/2017" is 3 November on a page whose other dates are written month first."""
+    from pipeline.analysis import DocumentWork, analyze_documents
+
+    page = _page_of_lines("INVOICE DATE 11/03/2017", f"DUE DATE {due}")
+    schema = load_schema("invoice")
+    fields = [schema.field(name).spec() for name in ("issue_date", "due_date")]
+    [results] = analyze_documents(ExtractiveEngine(), [DocumentWork([page], fields=fields)])
+    assert [(f.raw_text, f.value) for f in results.fields] == [
+        ("11/03/2017", issue_date),
+        (due, due_date),
+    ]

@@ -167,3 +167,24 @@ def test_same_value_compares_as_eval_scores(
     kind: str, predicted: str, expected: str, same: bool
 ) -> None:
     assert same_value(kind, predicted, expected) is same
+
+
+@pytest.mark.parametrize(
+    ("texts", "day_first"),
+    [
+        (["Date 11/03/2017", "Paid 11/17/2017"], False),
+        (["Date 11/03/2017", "Paid 17.11.2017"], True),
+        (["Date 11/03/2017"], True),  # nothing settles it
+        (["11/17/2017", "17/11/2017"], True),  # a document that contradicts itself
+        (["11/17/17"], False),  # a two-digit year with slashes counts
+        (["Tel 04-50-44", "Date 11/03/2017"], True),  # dashes and two digits: a phone number
+        (["13/13/2017", "11/32/2017", "00/13/2017"], True),  # no order reads these
+        ([], True),
+    ],
+)
+def test_a_document_s_date_order_is_settled_by_its_unambiguous_dates(
+    texts: list[str], day_first: bool
+) -> None:
+    from pipeline.fields.normalize import day_first_in
+
+    assert day_first_in(texts) is day_first
