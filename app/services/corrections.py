@@ -13,6 +13,7 @@ corrections pair each one with the model's output.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -34,8 +35,9 @@ from app.read_models import correction_out
 from app.schemas import CorrectionOut
 from app.services.pages import load_pages
 from app.services.results import latest_answer, latest_fields
-from pipeline.analysis import ground_text
+from pipeline.analysis import ground_text, reads_day_first
 from pipeline.fields.normalize import normalize
+from pipeline.types import Page
 
 CORRECTION_KEY = ("document_id", "target", "list_index")
 
@@ -52,8 +54,10 @@ def correct_field(
 ) -> CorrectionOut:
     """Store a person's value for a field (committed)."""
     field = _latest_field(session, document_id, schema_name, field_name)
-    values = _grounded(session, settings, document_id, text)
-    values |= {"value": normalize(field.type, text)}  # None for blank text, as for no value
+    pages = _pages(session, settings, document_id)
+    # None for blank text, as for no value; numeric dates in the order the document uses
+    value = normalize(field.type, text, day_first=reads_day_first(pages))
+    values = _grounded(pages, text) | {"value": value}
     return _store(
         session,
         field_values(field, list_index) | values | {"kind": CorrectionKind.CORRECTED},
@@ -74,7 +78,8 @@ def correct_answer(
 ) -> CorrectionOut:
     """Store a person's answer to a question (committed)."""
     answer = _latest_answer(session, document_id, question)
-    values = _grounded(session, settings, document_id, text) | {"value": text.strip() or None}
+    pages = _pages(session, settings, document_id)
+    values = _grounded(pages, text) | {"value": text.strip() or None}
     return _store(session, answer_values(answer) | values | {"kind": CorrectionKind.CORRECTED})
 
 
@@ -124,9 +129,12 @@ def answer_values(answer: AnswerRecord) -> dict[str, Any]:
     }
 
 
-def _grounded(session: Session, settings: Settings, document_id: int, text: str) -> dict[str, Any]:
+def _pages(session: Session, settings: Settings, document_id: int) -> list[Page]:
+    return load_pages(settings, session.get_one(DocumentRecord, document_id))
+
+
+def _grounded(pages: Sequence[Page], text: str) -> dict[str, Any]:
     """The person's text, and where on the document's pages grounding finds it."""
-    pages = load_pages(settings, session.get_one(DocumentRecord, document_id))
     grounded = ground_text(text, pages, None, None)
     return {
         "raw_text": text.strip() or None,

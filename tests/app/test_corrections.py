@@ -233,3 +233,21 @@ def test_corrections_become_one_labelled_document_to_train_on(
     ]
     assert document.weight == CORRECTION_WEIGHT > 1 and document.scored
     assert len(document.pages) == 1 and document.pages[0].words
+
+
+def test_a_corrected_date_is_read_in_the_order_the_document_writes_dates(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """On an invoice whose "11/17/2017" can only be month first, a person's "11/04/2017" is
+    4 November, as the engine's "11/03/2017" is 3 November."""
+    lines = ("INVOICE", "Invoice Date: 11/03/2017", "Due Date: 11/17/2017", "Total: 10.00")
+    path = badfiles.make_born_digital_pdf(tmp_path, lines)
+    document_id = ingest(settings, path).document_id
+    results = analyze(settings, document_id, AnalysisRequest.of([], load_schema("invoice")))
+    issued = next(field for field in results.fields if field.name == "issue_date")
+    assert (issued.raw_text, issued.value) == ("11/03/2017", "2017-11-03")
+    with open_database(settings)() as session:
+        corrected = correct_invoice_field(
+            session, settings, document_id, "issue_date", "11/04/2017"
+        )
+    assert corrected.value == "2017-11-04"
