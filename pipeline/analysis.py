@@ -198,7 +198,7 @@ def _score_field(
     return ScoredField(
         name=spec.name,
         type=spec.type,
-        value=_normalized(spec.type, text, rows, day_first),
+        value=_normalized(spec, text, rows, day_first),
         raw_text=text or None,
         page=grounded.boxes[0].page if grounded.boxes else value.page,
         boxes=grounded.boxes,
@@ -256,19 +256,16 @@ def printed_spelling(value_type: str, value: str, line_texts: Sequence[str]) -> 
 
 
 def _normalized(
-    value_type: str, text: str, rows: list[dict[str, Any] | str] | None, day_first: bool
+    spec: FieldSpec, text: str, rows: list[dict[str, Any] | str] | None, day_first: bool
 ) -> str | None:
     """The stored value: normalised as its type says; a list field's values each so, as a
     JSON array (rows of line items keep their own form)."""
     if not text:
         return None
+    options = {"day_first": day_first, "unsigned": spec.unsigned}
     if rows is None or not all(isinstance(row, str) for row in rows):
-        return normalize(value_type, text, day_first=day_first)
-    values = [
-        normalize(value_type, row, day_first=day_first) or row
-        for row in rows
-        if isinstance(row, str)
-    ]
+        return normalize(spec.type, text, **options)
+    values = [normalize(spec.type, row, **options) or row for row in rows if isinstance(row, str)]
     return json.dumps(values, ensure_ascii=False)
 
 

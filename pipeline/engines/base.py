@@ -28,7 +28,8 @@ class Question:
 class FieldSpec:
     """A field to extract: `question` is what an answering engine is asked for it;
     `labels` are the keys printed before the value ("Total", "Amount due"); a `repeated`
-    field's value is a JSON array (of rows, or of every value printed after its keys)."""
+    field's value is a JSON array (of rows, or of every value printed after its keys); an
+    `unsigned` amount is stored as its size (see `FieldDefinition.unsigned`)."""
 
     name: str
     type: str = "string"
@@ -36,6 +37,7 @@ class FieldSpec:
     question: str = ""
     labels: tuple[str, ...] = ()
     repeated: bool = False
+    unsigned: bool = False
 
 
 @dataclass(frozen=True, slots=True)

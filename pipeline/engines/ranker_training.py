@@ -84,7 +84,9 @@ def field_sets(documents: Iterable[LabelledDocument]) -> list[FieldSet]:
                 continue
             candidates = field_candidates(spec, lines, find_field(spec, lines))
             right = [
-                same_value(spec.type, c.found.text, expected, day_first=day_first)
+                same_value(
+                    spec.type, c.found.text, expected, day_first=day_first, unsigned=spec.unsigned
+                )
                 for c in candidates
             ]
             rules = [i for i, c in enumerate(candidates) if c.features.get("rule_choice")]

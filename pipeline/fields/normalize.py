@@ -248,18 +248,31 @@ NORMALIZERS = {
 }
 
 
-def normalize(value_type: str, text: str, *, day_first: bool = True) -> str | None:
+def normalize(
+    value_type: str, text: str, *, day_first: bool = True, unsigned: bool = False
+) -> str | None:
     """Normalise `text` as `value_type`; None when it holds no such value. `day_first`:
-    the order of the document's numeric dates (`day_first_in`)."""
+    the order of the document's numeric dates (`day_first_in`); `unsigned`: an amount's
+    size, without its sign."""
     if value_type == "date":
         return normalize_date(text, day_first=day_first)
+    if unsigned and value_type == "amount":
+        value = normalize_amount(text)
+        return value.removeprefix("-") if value else None
     try:
         return NORMALIZERS[value_type](text)
     except KeyError as error:
         raise ValueError(f"unknown field type {value_type!r}; use {sorted(NORMALIZERS)}") from error
 
 
-def same_value(value_type: str, predicted: str, expected: str, *, day_first: bool = True) -> bool:
+def same_value(
+    value_type: str,
+    predicted: str,
+    expected: str,
+    *,
+    day_first: bool = True,
+    unsigned: bool = False,
+) -> bool:
     """Whether a value read off a page is the expected one: equal after normalisation (ISO
     dates, decimal amounts) and, for strings and ids, case-, accent-, whitespace- and
     punctuation-insensitively ("75, Jalan SS 22/19" is "75. JALAN SS 22-19"; "INV 0042" is
@@ -268,8 +281,8 @@ def same_value(value_type: str, predicted: str, expected: str, *, day_first: boo
         return False
     if value_type in ("string", "id"):
         return _letters_and_digits(predicted) == _letters_and_digits(expected)
-    read = normalize(value_type, predicted, day_first=day_first)
-    return read == normalize(value_type, expected, day_first=day_first)
+    read = normalize(value_type, predicted, day_first=day_first, unsigned=unsigned)
+    return read == normalize(value_type, expected, day_first=day_first, unsigned=unsigned)
 
 
 def _letters_and_digits(text: str) -> str:

@@ -56,12 +56,24 @@ class FieldDefinition(BaseModel):
         description="A list: rows (line items), or every value printed after the labels; "
         "exported as a JSON array. `list: true` says the same.",
     )
+    unsigned: bool = Field(
+        False,
+        description="An amount stored as its size: a credit note prints its total as "
+        "'-233,47 €' where the e-invoice it carries, and the standard (EN 16931), keep it "
+        "positive, the document's type saying it is a credit.",
+    )
 
     def spec(self) -> FieldSpec:
         question = self.question or f"What is the {self.name.replace('_', ' ')}?"
         labels = tuple(self.labels) or (self.name.replace("_", " "),)
         return FieldSpec(
-            self.name, str(self.type), self.description, question, labels, self.repeated
+            self.name,
+            str(self.type),
+            self.description,
+            question,
+            labels,
+            self.repeated,
+            self.unsigned,
         )
 
 

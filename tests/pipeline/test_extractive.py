@@ -523,3 +523,22 @@ def test_numeric_dates_are_read_in_the_order_the_document_writes_them(
         ("11/03/2017", issue_date),
         (due, due_date),
     ]
+
+
+def test_a_credit_note_s_amounts_are_stored_as_its_e_invoice_keeps_them() -> None:
+    """A credit note prints its amounts negative; the invoice schema's subtotal, tax and
+    total are stored as their size (as its XML and EN 16931 keep them), the printed text
+    beside them. A user's amount field keeps its sign."""
+    from pipeline.analysis import DocumentWork, analyze_documents
+
+    page = _page_of_lines("CREDIT NOTE CN-7", "SUBTOTAL -20.00", "VAT -4.00", "TOTAL -24.00")
+    schema = load_schema("invoice")
+    fields = [schema.field(name).spec() for name in ("subtotal", "total")]
+    refund = FieldSpec("refund", "amount", labels=("total",))
+    work = DocumentWork([page], fields=[*fields, refund])
+    [results] = analyze_documents(ExtractiveEngine(), [work])
+    assert [(f.raw_text, f.value) for f in results.fields] == [
+        ("-20.00", "20.00"),
+        ("-24.00", "24.00"),
+        ("-24.00", "-24.00"),
+    ]
