@@ -154,7 +154,7 @@ def _score(work: DocumentWork, output: EngineOutput) -> DocumentResults:
         scored.append(best)
     embedded = work.einvoice.values if work.einvoice else {}
     texts = _line_texts(work.pages) if embedded else []  # grouped once for every XML field
-    day_first = reads_day_first(work.pages)
+    day_first = pages_day_first(work.pages)
     fields = [
         _score_embedded(value.field, work.einvoice, work.pages, texts)
         if work.einvoice and value.field.name in embedded
@@ -164,7 +164,7 @@ def _score(work: DocumentWork, output: EngineOutput) -> DocumentResults:
     return DocumentResults(scored, fields)
 
 
-def reads_day_first(pages: Sequence[Page]) -> bool:
+def pages_day_first(pages: Sequence[Page]) -> bool:
     """Whether the document writes its numeric dates day first (`day_first_in`), from its
     pages' words in reading order."""
     return day_first_in(" ".join(word.text for word in page.words) for page in pages)

@@ -35,7 +35,7 @@ from app.read_models import correction_out
 from app.schemas import CorrectionOut
 from app.services.pages import load_pages
 from app.services.results import latest_answer, latest_fields
-from pipeline.analysis import ground_text, reads_day_first
+from pipeline.analysis import ground_text, pages_day_first
 from pipeline.fields.normalize import normalize
 from pipeline.types import Page
 
@@ -56,7 +56,7 @@ def correct_field(
     field = _latest_field(session, document_id, schema_name, field_name)
     pages = _pages(session, settings, document_id)
     # None for blank text, as for no value; numeric dates in the order the document uses
-    value = normalize(field.type, text, day_first=reads_day_first(pages))
+    value = normalize(field.type, text, day_first=pages_day_first(pages))
     values = _grounded(pages, text) | {"value": value}
     return _store(
         session,

@@ -442,7 +442,7 @@ def _cents(text: str) -> int | None:
     return int((Decimal(normalized) * 100).to_integral_value()) if normalized else None
 
 
-def reads_day_first(lines: list[list[Line]]) -> bool:
+def lines_day_first(lines: list[list[Line]]) -> bool:
     """Whether the document (lines per page) writes its numeric dates day first."""
     return day_first_in(line.text for page_lines in lines for line in page_lines)
 
@@ -452,7 +452,7 @@ def _relate_dates(spec: FieldSpec, candidates: list[Candidate], lines: list[list
     dates later), each read in the document's own day-month order."""
     if spec.type != "date":
         return
-    day_first = reads_day_first(lines)
+    day_first = lines_day_first(lines)
     values = {id(c): normalize("date", c.found.text, day_first=day_first) for c in candidates}
     rank, count = _ranks([v for v in values.values() if v is not None])
     for candidate in candidates:

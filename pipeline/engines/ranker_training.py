@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.engines.base import FieldSpec
-from pipeline.engines.candidates import FEATURES, Candidate, field_candidates, reads_day_first
+from pipeline.engines.candidates import FEATURES, Candidate, field_candidates, lines_day_first
 from pipeline.engines.extractive import find_field
 from pipeline.engines.ranker import Calibration, LinearModel, Ranker, type_kind
 from pipeline.fields.normalize import same_value
@@ -77,7 +77,7 @@ def field_sets(documents: Iterable[LabelledDocument]) -> list[FieldSet]:
     sets = []
     for document in documents:
         lines: list[list[Line]] = [group_lines(page.words) for page in document.pages]
-        day_first = reads_day_first(lines)
+        day_first = lines_day_first(lines)
         for spec in document.fields:
             expected = document.gold.get(spec.name)
             if spec.repeated or expected is None:
