@@ -11,7 +11,10 @@ Settings chosen by measurement (`bench/ocr.py`, figures in docs/ingest.md) rathe
 RapidOCR's defaults:
 - detection on the page scaled to DET_LONG_SIDE pixels on its long side. The defaults
   scale the short side up to 736 (a receipt becomes 1600 px tall) or keep an A4 page whole;
-  lines are as well found at 960, in well under half the time;
+  lines are as well found at 960, in well under half the time. A scan larger than
+  LARGE_SCAN pixels (RapidOCR shrinks it to that size first: an A4 page at 240 DPI and up)
+  prints its text small relative to the page, and at 960 px its thin strokes vanish (a
+  lone "1", a colon): it is detected at DET_LONG_SIDE_LARGE_SCAN;
 - recognition of each line alone, at its own width. RapidOCR's defaults pad every line
   to at least 320 px wide (6.7x the 48 px line height) and to the widest line of its batch
   of 6; a receipt's lines are mostly short ("RM", "1.00"), so most of what the recogniser
@@ -48,6 +51,8 @@ logger = logging.getLogger(__name__)
 MIN_TEXT_PIXELS = 16  # no legible line of text fits in fewer pixels
 MIN_INK_CONTRAST = 48  # grey levels between the darkest and the lightest pixel
 DET_LONG_SIDE = 960
+DET_LONG_SIDE_LARGE_SCAN = 1600
+LARGE_SCAN = 2000  # px on the long side; RapidOCR's Global.max_side_len
 REC_LINE_HEIGHT = 48  # the recogniser's input height (PP-OCR)
 POOR_CONFIDENCE = 0.85  # mean line confidence below which a page reads poorly
 FEW_WORDS = 3  # an OCR page with fewer words than this was not really read
@@ -77,10 +82,17 @@ def compute_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-@lru_cache(maxsize=2)
-def ocr_engine(threads: int) -> Any:
-    """The process-wide RapidOCR engine for `threads` compute threads, built on first use."""
-    return build_engine(SETTINGS, threads)
+@lru_cache(maxsize=4)
+def ocr_engine(threads: int, det_long_side: int = DET_LONG_SIDE) -> Any:
+    """The process-wide RapidOCR engine for `threads` compute threads and detection at
+    `det_long_side` pixels, built on first use."""
+    return build_engine({**SETTINGS, "Det.limit_side_len": det_long_side}, threads)
+
+
+def page_engine(pixels: np.ndarray, threads: int) -> Any:
+    """The engine for a page: detection at a finer scale for a large scan."""
+    large = max(pixels.shape[:2]) > LARGE_SCAN
+    return ocr_engine(threads, DET_LONG_SIDE_LARGE_SCAN if large else DET_LONG_SIDE)
 
 
 def build_engine(settings: dict[str, Any], threads: int) -> Any:
@@ -110,7 +122,7 @@ def has_ink(image: Image.Image) -> bool:
 def ocr_image(image: Image.Image, page_index: int) -> list[Word]:
     """Recognise the words on an RGB page image; boxes normalised to the image."""
     pixels = np.asarray(image)
-    return words_of(read_page(pixels, ocr_engine(compute_threads())), page_index, pixels)
+    return words_of(read_page(pixels, page_engine(pixels, compute_threads())), page_index, pixels)
 
 
 def words_of(result: Any, page_index: int, pixels: np.ndarray) -> list[Word]:

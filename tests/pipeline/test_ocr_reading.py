@@ -97,3 +97,18 @@ def _crop(pixels: np.ndarray, polygon: Any) -> np.ndarray:
     """The upright rectangle around a line's polygon."""
     xs, ys = [int(x) for x, _ in polygon], [int(y) for _, y in polygon]
     return np.ascontiguousarray(pixels[min(ys) : max(ys) + 1, min(xs) : max(xs) + 1])
+
+
+def test_a_large_scan_is_detected_at_a_finer_scale() -> None:
+    """RapidOCR shrinks a scan over LARGE_SCAN pixels to that size; detecting it at 960 px
+    then loses thin strokes, so such a page is detected at DET_LONG_SIDE_LARGE_SCAN."""
+    detection = {
+        size: ocr.page_engine(np.zeros((size, size // 2, 3), np.uint8), 1).cfg.Det.limit_side_len
+        for size in (ocr.LARGE_SCAN, ocr.LARGE_SCAN + 1)
+    }
+    assert detection == {
+        ocr.LARGE_SCAN: ocr.DET_LONG_SIDE,
+        ocr.LARGE_SCAN + 1: ocr.DET_LONG_SIDE_LARGE_SCAN,
+    }
+    assert ocr.DET_LONG_SIDE < ocr.DET_LONG_SIDE_LARGE_SCAN < ocr.LARGE_SCAN
+    assert ocr.ocr_engine(1).cfg.Global.max_side_len == ocr.LARGE_SCAN  # where it shrinks
