@@ -12,7 +12,7 @@ RapidOCR's defaults:
 - detection on the page scaled to DET_LONG_SIDE pixels on its long side. The defaults
   scale the short side up to 736 (a receipt becomes 1600 px tall) or keep an A4 page whole;
   lines are as well found at 960, in well under half the time. A scan larger than
-  LARGE_SCAN pixels (RapidOCR shrinks it to that size first: an A4 page at 240 DPI and up)
+  LARGE_SCAN pixels (RapidOCR shrinks it to that size first: an A4 page over 170 DPI)
   prints its text small relative to the page, and at 960 px its thin strokes vanish (a
   lone "1", a colon): it is detected at DET_LONG_SIDE_LARGE_SCAN;
 - recognition of each line alone, at its own width. RapidOCR's defaults pad every line
