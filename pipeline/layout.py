@@ -8,12 +8,14 @@ most (relative to the smaller height), then each line is sorted left to right.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from pipeline.types import Box, Word
 
 MIN_VERTICAL_OVERLAP = 0.5
+T = TypeVar("T")
 
 
 @dataclass
@@ -38,11 +40,21 @@ class Line:
 
 class PageLines(list[Line]):
     """A page's lines, with a memo for what readers derive from them once per page rather
-    than once per field (pipeline.engines.keyvalue's index of key windows)."""
+    than once per field (pipeline.engines.keyvalue's index of key windows, the order of
+    the page's numeric dates)."""
 
     def __init__(self, lines: Sequence[Line] = ()) -> None:
         super().__init__(lines)
         self.memo: dict[str, object] = {}
+
+
+def per_page(lines: Sequence[Line], name: str, derive: Callable[[Sequence[Line]], T]) -> T:
+    """What `derive` makes of a page's lines, kept as `name` on lines that can keep it."""
+    if not isinstance(lines, PageLines):
+        return derive(lines)
+    if name not in lines.memo:
+        lines.memo[name] = derive(lines)
+    return cast(T, lines.memo[name])
 
 
 def group_lines(words: Sequence[Word]) -> PageLines:

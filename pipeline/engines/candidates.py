@@ -45,9 +45,9 @@ from pipeline.engines.readers import (
     one_column,
     string_after,
 )
-from pipeline.fields.normalize import day_first_in, normalize
+from pipeline.fields.normalize import date_orders, normalize, read_day_first
 from pipeline.fields.schemas import load_schema
-from pipeline.layout import Line
+from pipeline.layout import Line, per_page
 from pipeline.types import Word
 
 FEATURES = (
@@ -443,8 +443,15 @@ def _cents(text: str) -> int | None:
 
 
 def lines_day_first(lines: list[list[Line]]) -> bool:
-    """Whether the document (lines per page) writes its numeric dates day first."""
-    return day_first_in(line.text for page_lines in lines for line in page_lines)
+    """Whether the document (lines per page) writes its numeric dates day first
+    (`day_first_in`); each page's dates are read once, however many date fields ask."""
+    return read_day_first(
+        frozenset().union(*(per_page(page, "dates", _date_orders) for page in lines))
+    )
+
+
+def _date_orders(lines: Sequence[Line]) -> frozenset[str]:
+    return date_orders(line.text for line in lines)
 
 
 def _relate_dates(spec: FieldSpec, candidates: list[Candidate], lines: list[list[Line]]) -> None:

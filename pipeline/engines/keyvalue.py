@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from pipeline.layout import Line, PageLines
+from pipeline.layout import Line, per_page
 from pipeline.types import Word
 
 MIN_KEY_SCORE = 85.0
@@ -68,12 +68,7 @@ def find_keys(lines: Sequence[Line], key: str) -> list[KeyHit]:
 
 def key_index(lines: Sequence[Line]) -> KeyIndex:
     """The page's key index, built once per page when the lines can keep it."""
-    if not isinstance(lines, PageLines):
-        return KeyIndex(lines)
-    index = lines.memo.get("keys")
-    if not isinstance(index, KeyIndex):
-        index = lines.memo["keys"] = KeyIndex(lines)
-    return index
+    return per_page(lines, "keys", KeyIndex)
 
 
 class KeyIndex:

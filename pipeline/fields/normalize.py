@@ -154,8 +154,19 @@ def _date_from_match(parts: dict[str, str | None], day_first: bool) -> date | No
 def day_first_in(texts: Iterable[str]) -> bool:
     """Whether a document writes its numeric dates day first. It keeps one order, so a date
     only one order can read ("17/11/2017", "11/17/2017") settles the ambiguous ones
-    ("11/03/2017"): month first when its dates say only that, else day first. Only dates
-    with a four-digit year or slashes count; "04-50-44" is more likely a phone number."""
+    ("11/03/2017"): month first when its dates say only that, else day first."""
+    return read_day_first(date_orders(texts))
+
+
+def read_day_first(orders: frozenset[str]) -> bool:
+    """Day first unless the only order a document's dates can be read in is month first."""
+    return orders != {"month"}
+
+
+def date_orders(texts: Iterable[str]) -> frozenset[str]:
+    """The orders ("day", "month") that some numeric date in `texts` can only be read in.
+    Only dates with a four-digit year or slashes count; "04-50-44" is more likely a phone
+    number."""
     orders = set()
     for text in texts:
         for match in DATE_PATTERNS[1].finditer(clean_text(text)):
@@ -166,7 +177,7 @@ def day_first_in(texts: Iterable[str]) -> bool:
                 orders.add("day")
             elif 12 < second <= 31 and 1 <= first <= 12:
                 orders.add("month")
-    return orders != {"month"}
+    return frozenset(orders)
 
 
 def normalize_date(text: str, *, day_first: bool = True) -> str | None:
