@@ -65,6 +65,7 @@ FEATURES = (
     "x",
     "later_page",
     "height",  # word height relative to the page's median
+    "below_tallest",  # how much smaller it is printed than the field's tallest candidate
     "words",
     "length",  # characters, up to 40: a name is rarely as short as "EUR"
     "digits",  # share of the value's characters that are digits
@@ -155,6 +156,7 @@ def field_candidates(
     medians = [_median_height(page_lines) for page_lines in lines]
     for candidate in candidates:
         candidate.features.update(_appearance(spec, candidate.found, medians))
+    _relate_heights(candidates)
     _relate_amounts(spec, candidates)
     _relate_dates(spec, candidates, lines)
     return candidates
@@ -406,6 +408,15 @@ def _appearance(spec: FieldSpec, found: Found, medians: list[float]) -> dict[str
         "type_valid": float(_valid(spec, found.text)),
         "decimals": float(has_decimals(found)),
     }
+
+
+def _relate_heights(candidates: list[Candidate]) -> None:
+    """Print size against the field's other candidates: a document prints the value that
+    matters larger than its alternatives (the seller's name over the buyer's, the total
+    over the lines), however large the page's print is overall."""
+    tallest = max((c.features["height"] for c in candidates), default=0.0)
+    for candidate in candidates:
+        candidate.features["below_tallest"] = tallest - candidate.features["height"]
 
 
 def _valid(spec: FieldSpec, text: str) -> bool:

@@ -128,6 +128,24 @@ def test_height_is_a_third_of_the_size_over_the_page_median_up_to_one(
     assert found["12.50"]["height"] == pytest.approx(height)
 
 
+def test_below_tallest_is_how_much_smaller_than_the_field_s_tallest_candidate() -> None:
+    """The tallest candidate reads 0, the others the gap in `height`: a seller's name
+    printed at twice the buyer's stands out whatever the page's body size."""
+    words = [
+        Word(text, Box(0, 0.1, y, 0.3, y + size))
+        for text, y, size in (("Nordlicht", 0.05, 0.02), ("Kestrel", 0.2, 0.01))
+    ]
+    words += [
+        Word(f"item{row}", Box(0, 0.1, 0.4 + 0.05 * row, 0.2, 0.41 + 0.05 * row)) for row in (1, 2)
+    ]
+    found = _by_text(FieldSpec("vendor"), _words_page(words))
+    assert found["Nordlicht"]["below_tallest"] == 0.0
+    assert found["Kestrel"]["below_tallest"] == pytest.approx(
+        found["Nordlicht"]["height"] - found["Kestrel"]["height"]
+    )
+    assert found["Kestrel"]["below_tallest"] == pytest.approx(1 / 3)
+
+
 def test_values_on_a_later_page_say_so_and_a_blank_page_is_no_obstacle() -> None:
     """later_page is 1 from the second page on; a page without words has no median."""
     pages = [
