@@ -146,10 +146,23 @@ def _detail_or_label(line: Line, labels: frozenset[str]) -> bool:
 def _address(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     """The lines under the seller's name, from the first with a number to the postcode
     (plus a short place-name line), skipping registration numbers and stopping at phone
-    numbers, dates and document details."""
+    numbers, dates and document details. Lines under the name that reach no postcode are
+    no address when a run from the top of the page reaches one: the name taken for the
+    seller was a legal name printed under the shop's address, and its next lines with a
+    number are the items bought."""
     header = _header_lines(lines)
     company = _company_line(header)
-    start = header.index(company[0]) + 1 if company else 0
+    picked = _address_run(header, header.index(company[0]) + 1 if company else 0)
+    if company and not _has_postcode(picked):
+        from_top = _address_run(header, 0)
+        picked = from_top if _has_postcode(from_top) else picked
+    if not picked:
+        return None
+    words = [word for line in picked for word in line.words]
+    return Found(" ".join(line.text for line in picked), picked[0].page, words, 0.6)
+
+
+def _address_run(header: list[Line], start: int) -> list[Line]:
     picked: list[Line] = []
     for line in header[start:]:
         text = line.text
@@ -161,17 +174,14 @@ def _address(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
             continue
         if not picked and not has_digit(text):
             continue
-        if (
-            picked
-            and POSTCODE.search(picked[-1].text)
-            and (has_digit(text) or len(text.split()) > 3)
-        ):
+        if picked and _has_postcode(picked[-1:]) and (has_digit(text) or len(text.split()) > 3):
             break
         picked.append(line)
-    if not picked:
-        return None
-    words = [word for line in picked for word in line.words]
-    return Found(" ".join(line.text for line in picked), picked[0].page, words, 0.6)
+    return picked
+
+
+def _has_postcode(run: list[Line]) -> bool:
+    return any(POSTCODE.search(line.text) for line in run)
 
 
 def _header_lines(lines: list[list[Line]]) -> list[Line]:

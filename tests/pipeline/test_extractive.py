@@ -259,6 +259,16 @@ def test_seller_and_address_skip_titles_registration_and_contacts() -> None:
             "7 Jalan Kecil",
         ),
         (("NO ADDRESS HERE SDN BHD", "TEL: 07-5551234"), None),
+        (  # a legal name under the shop's address: the numbered lines under it are items
+            ("CORNER STATIONERY", "12 Jalan Besar", "81300 Skudai", "TEL: 07-5551234",
+             "CORNER SUPPLY SDN BHD", "1. 7002 THERMAL ROLL", "1 X 36.00 36.00"),
+            "12 Jalan Besar 81300 Skudai",
+        ),
+        (  # with no postcode anywhere, the lines under the name are all there is
+            ("CORNER STATIONERY", "TEL: 07-5551234", "CORNER SUPPLY SDN BHD",
+             "Lot 5 Jalan Besar"),
+            "Lot 5 Jalan Besar",
+        ),
         (("No 12", "81300 JB"), "No 12 81300 JB"),  # no line names a seller
     ],
 )  # fmt: skip
