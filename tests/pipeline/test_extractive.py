@@ -153,6 +153,22 @@ def test_total_prefers_the_final_amount_and_skips_other_totals() -> None:
     assert total.text == "RM7.70"
 
 
+@pytest.mark.parametrize(
+    "label",
+    ["Amount payable", "Fälliger Betrag", "Montant à payer", "Totaal te betalen",
+     "Importe a pagar", "Totale fattura", "Valor a pagar"],
+)  # fmt: skip
+def test_an_invoice_s_total_is_read_after_the_label_for_what_is_left_to_pay(label: str) -> None:
+    """After a deposit the amount left to pay is neither the largest amount nor the sum of
+    two others: only its label says it is the total."""
+    page = _page_of_lines(
+        "Kestrel Design Ltd", "Net 100.00", "VAT 19.00", "Gross 119.00", "Deposit 50.00",
+        f"{label} 69.00",
+    )  # fmt: skip
+    [total] = ExtractiveEngine().extract([page], [load_schema("invoice").field("total").spec()])
+    assert total.text == "69.00"
+
+
 def test_without_a_readable_key_the_total_is_the_sum_not_the_change() -> None:
     page = _page_of_lines("LATTE RM4.90", "BUN RM8.60", "IUIAL RM13.50", "CHANGE RM86.50")
     [total] = ExtractiveEngine().extract([page], [load_schema("receipt").field("total").spec()])
