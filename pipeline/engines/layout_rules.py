@@ -163,6 +163,7 @@ def _address(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
 
 
 def _address_run(header: list[Line], start: int) -> list[Line]:
+    """The address lines read from header line `start` on, by `_address`'s rule."""
     picked: list[Line] = []
     for line in header[start:]:
         text = line.text
