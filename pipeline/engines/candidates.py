@@ -25,9 +25,11 @@ from typing import TypeVar
 
 from pipeline.engines.address_blocks import address_runs
 from pipeline.engines.base import FieldSpec
-from pipeline.engines.keyvalue import Found, KeyHit, has_digit, words_under
+from pipeline.engines.keyvalue import Found, KeyHit, has_digit, one_column, words_under
 from pipeline.engines.layout_rules import (
     ADDRESS_STOP,
+    ALIGNED,
+    BLOCK_LINES,
     COMPANY_SUFFIX,
     is_builtin_label,
     labels_a_name,
@@ -42,7 +44,6 @@ from pipeline.engines.readers import (
     id_shaped,
     key_hits,
     last_amount,
-    one_column,
     string_after,
 )
 from pipeline.fields.normalize import date_orders, normalize, read_day_first
@@ -111,9 +112,7 @@ SALUTATION = re.compile(
 )
 HEADER_SHARE = 0.6
 MAX_HEADER_LINES = 24
-ALIGNED = 0.01  # share of the page width within which two lines start together
 UNDER_SLACK = 0.02  # a value under its key may start a little left of it
-BLOCK_LINES = 4  # a label heads the lines this close under it
 MAX_ROW_CELLS = 4  # a line of this many cells besides a name's is a table's row
 SEPARATOR = frozenset("-|·•–—")  # between a letterhead's name, street and town
 NUMBER_WORD = re.compile(r"^(n[or]|n°|nº|#|num|number|nummer|numéro|número|numero)\.?:?$", re.I)

@@ -180,3 +180,17 @@ def words_under(
 
 def has_digit(text: str) -> bool:
     return any(char.isdigit() for char in text)
+
+
+# A gap this wide (a share of the page's width, some four characters of body text) between
+# two words of a value is a column boundary: the value ends there.
+COLUMN_GAP = 0.04
+
+
+def one_column(words: list[Word]) -> list[Word]:
+    """The value's words up to the first column gap ("993548900   IBAN NL50..." ends at
+    "993548900")."""
+    for index in range(1, len(words)):
+        if words[index].box.x0 - words[index - 1].box.x1 > COLUMN_GAP:
+            return words[:index]
+    return words

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
 
 from pipeline.engines.base import FieldSpec
-from pipeline.engines.keyvalue import Found, has_digit, norm_token, page_of
+from pipeline.engines.keyvalue import Found, has_digit, norm_token, one_column, page_of
 from pipeline.fields.normalize import (
     CURRENCY_SYMBOLS,
     find_amounts,
@@ -57,18 +57,87 @@ NAME_LABEL = re.compile(  # a form's label for a party's name, in the invoice la
 )
 REGISTRATION_IN_TEXT = re.compile(r"\(\s*\d[\d\s-]{4,}-?\s?[A-Z]?\s*\)")
 HEADER_SHARE = 0.4
+ALIGNED = 0.01  # share of the page width within which two lines start together
+WRAP_GAP = 0.5  # a wrapped name's lines lie closer than this share of their height
+BLOCK_LINES = 4  # a label heads the lines this close under it
+SAME_SIZE = 0.2  # two lines whose heights differ by less than this share are one print size
 
 
 def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    """The seller: the top line carrying a company suffix, else the first wordy line."""
+    """The seller: in the block a seller's label heads ("Verkäufer:") where the page has
+    one, else at the top of the page; there the first line carrying a company suffix, else
+    the first wordy line."""
     labels = frozenset(_plain(label) for label in spec.labels)
-    found = _company_line(_header_lines(lines), labels)
+    block = _labelled_block(lines, labels)
+    found = _company_line(block, labels) or _company_line(_header_lines(lines), labels)
     if found is None:
         return None
     line, score = found
     words = after_label(line.words)
+    words = _wrapped_name(lines[0], line, words, labels)
     text = " ".join(REGISTRATION_IN_TEXT.sub(" ", " ".join(w.text for w in words)).split())
     return Found(text, line.page, words, score)
+
+
+def _labelled_block(lines: list[list[Line]], labels: frozenset[str]) -> list[Line]:
+    """The lines under the first line of the first page that is nothing but one of the
+    field's labels ("Verkäufer", "Seller:"), in its column: a party's block, whose name
+    may follow its number and ids ("Nummer: 549910") and need not be at the top of the
+    page."""
+    page_lines = lines[0] if lines else []
+    for index, line in enumerate(page_lines):
+        if _plain(line.text).rstrip(" :") in labels:
+            left = line.box.x0 - ALIGNED
+            below = page_lines[index + 1 : index + 1 + BLOCK_LINES]
+            return [under for under in below if left < under.box.x0 < line.box.x1]
+    return []
+
+
+def _wrapped_name(
+    page_lines: list[Line], line: Line, name: list[Word], labels: frozenset[str]
+) -> list[Word]:
+    """The name with the line it was wrapped from or onto, when the two lines read as one
+    name ending in its legal form: "MVM Musterhafter" over "Versicherungsverein
+    Musterstadt a.G.", whichever of the two the rules found. The other line must start
+    where the name does, in the same print size, right against it, alone on its line, and
+    be a name's part: no digits, no label or contact detail, no legal form of its own above
+    the one that ends the name."""
+    index = page_lines.index(line)
+    if _ends_in_legal_form(name):
+        above = page_lines[index - 1] if index else None
+        if above and _name_part(above, labels, last=False) and _wrapped(above.words, name):
+            return [*above.words, *name]
+    elif index + 1 < len(page_lines):
+        below = page_lines[index + 1]
+        if _name_part(below, labels, last=True) and _wrapped(name, below.words):
+            return [*name, *below.words]
+    return name
+
+
+def _ends_in_legal_form(words: list[Word]) -> bool:
+    return bool(words) and bool(COMPANY_SUFFIX.search(words[-1].text))
+
+
+def _name_part(line: Line, labels: frozenset[str], *, last: bool) -> bool:
+    """A line that can be the first (`last` False) or the last part of a wrapped name."""
+    form_fits = _ends_in_legal_form(line.words) if last else not COMPANY_SUFFIX.search(line.text)
+    return (
+        form_fits
+        and not has_digit(line.text)
+        and not _detail_or_label(line, labels)
+        and one_column(line.words) == line.words
+    )
+
+
+def _wrapped(upper: list[Word], lower: list[Word]) -> bool:
+    """Two lines set as one paragraph: the same start, the same height, no gap between."""
+    top, bottom = upper[0].box, lower[0].box
+    height = bottom.y1 - bottom.y0
+    return (
+        abs(top.x0 - bottom.x0) < ALIGNED
+        and abs(bottom.y0 - top.y1) < height * WRAP_GAP
+        and abs((top.y1 - top.y0) - height) < height * SAME_SIZE
+    )
 
 
 def after_label(words: list[Word]) -> list[Word]:

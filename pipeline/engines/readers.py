@@ -12,7 +12,15 @@ import re
 from collections.abc import Callable, Sequence
 
 from pipeline.engines.base import FieldSpec
-from pipeline.engines.keyvalue import Found, KeyHit, find_keys, has_digit, norm_token, page_of
+from pipeline.engines.keyvalue import (
+    Found,
+    KeyHit,
+    find_keys,
+    has_digit,
+    norm_token,
+    one_column,
+    page_of,
+)
 from pipeline.engines.layout_rules import after_label
 from pipeline.fields.normalize import clean_text, find_amounts, find_dates
 from pipeline.layout import Line
@@ -70,18 +78,6 @@ def id_shaped(text: str) -> bool:
 
 
 ID_SEARCH_WORDS = 3
-# A gap this wide (a share of the page's width, some four characters of body text) between
-# two words of a value is a column boundary: the value ends there.
-COLUMN_GAP = 0.04
-
-
-def one_column(words: list[Word]) -> list[Word]:
-    """The value's words up to the first column gap ("993548900   IBAN NL50..." ends at
-    "993548900")."""
-    for index in range(1, len(words)):
-        if words[index].box.x0 - words[index - 1].box.x1 > COLUMN_GAP:
-            return words[:index]
-    return words
 
 
 def first_date(words: Sequence[Word], page: int, score: float) -> Found | None:

@@ -121,6 +121,61 @@ def test_the_seller_s_line(rows: tuple[str, ...], vendor: str) -> None:
     assert _read("vendor", _rows(*rows)) == vendor
 
 
+def _stacked(*rows: tuple[float, float, str]) -> list[list[Line]]:
+    """A one-page document of lines given as (x0, y0, text), 0.02 high, words side by side."""
+    words = []
+    for x0, y0, text in rows:
+        for number, token in enumerate(text.split()):
+            left = x0 + number * 0.07
+            words.append(Word(token, Box(0, left, y0, left + 0.06, y0 + 0.02)))
+    return [group_lines(words)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "vendor"),
+    [
+        (  # the legal name's first line above it
+            ((0.1, 0.10, "MVM Musterhafter"), (0.1, 0.12, "Versicherungsverein Muster a.G."),
+             (0.1, 0.14, "Musterstr. 12")),
+            "MVM Musterhafter Versicherungsverein Muster a.G.",
+        ),
+        (  # the name found without its legal form, which was wrapped onto the next line
+            ((0.1, 0.38, "MVM Musterhafter"), (0.1, 0.40, "Versicherungsverein Muster a.G.")),
+            "MVM Musterhafter Versicherungsverein Muster a.G.",
+        ),
+        (((0.1, 0.05, "Hausverwaltung Nord"), (0.1, 0.10, "Muster GmbH")), "Muster GmbH"),  # apart
+        # not aligned
+        (((0.3, 0.08, "Hausverwaltung Nord"), (0.1, 0.10, "Muster GmbH")), "Muster GmbH"),
+        (((0.1, 0.08, "Filiale 12"), (0.1, 0.10, "Muster GmbH")), "Muster GmbH"),  # a number
+        (((0.1, 0.08, "Verkäufer:"), (0.1, 0.10, "Muster GmbH")), "Muster GmbH"),  # a label
+        (((0.1, 0.08, "Hausverwaltung Nord"), (0.1, 0.10, "Muster GmbH Berlin")),
+         "Muster GmbH Berlin"),  # the legal form does not end the name
+        (((0.1, 0.38, "Hausverwaltung Nord"), (0.1, 0.40, "Musterstadt")), "Hausverwaltung Nord"),
+    ],
+)  # fmt: skip
+def test_a_name_wrapped_before_its_legal_form_is_read_whole(
+    rows: tuple[tuple[float, float, str], ...], vendor: str
+) -> None:
+    """A seller's name set over two lines is one name when the lines read as one paragraph
+    (same start, no gap) and the second ends in the legal form; other lines stay apart."""
+    assert _read("vendor", _stacked(*rows)) == vendor
+
+
+def test_the_seller_is_read_in_the_block_its_label_heads() -> None:
+    """Under "Verkäufer:" the seller's name follows its number, below the top of the page;
+    the legal name printed first elsewhere (the buyer's) is not the seller."""
+    page = _stacked(
+        (0.1, 0.10, "Muster-Kunde GmbH"),
+        (0.1, 0.30, "Verkäufer:"),
+        (0.1, 0.34, "Nummer: 549910"),
+        (0.1, 0.38, "Rohstoff AG Salzgitter"),
+        (0.1, 0.42, "Marktstr. 153"),
+    )
+    assert _read("vendor", page) == "Rohstoff AG Salzgitter"
+    unlabelled = _stacked((0.1, 0.10, "Muster-Kunde GmbH"), (0.1, 0.34, "Rohstoff AG"))
+    assert _read("vendor", unlabelled) == "Muster-Kunde GmbH"
+
+
 def test_a_document_without_pages_has_no_seller_and_no_address() -> None:
     """An empty document (no pages) gives nothing rather than failing."""
     receipt = load_schema("receipt")
