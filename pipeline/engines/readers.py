@@ -118,7 +118,8 @@ READERS: dict[str, Reader] = {
     "number": lambda hit, page: last_amount(hit.value_words, page, hit.score),
 }
 FINAL_AMOUNT_KEY = re.compile(
-    r"\b(nett?|grand|rounded)\s*total|total\s*(payable|due)|amount\s*(due|payable)",
+    r"\b(nett?|grand|rounded)\s*total|total\s*(payable|due)|amount\s*(due|payable)"
+    r"|due\s*(payable|for\s*payment)|payable\s*amount",
     re.IGNORECASE,
 )
 # Words that say an amount is before tax, in the languages of the invoice labels.

@@ -155,8 +155,8 @@ def test_total_prefers_the_final_amount_and_skips_other_totals() -> None:
 
 @pytest.mark.parametrize(
     "label",
-    ["Amount payable", "Fälliger Betrag", "Montant à payer", "Totaal te betalen",
-     "Importe a pagar", "Totale fattura", "Valor a pagar"],
+    ["Amount payable", "Due payable", "Amount due for payment", "Fälliger Betrag",
+     "Montant à payer", "Totaal te betalen", "Importe a pagar", "Totale fattura", "Valor a pagar"],
 )  # fmt: skip
 def test_an_invoice_s_total_is_read_after_the_label_for_what_is_left_to_pay(label: str) -> None:
     """After a deposit the amount left to pay is neither the largest amount nor the sum of
