@@ -31,20 +31,20 @@ from pipeline.engines.layout_rules import (
     ALIGNED,
     BLOCK_LINES,
     COMPANY_SUFFIX,
+    NAME_FIELDS,
     is_builtin_label,
     labels_a_name,
     leading_label,
 )
 from pipeline.engines.readers import (
     FINAL_AMOUNT_KEY,
-    READERS,
     excluded,
     first_date,
     has_decimals,
     id_shaped,
     key_hits,
     last_amount,
-    string_after,
+    value_reader,
 )
 from pipeline.fields.normalize import date_orders, normalize, read_day_first
 from pipeline.fields.schemas import load_schema
@@ -104,7 +104,6 @@ FEATURES = (
     "under_company",  # the line above it carries a legal form or a registration number
     "numberless_first",  # its first line has no digit (a mall's or a building's name)
 )
-NAME_FIELDS = frozenset({"company", "vendor", "customer"})
 SALUTATION = re.compile(
     r"^(herrn?|frau|firma|mr|mrs|ms|miss|dr|m|mme|mlle|monsieur|madame|dhr|mevr|"
     r"sr|sra|sig|sig\.ra|sr\.a)\.?$",
@@ -166,7 +165,7 @@ def _keyed(
 ) -> Iterator[Candidate]:
     """The value after each key, else the one under it: in a row of keys ("Invoice No.
     Date Due date") each key's value is printed beneath it, not after it."""
-    read = READERS.get(spec.type, string_after)
+    read = value_reader(spec)
     for page, hit in hits:
         found = read(hit, page)
         if found is None:

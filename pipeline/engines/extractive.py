@@ -27,7 +27,6 @@ from pipeline.engines.layout_rules import LAYOUT_RULES
 from pipeline.engines.ranker import Ranker, load_ranker
 from pipeline.engines.readers import (
     FINAL_AMOUNT_KEY,
-    READERS,
     Reader,
     amount_of,
     first_date,
@@ -35,7 +34,7 @@ from pipeline.engines.readers import (
     id_after,
     keyed_hits,
     last_amount,
-    string_after,
+    value_reader,
 )
 from pipeline.fields.schemas import builtin_fields
 from pipeline.layout import Line, group_lines
@@ -154,7 +153,7 @@ def find_field(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
 
 
 def _keyed_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    return _best_after_key(keyed_hits(spec, lines), string_after)
+    return _best_after_key(keyed_hits(spec, lines), value_reader(spec))
 
 
 def _id_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
@@ -173,7 +172,7 @@ def _best_after_key(hits: list[tuple[int, KeyHit]], read: Reader) -> Found | Non
 def _keyed_list(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     """A repeated field without a layout rule: the value after every key, in reading order,
     each once, as a JSON array of strings."""
-    read = READERS.get(spec.type, string_after)
+    read = value_reader(spec)
     hits = sorted(keyed_hits(spec, lines), key=lambda item: (item[0], item[1].line))
     found: dict[str, Found] = {}
     for page_number, hit in hits:

@@ -57,6 +57,7 @@ NAME_LABEL = re.compile(  # a form's label for a party's name, in the invoice la
 )
 REGISTRATION_IN_TEXT = re.compile(r"\(\s*\d[\d\s-]{4,}-?\s?[A-Z]?\s*\)")
 HEADER_SHARE = 0.4
+NAME_FIELDS = frozenset({"company", "vendor", "customer"})
 ALIGNED = 0.01  # share of the page width within which two lines start together
 WRAP_GAP = 0.5  # a wrapped name's lines lie closer than this share of their height
 BLOCK_LINES = 4  # a label heads the lines this close under it
@@ -73,10 +74,25 @@ def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     if found is None:
         return None
     line, score = found
-    words = after_label(line.words)
-    words = _wrapped_name(lines[0], line, words, labels)
-    text = " ".join(REGISTRATION_IN_TEXT.sub(" ", " ".join(w.text for w in words)).split())
-    return Found(text, line.page, words, score)
+    words = _wrapped_name(lines[0], line, name_words(after_label(line.words)), labels)
+    return Found(name_text(words), line.page, words, score)
+
+
+def name_words(words: list[Word]) -> list[Word]:
+    """A name without the address its line runs on into: "Northwind Traders, 5 Mill Lane,
+    Leeds" ends at the first comma after which a number is printed ("Smith, Jones & Co"
+    is one name)."""
+    for index, word in enumerate(words[:-1]):
+        if word.text.endswith(",") and any(has_digit(after.text) for after in words[index + 1 :]):
+            return words[: index + 1]
+    return words
+
+
+def name_text(words: list[Word]) -> str:
+    """A name's words as its text, without a registration number printed in it and the
+    comma it was cut at."""
+    text = REGISTRATION_IN_TEXT.sub(" ", " ".join(word.text for word in words))
+    return " ".join(text.split()).rstrip(",")
 
 
 def _labelled_block(lines: list[list[Line]], labels: frozenset[str]) -> list[Line]:

@@ -21,7 +21,7 @@ from pipeline.engines.keyvalue import (
     one_column,
     page_of,
 )
-from pipeline.engines.layout_rules import after_label
+from pipeline.engines.layout_rules import NAME_FIELDS, after_label, name_text, name_words
 from pipeline.fields.normalize import clean_text, find_amounts, find_dates
 from pipeline.layout import Line
 from pipeline.types import Word
@@ -60,6 +60,25 @@ def string_after(hit: KeyHit, page: int) -> Found | None:
         return None
     text = " ".join(word.text for word in words).strip(" :")
     return Found(text, page_of(words, page), words, hit.score)
+
+
+def name_after(hit: KeyHit, page: int) -> Found | None:
+    """A party's name after its key, without the address a one-line block runs on into
+    ("Bill to: Northwind Traders, 5 Mill Lane, Leeds")."""
+    found = string_after(hit, page)
+    if found is None:
+        return None
+    words = name_words(found.words)
+    return (
+        found if words is found.words else Found(name_text(words), found.page, words, found.score)
+    )
+
+
+def value_reader(spec: FieldSpec) -> Reader:
+    """How the field's value is read after its key: by its type, a party's name as one."""
+    if spec.name in NAME_FIELDS:
+        return name_after
+    return READERS.get(spec.type, string_after)
 
 
 def id_after(hit: KeyHit, page: int) -> Found | None:

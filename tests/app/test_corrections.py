@@ -54,7 +54,7 @@ def _field(item: dict, name: str) -> list[dict]:
 def test_a_correction_is_stored_beside_the_model_value(settings: Settings, invoice: int) -> None:
     with open_database(settings)() as session:
         corrected = correct_invoice_field(
-            session, settings, invoice, "customer", "Northwind Traders"
+            session, settings, invoice, "vendor", "ACME Office Supplies"
         )
         again = correct_invoice_field(session, settings, invoice, "issue_date", "3 Nov 2026")
         blank = correct_field(  # no due date, said without naming a row (its default)
@@ -69,10 +69,10 @@ def test_a_correction_is_stored_beside_the_model_value(settings: Settings, invoi
     assert again.value == "2026-11-03" and again.raw_text == "3 Nov 2026"  # normalised
     item = _exported(settings, invoice)
     assert item["schema_version"] == 4
-    (customer,) = _field(item, "customer")
-    assert customer["value"] == "Northwind Traders, 5 Mill Lane, Leeds"  # the model's, kept
-    (correction,) = customer["corrections"]
-    assert correction["value"] == "Northwind Traders" and correction["boxes"]
+    (vendor,) = _field(item, "vendor")
+    assert vendor["value"] == "ACME Office Supplies Ltd."  # the model's, kept
+    (correction,) = vendor["corrections"]
+    assert correction["value"] == "ACME Office Supplies" and correction["boxes"]
     x0, y0, x1, y1 = correction["boxes"][0]["box"]
     assert 0 < x0 < x1 < 1 and 0 < y0 < y1 < 0.5
 

@@ -176,6 +176,23 @@ def test_the_seller_is_read_in_the_block_its_label_heads() -> None:
     assert _read("vendor", unlabelled) == "Muster-Kunde GmbH"
 
 
+@pytest.mark.parametrize(
+    ("field", "row", "name"),
+    [
+        ("customer", "Bill to: Northwind Traders, 5 Mill Lane, Leeds", "Northwind Traders"),
+        ("customer", "Customer: Smith, Jones & Co", "Smith, Jones & Co"),  # no number follows
+        ("vendor", "Muster GmbH, Hauptstr. 1, 12345 Berlin", "Muster GmbH"),
+        ("vendor", "Kestrel Design, Ltd.", "Kestrel Design, Ltd."),
+    ],
+)
+def test_a_name_ends_where_the_address_its_line_runs_on_into_begins(
+    field: str, row: str, name: str
+) -> None:
+    """A party printed on one line with its address is read up to the comma after which
+    numbers start (the street, the postcode); a comma inside a name stays."""
+    assert _read(field, _rows(row)) == name
+
+
 def test_a_document_without_pages_has_no_seller_and_no_address() -> None:
     """An empty document (no pages) gives nothing rather than failing."""
     receipt = load_schema("receipt")

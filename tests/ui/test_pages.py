@@ -166,11 +166,11 @@ def test_a_document_question_fields_and_corrections(ui: Settings, tmp_path: Path
     )
 
     app.selectbox(key=f"fields-{invoice}-schema").select("invoice").run()
-    fix = f"fix-{invoice}-invoice-customer"
-    assert app.text_input(key=f"{fix}-text").value == "Northwind Traders, 5 Mill Lane, Leeds"
-    app.text_input(key=f"{fix}-text").input("Northwind Traders")
+    fix = f"fix-{invoice}-invoice-vendor"
+    assert app.text_input(key=f"{fix}-text").value == "ACME Office Supplies Ltd."
+    app.text_input(key=f"{fix}-text").input("ACME Office Supplies")
     app.button(key=f"FormSubmitter:{fix}-Save correction").click().run()
-    assert "corrected" in _texts(app) and "Northwind Traders" in _texts(app)
+    assert "corrected" in _texts(app) and "ACME Office Supplies" in _texts(app)
     confirm = f"fix-{invoice}-invoice-total"
     app.button(key=f"FormSubmitter:{confirm}-Confirm").click().run()
     with open_database(ui)() as session:
@@ -178,7 +178,7 @@ def test_a_document_question_fields_and_corrections(ui: Settings, tmp_path: Path
 
         (exported,) = export_documents(session=session, document_ids=[invoice])
     corrections = {f.name: f.corrections for f in exported.fields if f.corrections}
-    assert corrections["customer"][0].value == "Northwind Traders"
+    assert corrections["vendor"][0].value == "ACME Office Supplies"
     # The table puts what needs review first and shows the person's value beside the model's.
     table = app.dataframe[0].value.set_index("field")
     assert table.index[0] == "line_items" and table["review"].iloc[0] == "⚠"
@@ -186,7 +186,7 @@ def test_a_document_question_fields_and_corrections(ui: Settings, tmp_path: Path
     assert len(settled) > 5 and settled == sorted(settled)  # then the least confident first
     # GBP is printed as "£": boxed where the engine read it, at its confidence (0.70).
     assert table.loc["currency", ["where", "review"]].tolist() == ["page 1", ""]
-    assert table.loc["customer", "person"] == "corrected: Northwind Traders"
+    assert table.loc["vendor", "person"] == "corrected: ACME Office Supplies"
     assert table.loc["total", ["value", "person"]].tolist() == ["89.28", "confirmed: 89.28"]
     assert corrections["total"][0].kind == "confirmed"
 
