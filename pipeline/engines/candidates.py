@@ -38,12 +38,12 @@ from pipeline.engines.layout_rules import (
 )
 from pipeline.engines.readers import (
     FINAL_AMOUNT_KEY,
+    amounts_in,
     excluded,
     first_date,
     has_decimals,
     id_shaped,
     key_hits,
-    last_amount,
     value_reader,
 )
 from pipeline.fields.normalize import date_orders, normalize, read_day_first
@@ -222,10 +222,8 @@ def _printed(spec: FieldSpec, lines: list[list[Line]]) -> Iterator[Candidate]:
                     "tender_line": float(bool(TENDER.search(line.text))),
                     "change_line": float(bool(CHANGE.search(line.text))),
                 }
-                for word in line.words:
-                    found = last_amount([word], page, 0.0)
-                    if found is not None:
-                        yield Candidate(found, dict(features))
+                for found in amounts_in(line.words, page, 0.0):
+                    yield Candidate(found, dict(features))
 
 
 def _ids_in(line: Line, page: int) -> Iterator[Candidate]:

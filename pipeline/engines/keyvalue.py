@@ -151,11 +151,27 @@ def _line_tokens(line: Line) -> list[tuple[str, int]]:
 def _value_words(
     lines: Sequence[Line], index: int, rest: list[Word], key_words: list[Word]
 ) -> list[Word]:
-    """Words after the key on its line; else the next line's words under the key."""
-    rest = [word for word in rest if norm_token(word.text) or has_digit(word.text)]
+    """Words after the key on its line, up to the next form label; else the next line's
+    words under the key."""
+    rest = [
+        word for word in _up_to_next_label(rest) if norm_token(word.text) or has_digit(word.text)
+    ]
     if rest:
         return rest
     return words_under(lines, index, key_words, reach_right=BELOW_REACH)
+
+
+def _up_to_next_label(words: list[Word]) -> list[Word]:
+    """A value ends where another form field begins on its line: "TVA : FR11999999998 -
+    SIRET : 99999999800010 - ... capital de 120 000,00 €" ends before "SIRET". The label is
+    the word before a lone colon or a word ending in one, once a value with a digit has
+    been read (a long key's own words come before its colon: "Total Sales (Inclusive of
+    GST) : 6.36")."""
+    for index, word in enumerate(words):
+        label = index - 1 if word.text == ":" else index if word.text.endswith(":") else 0
+        if label > 0 and any(has_digit(before.text) for before in words[:label]):
+            return words[:label]
+    return words
 
 
 BELOW_REACH = 0.5  # a form's value under its key may run far to the right of it

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from pipeline.engines.base import FieldSpec
 from pipeline.engines.keyvalue import (
+    COLUMN_GAP,
     Found,
     KeyHit,
     find_keys,
@@ -113,12 +114,49 @@ def first_date(words: Sequence[Word], page: int, score: float) -> Found | None:
 
 
 def last_amount(words: Sequence[Word], page: int, score: float) -> Found | None:
-    for word in reversed(words):
-        if find_amounts(word.text) and not find_dates(word.text) and ":" not in word.text[1:-1]:
-            _, (begin, end) = find_amounts(word.text)[-1]  # a span of the cleaned text
-            found = clean_text(word.text)[begin:end].strip()
-            return Found(found, page_of([word], page), [word], score)
+    for index in range(len(words) - 1, -1, -1):
+        if _amount_word(words[index].text):
+            return _amount_ending(words, index, page, score)
     return None
+
+
+def amounts_in(words: Sequence[Word], page: int, score: float) -> list[Found]:
+    """Every amount printed in the words, in reading order."""
+    found = []
+    index = len(words) - 1
+    while index >= 0:
+        if _amount_word(words[index].text):
+            amount = _amount_ending(words, index, page, score)
+            found.append(amount)
+            index -= len(amount.words) - 1
+        index -= 1
+    return found[::-1]
+
+
+def _amount_word(text: str) -> bool:
+    return bool(find_amounts(text)) and not find_dates(text) and ":" not in text[1:-1]
+
+
+def _amount_ending(words: Sequence[Word], index: int, page: int, score: float) -> Found:
+    """The amount that ends with word `index`: with the thousands printed before it when a
+    space groups them ("120 000,00 €", which a text layer splits at its spaces)."""
+    start = index
+    while start > 0 and _groups_thousands(words[start - 1], words[start]):
+        start -= 1
+    chunk = list(words[start : index + 1])
+    text = " ".join(word.text for word in chunk)
+    _, (begin, end) = find_amounts(text)[-1]  # a span of the cleaned text
+    return Found(clean_text(text)[begin:end].strip(), page_of(chunk, page), chunk, score)
+
+
+def _groups_thousands(before: Word, group: Word) -> bool:
+    """ "120" and "000,00" are one number: a group of three digits (with decimals after a
+    comma, the languages that group by spaces) a space after one to three digits."""
+    return (
+        bool(THOUSANDS_GROUP.match(group.text))
+        and bool(LEADING_GROUP.fullmatch(before.text))
+        and group.box.x0 - before.box.x1 < COLUMN_GAP / 2
+    )
 
 
 def amount_of(found: Found) -> float:
@@ -130,6 +168,8 @@ def has_decimals(found: Found) -> bool:
     return bool(re.search(r"[.,]\d{2}$", found.text))
 
 
+THOUSANDS_GROUP = re.compile(r"\d{3}(,\d+)?(?!\d)(?![.,]\d)")
+LEADING_GROUP = re.compile(r"[-(]?\d{1,3}")
 READERS: dict[str, Reader] = {
     "id": id_after,
     "date": lambda hit, page: first_date(hit.value_words, page, hit.score),

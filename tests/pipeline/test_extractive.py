@@ -384,6 +384,20 @@ def test_invoice_labels_in_the_languages_invoices_come_in(language: str) -> None
     assert found == EXPECTED_IN_LANGUAGES[language]
 
 
+def test_an_invoice_s_net_total_is_its_subtotal() -> None:
+    """On an invoice "Net total" is the amount before tax, as e-invoice renderings label it
+    (on a receipt "Nett Total" is the amount paid)."""
+    page = _page_of_lines(
+        "Bei Spiel GmbH", "Design (hours) 160.00 €", "Balloons 316.00 €", "Net total: 496.00 €",
+        "VAT total: 75.04 €", "Due payable: 571.04 €",
+    )  # fmt: skip
+    schema = load_schema("invoice")
+    subtotal, total = ExtractiveEngine().extract(
+        [page], [schema.field("subtotal").spec(), schema.field("total").spec()]
+    )
+    assert (subtotal.text, total.text) == ("496.00", "571.04")
+
+
 def test_a_german_receipt_date_and_total() -> None:
     page = _page_of_lines(
         "Bäckerei Schmidt", "Datum: 03.11.2026 10:14", "2x Brötchen 1,20", "Kaffee 2,80",

@@ -193,6 +193,39 @@ def test_a_name_ends_where_the_address_its_line_runs_on_into_begins(
     assert _read(field, _rows(row)) == name
 
 
+@pytest.mark.parametrize(
+    ("row", "total"),
+    [
+        ("Total TTC 1 234,56 €", "1 234,56"),  # a text layer splits it at its spaces
+        ("Gesamtbetrag -1 234 567,89 EUR", "-1 234 567,89"),
+        ("Total 1 150.00", "150.00"),  # a count before an amount with a decimal point
+    ],
+)
+def test_an_amount_grouped_by_spaces_is_one_amount(row: str, total: str) -> None:
+    """Thousands printed apart are one amount, read whole and offered whole."""
+    lines = _stacked((0.1, 0.1, row))
+    assert _read("total", lines) == total
+    spec = INVOICE.field("total").spec()
+    printed = {c.found.text for c in field_candidates(spec, lines, None)}
+    assert total in printed and "234,56" not in printed
+    apart = _stacked((0.1, 0.1, "Total 2"), (0.4, 0.1, "500,00"))  # a column apart
+    assert _read("total", apart) == "500,00"
+
+
+def test_a_value_ends_where_the_next_label_on_its_line_begins() -> None:
+    """After "TVA :" come other fields of a letterhead ("SIRET :", a share capital): the
+    tax is not the capital; a long key's words before its own colon are no label."""
+    letterhead = _stacked(
+        (0.1, 0.05, "TVA : FR11999999998 - SIRET : 99999999800010 - capital de 120 000,00 €"),
+        (0.1, 0.50, "TVA 20% 19,00 €"),
+    )
+    assert _read("tax", letterhead) == "19,00"
+    receipt = [
+        group_lines(_page_of_lines("Total Sales (Inclusive of GST) : 6.36", "Cash 10.00").words)
+    ]
+    assert find_field(load_schema("receipt").field("total").spec(), receipt).text == "6.36"
+
+
 def test_a_document_without_pages_has_no_seller_and_no_address() -> None:
     """An empty document (no pages) gives nothing rather than failing."""
     receipt = load_schema("receipt")
