@@ -25,7 +25,14 @@ from typing import TypeVar
 
 from pipeline.engines.address_blocks import address_runs
 from pipeline.engines.base import FieldSpec
-from pipeline.engines.keyvalue import Found, KeyHit, has_digit, one_column, words_under
+from pipeline.engines.keyvalue import (
+    Found,
+    KeyHit,
+    column_cells,
+    has_digit,
+    one_column,
+    words_under,
+)
 from pipeline.engines.layout_rules import (
     ADDRESS_STOP,
     ALIGNED,
@@ -349,11 +356,7 @@ def _segments(words: list[Word]) -> Iterator[_Span]:
 def _row_cells(words: list[Word]) -> float:
     """The column cells the line's words fall into besides one, a quarter for each, up to
     1: a name or a key shares its line with one or two others, a table's header row more."""
-    count = 0
-    while words:
-        words = words[len(one_column(words)) :]
-        count += 1
-    return min((count - 1) / MAX_ROW_CELLS, 1.0)
+    return min((len(column_cells(words)) - 1) / MAX_ROW_CELLS, 1.0)
 
 
 def _heads(hit: KeyHit, index: int, span: _Span) -> bool:

@@ -210,3 +210,12 @@ def one_column(words: list[Word]) -> list[Word]:
         if words[index].box.x0 - words[index - 1].box.x1 > COLUMN_GAP:
             return words[:index]
     return words
+
+
+def column_cells(words: list[Word]) -> list[list[Word]]:
+    """The line's words cut at every column gap."""
+    cells = []
+    while words:
+        cells.append(one_column(words))
+        words = words[len(cells[-1]) :]
+    return cells

@@ -13,7 +13,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
 
 from pipeline.engines.base import FieldSpec
-from pipeline.engines.keyvalue import Found, has_digit, norm_token, one_column, page_of
+from pipeline.engines.keyvalue import (
+    Found,
+    column_cells,
+    has_digit,
+    norm_token,
+    one_column,
+    page_of,
+)
 from pipeline.fields.normalize import (
     CURRENCY_SYMBOLS,
     find_amounts,
@@ -74,8 +81,18 @@ def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     if found is None:
         return None
     line, score = found
-    words = _wrapped_name(lines[0], line, name_words(after_label(line.words)), labels)
+    name = name_words(_without_details(after_label(line.words)))
+    words = _wrapped_name(lines[0], line, name, labels)
     return Found(name_text(words), line.page, words, score)
+
+
+def _without_details(words: list[Word]) -> list[Word]:
+    """The line without the column cells that hold a title or contact details: "Kestrel
+    Design Ltd" and, across the page on its line, "INVOICE". Cells are kept otherwise: OCR
+    spaces a shop's name on a receipt as widely as columns ("T HREE   STOOGES")."""
+    cells = column_cells(words)
+    kept = [cell for cell in cells if not ADDRESS_STOP.search(" ".join(w.text for w in cell))]
+    return [word for cell in kept or cells for word in cell]
 
 
 def name_words(words: list[Word]) -> list[Word]:

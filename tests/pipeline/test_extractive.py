@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pymupdf
 import pytest
 
 from app.samples import write_samples
@@ -35,6 +36,54 @@ def receipts() -> dict[str, list[Page]]:
 def invoice(tmp_path_factory: pytest.TempPathFactory) -> list[Page]:
     folder = tmp_path_factory.mktemp("samples")
     return _pages(next(p for p in write_samples(folder) if p.suffix == ".pdf"))
+
+
+# An English invoice of the common layout, as (x, y, text, size) in points on A4: the
+# seller's name with the title across the page, the invoice's details on the right, the
+# buyer under "Bill To", the items and a column of totals.
+ENGLISH_INVOICE = [
+    (50, 60, "Kestrel Design Ltd", 16), (400, 60, "INVOICE", 18),
+    (50, 80, "14 Quay Street", 10), (400, 85, "Invoice # INV-1042", 10),
+    (50, 94, "Bristol BS1 4DJ", 10), (400, 99, "Date: 12 March 2026", 10),
+    (50, 108, "VAT Reg. GB 123 4567 89", 10), (400, 113, "Due Date: 11 April 2026", 10),
+    (50, 150, "Bill To", 11), (50, 165, "Harbour Foods plc", 10), (50, 179, "2 Dock Road", 10),
+    (50, 193, "Cardiff CF10 5AB", 10),
+    (50, 240, "Description", 10), (300, 240, "Qty", 10), (360, 240, "Unit Price", 10),
+    (480, 240, "Amount", 10),
+    (50, 258, "Logo design", 10), (300, 258, "1", 10), (360, 258, "1,200.00", 10),
+    (480, 258, "1,200.00", 10),
+    (50, 272, "Brand guidelines", 10), (300, 272, "1", 10), (360, 272, "800.00", 10),
+    (480, 272, "800.00", 10),
+    (360, 300, "Subtotal", 10), (480, 300, "2,000.00", 10),
+    (360, 314, "VAT 20%", 10), (480, 314, "400.00", 10),
+    (360, 328, "Total", 10), (480, 328, "2,400.00", 10),
+    (360, 342, "Balance Due", 10), (480, 342, "£2,400.00", 10),
+    (50, 400, "Payment within 30 days to Kestrel Design Ltd, account 12345678.", 10),
+]  # fmt: skip
+
+
+def test_an_english_invoice_of_the_common_layout() -> None:
+    document = pymupdf.open()
+    page = document.new_page(width=595, height=842)
+    for x, y, text, size in ENGLISH_INVOICE:
+        page.insert_text((x, y), text, fontsize=size, fontname="helv")
+    with open_document(document.tobytes()) as opened:
+        pages = list(opened.pages())
+    schema = load_schema("invoice")
+    values = ExtractiveEngine().extract(pages, [f.spec() for f in schema.fields])
+    found = {v.field.name: normalize(v.field.type, v.text) if v.text else None for v in values}
+    assert found | {"line_items": None} == {
+        "invoice_number": "INV-1042",
+        "issue_date": "2026-03-12",
+        "due_date": "2026-04-11",
+        "vendor": "Kestrel Design Ltd",  # not "... INVOICE", printed on its line
+        "customer": "Harbour Foods plc",
+        "currency": "GBP",
+        "subtotal": "2000.00",
+        "tax": "400.00",
+        "total": "2400.00",
+        "line_items": None,
+    }
 
 
 @pytest.mark.parametrize("stem", RECEIPTS)

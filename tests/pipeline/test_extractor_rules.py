@@ -226,6 +226,15 @@ def test_a_value_ends_where_the_next_label_on_its_line_begins() -> None:
     assert find_field(load_schema("receipt").field("total").spec(), receipt).text == "6.36"
 
 
+def test_the_seller_s_line_without_the_title_across_the_page() -> None:
+    """A title or contact detail printed on the seller's line, a column away, is no part of
+    the name; a wide gap inside a name (OCR spaces large print so) keeps it whole."""
+    titled = _stacked((0.1, 0.1, "Kestrel Design Ltd"), (0.7, 0.1, "INVOICE"))
+    assert _read("vendor", titled) == "Kestrel Design Ltd"
+    spaced = _stacked((0.1, 0.1, "THREE"), (0.3, 0.1, "STOOGES SDN BHD"))
+    assert _read("vendor", spaced) == "THREE STOOGES SDN BHD"
+
+
 def test_a_document_without_pages_has_no_seller_and_no_address() -> None:
     """An empty document (no pages) gives nothing rather than failing."""
     receipt = load_schema("receipt")
