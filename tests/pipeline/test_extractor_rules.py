@@ -19,6 +19,7 @@ from pipeline.fields.schemas import load_schema
 from pipeline.layout import Line, group_lines
 from pipeline.types import Box, Word
 from tests.pipeline.test_extractive import _page_of_lines
+from tests.pipeline.test_ranker import _page
 
 INVOICE = load_schema("invoice")
 
@@ -122,13 +123,8 @@ def test_the_seller_s_line(rows: tuple[str, ...], vendor: str) -> None:
 
 
 def _stacked(*rows: tuple[float, float, str]) -> list[list[Line]]:
-    """A one-page document of lines given as (x0, y0, text), 0.02 high, words side by side."""
-    words = []
-    for x0, y0, text in rows:
-        for number, token in enumerate(text.split()):
-            left = x0 + number * 0.07
-            words.append(Word(token, Box(0, left, y0, left + 0.06, y0 + 0.02)))
-    return [group_lines(words)]
+    """A one-page document of lines given as (x, y, text) (test_ranker's layout)."""
+    return [group_lines(_page(list(rows)).words)]
 
 
 @pytest.mark.parametrize(
