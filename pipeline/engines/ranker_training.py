@@ -32,6 +32,10 @@ from pipeline.types import Page
 BUILTIN_SETS = Path(__file__).with_name("extractor-sets.npz")
 REGULARISATION = 0.5  # scikit-learn's C: few documents, so weights are kept small
 MIN_RIGHT = 3  # a field needs this many right candidates in training to get weights
+# Below this many sets with a right and a wrong candidate, a field follows its rules: one
+# contrasting receipt cannot teach dozens of features which of two dates is the receipt's.
+MIN_CONTRASTS = 3
+RULE_MARGIN = 4.0  # logit by which a followed rule's choice outranks the other candidates
 MIN_SCALE = 1e-3  # features lie in 0..1; a spread below this carries nothing to learn from
 MAX_FOLDS = 10
 CALIBRATION_POINTS = 101  # the calibration map is stored at 0, 0.01, ..., 1
@@ -190,10 +194,12 @@ def _fit_models(sets: Sequence[FieldSet]) -> dict[str, LinearModel]:
         members = [one for one in sets if kind in one.kinds and len(one.right)]
         if sum(int(one.right.any()) for one in members) < MIN_RIGHT:
             continue
+        contrasts = sum(bool(one.right.any() and not one.right.all()) for one in members)
+        if contrasts < MIN_CONTRASTS:
+            models[kind] = _following_rules(members)
+            continue
         vectors = np.vstack([one.vectors for one in members])
         right = np.concatenate([one.right for one in members])
-        if right.all():
-            continue  # nothing to tell apart
         weights = np.concatenate([np.full(len(one.right), one.weight) for one in members])
         mean, scale = vectors.mean(axis=0), vectors.std(axis=0)
         scale[scale < MIN_SCALE] = 1.0  # a feature all but constant in training: left as is
@@ -201,6 +207,17 @@ def _fit_models(sets: Sequence[FieldSet]) -> dict[str, LinearModel]:
         fitted.fit((vectors - mean) / scale, right, sample_weight=weights)
         models[kind] = LinearModel(mean, scale, fitted.coef_[0], float(fitted.intercept_[0]))
     return models
+
+
+def _following_rules(members: Sequence[FieldSet]) -> LinearModel:
+    """Weights that pick the rules' choice, at the (smoothed) share of training sets in
+    which it was right: what a field's few examples can tell."""
+    ruled = [one for one in members if one.rule >= 0]
+    right = sum(one.weight for one in ruled if one.right[one.rule])
+    rate = (right + 1.0) / (sum(one.weight for one in ruled) + 2.0)
+    coef = np.asarray([RULE_MARGIN if name == "rule_choice" else 0.0 for name in FEATURES])
+    flat = np.zeros(len(FEATURES))
+    return LinearModel(flat, flat + 1.0, coef, float(np.log(rate / (1 - rate))) - RULE_MARGIN)
 
 
 def _platt(judged: list[tuple[float, bool]]) -> Calibration:
