@@ -39,6 +39,7 @@ from pipeline.engines.layout_rules import (
     BLOCK_LINES,
     COMPANY_SUFFIX,
     NAME_FIELDS,
+    SALUTATION,
     is_builtin_label,
     labels_a_name,
     leading_label,
@@ -110,11 +111,6 @@ FEATURES = (
     "street_first",  # it starts as a street does ("No. 12", "Lot 5", "Jalan ...", a number)
     "under_company",  # the line above it carries a legal form or a registration number
     "numberless_first",  # its first line has no digit (a mall's or a building's name)
-)
-SALUTATION = re.compile(
-    r"^(herrn?|frau|firma|mr|mrs|ms|miss|dr|m|mme|mlle|monsieur|madame|dhr|mevr|"
-    r"sr|sra|sig|sig\.ra|sr\.a)\.?$",
-    re.IGNORECASE,
 )
 HEADER_SHARE = 0.6
 MAX_HEADER_LINES = 24

@@ -23,7 +23,7 @@ from rapidfuzz import fuzz
 from pipeline.engines.base import Answer, Engine, FieldSpec, FieldValue, Question
 from pipeline.engines.candidates import field_candidates
 from pipeline.engines.keyvalue import Found, KeyHit
-from pipeline.engines.layout_rules import LAYOUT_RULES
+from pipeline.engines.layout_rules import LAYOUT_RULES, labelled_party
 from pipeline.engines.ranker import Ranker, load_ranker
 from pipeline.engines.readers import (
     FINAL_AMOUNT_KEY,
@@ -149,6 +149,8 @@ def find_field(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
         return _amount_value(spec, lines)
     if spec.type == "id":
         return _id_value(spec, lines)
+    if spec.name == "customer":
+        return labelled_party(spec, lines) or _keyed_value(spec, lines)
     return _keyed_value(spec, lines)
 
 

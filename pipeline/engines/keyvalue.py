@@ -134,6 +134,7 @@ class KeyIndex:
         return KeyHit(index, key_words, value, score / 100, line.words[:first])
 
 
+RUN_IN_VALUE = re.compile(r":\w")
 _WORD_SLASH = re.compile(r"(?<=[^\W\d_])/(?=[^\W\d_])")
 
 
@@ -152,11 +153,12 @@ def _value_words(
     lines: Sequence[Line], index: int, rest: list[Word], key_words: list[Word]
 ) -> list[Word]:
     """Words after the key on its line, up to the next form label; else the next line's
-    words under the key."""
+    words under the key, unless the key's word runs on into its value past a colon
+    ("Customer:2": the line under it, "Your order AB321", is no customer)."""
     rest = [
         word for word in _up_to_next_label(rest) if norm_token(word.text) or has_digit(word.text)
     ]
-    if rest:
+    if rest or RUN_IN_VALUE.search(key_words[-1].text):
         return rest
     return words_under(lines, index, key_words, reach_right=BELOW_REACH)
 

@@ -62,6 +62,11 @@ NAME_LABEL = re.compile(  # a form's label for a party's name, in the invoice la
     r"raz[aã]o social)$",
     re.IGNORECASE,
 )
+SALUTATION = re.compile(
+    r"^(herrn?|frau|firma|mr|mrs|ms|miss|dr|m|mme|mlle|monsieur|madame|dhr|mevr|"
+    r"sr|sra|sig|sig\.ra|sr\.a)\.?$",
+    re.IGNORECASE,
+)
 REGISTRATION_IN_TEXT = re.compile(r"\(\s*\d[\d\s-]{4,}-?\s?[A-Z]?\s*\)")
 HEADER_SHARE = 0.4
 NAME_FIELDS = frozenset({"company", "vendor", "customer"})
@@ -78,12 +83,43 @@ def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     labels = frozenset(_plain(label) for label in spec.labels)
     block = _labelled_block(lines, labels)
     found = _company_line(block, labels) or _company_line(_header_lines(lines), labels)
+    return _party_name(lines, found, labels)
+
+
+def labelled_party(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """A party's name in the block one of its labels heads, alone on its line or in its
+    column ("Käufer/Leistungsempfänger:" over the buyer's number, ids and "Name: ..."),
+    read as the seller's is; None when the page has no such block."""
+    labels = frozenset(_plain(label) for label in spec.labels)
+    return _party_name(lines, _company_line(_labelled_block(lines, labels), labels), labels)
+
+
+def _party_name(
+    lines: list[list[Line]], found: tuple[Line, float] | None, labels: frozenset[str]
+) -> Found | None:
+    """The name on the line found, without its form label, title cells or the address it
+    runs on into, and with the line it wraps from or onto."""
     if found is None:
         return None
     line, score = found
     name = name_words(_without_details(after_label(line.words)))
-    words = _wrapped_name(lines[0], line, name, labels)
+    words = _with_salutation(lines[0], line, _wrapped_name(lines[0], line, name, labels))
     return Found(name_text(words), line.page, words, score)
+
+
+def _with_salutation(page_lines: list[Line], line: Line, name: list[Word]) -> list[Word]:
+    """A person's name with the salutation set on the line above it ("Herrn" over "Max
+    Mustermann", as an invoice and its e-invoice name the buyer), or the name under a
+    salutation found alone."""
+    index = _line_index(page_lines, line)
+    if _salutation_only(name) and index + 1 < len(page_lines):
+        return [*name, *after_label(page_lines[index + 1].words)]
+    above = page_lines[index - 1].words if index else []
+    return [*above, *name] if _salutation_only(above) else name
+
+
+def _salutation_only(words: list[Word]) -> bool:
+    return len(words) == 1 and bool(SALUTATION.match(words[0].text))
 
 
 def _without_details(words: list[Word]) -> list[Word]:
@@ -113,17 +149,42 @@ def name_text(words: list[Word]) -> str:
 
 
 def _labelled_block(lines: list[list[Line]], labels: frozenset[str]) -> list[Line]:
-    """The lines under the first line of the first page that is nothing but one of the
-    field's labels ("Verkäufer", "Seller:"), in its column: a party's block, whose name
-    may follow its number and ids ("Nummer: 549910") and need not be at the top of the
-    page."""
+    """The lines under the first cell of the first page that is nothing but one of the
+    field's labels ("Verkäufer", "Seller:", or "BILL TO" beside other column heads), cut
+    to its column: a party's block, whose name may follow its number and ids ("Nummer:
+    549910") and need not be at the top of the page."""
     page_lines = lines[0] if lines else []
     for index, line in enumerate(page_lines):
-        if _plain(line.text).rstrip(" :") in labels:
-            left = line.box.x0 - ALIGNED
+        column = _label_column(line, labels)
+        if column is not None:
+            left, label_end, right = column
             below = page_lines[index + 1 : index + 1 + BLOCK_LINES]
-            return [under for under in below if left < under.box.x0 < line.box.x1]
+            cut = [[w for w in under.words if left < w.box.x0 < right] for under in below]
+            return [Line(words) for words in cut if words and words[0].box.x0 < label_end]
     return []
+
+
+def _label_column(line: Line, labels: frozenset[str]) -> tuple[float, float, float] | None:
+    """Where the line's cell that is nothing but one of `labels` starts and ends, and
+    where the cell after it starts (1.0: none does)."""
+    cells = column_cells(line.words)
+    for number, cell in enumerate(cells):
+        if _is_label(cell, labels):
+            right = cells[number + 1][0].box.x0 if number + 1 < len(cells) else 1.0
+            return cell[0].box.x0 - ALIGNED, cell[-1].box.x1, right
+    return None
+
+
+def _is_label(words: list[Word], labels: frozenset[str]) -> bool:
+    """The words are nothing but one of `labels`, or labels joined by slashes ("Käufer /
+    Leistungsempfänger:", the buyer as the recipient of a service too)."""
+    parts = _plain(" ".join(word.text for word in words)).rstrip(" :").split("/")
+    return any(part.strip() in labels for part in parts) and all(part.strip() for part in parts)
+
+
+def _line_index(page_lines: list[Line], line: Line) -> int:
+    """Where the page's line that `line` (or a cell cut from it) comes from is."""
+    return next(i for i, whole in enumerate(page_lines) if line.words[0] in whole.words)
 
 
 def _wrapped_name(
@@ -135,7 +196,7 @@ def _wrapped_name(
     where the name does, in the same print size, right against it, alone on its line, and
     be a name's part: no digits, no label or contact detail, no legal form of its own above
     the one that ends the name."""
-    index = page_lines.index(line)
+    index = _line_index(page_lines, line)
     if _ends_in_legal_form(name):
         above = page_lines[index - 1] if index else None
         if above and _name_part(above, labels, last=False) and _wrapped(above.words, name):

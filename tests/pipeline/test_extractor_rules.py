@@ -172,6 +172,56 @@ def test_the_seller_is_read_in_the_block_its_label_heads() -> None:
     assert _read("vendor", unlabelled) == "Muster-Kunde GmbH"
 
 
+def test_the_buyer_is_read_in_the_block_its_label_heads() -> None:
+    """Under a buyer's label alone on its line (two joined by a slash here) or in its
+    column (beside other column heads) the buyer's name follows its number and ids, after
+    a form's "Name:"; the seller's legal name printed first is not the buyer. A page
+    without such a block reads the name after the buyer's key as before."""
+    page = _stacked(
+        (0.1, 0.10, "Lieferant GmbH"),
+        (0.1, 0.30, "Käufer/Leistungsempfänger:"),
+        (0.1, 0.33, "Nummer: 16259"),
+        (0.1, 0.36, "Globale Nummer: 4304171000002 (GTIN)"),
+        (0.1, 0.39, "Name: ConsultingService GmbH"),
+        (0.1, 0.42, "Anschrift: Musterstr. 18"),
+    )
+    assert _read("customer", page) == "ConsultingService GmbH"
+    beside_other_heads = _stacked(
+        (0.1, 0.30, "BILL TO"),
+        (0.5, 0.30, "INVOICE NUMBER"),
+        (0.1, 0.33, "Orchard Labs Inc."),
+        (0.5, 0.33, "2026-117"),
+    )
+    assert _read("customer", beside_other_heads) == "Orchard Labs Inc."
+    assert _read("customer", _rows("Lieferant GmbH", "Client : Hôtel Saint Denis")) == (
+        "Hôtel Saint Denis"
+    )
+
+
+def test_a_key_run_into_its_value_reads_nothing_under_it() -> None:
+    """ "Customer:2" prints the buyer's number in the key's own word: the line under it is
+    the next field ("Your order AB321"), not the buyer, as it is under a key alone."""
+    assert _read("customer", _rows("Customer:2", "Your order AB321")) is None
+    assert _read("customer", _rows("Customer", "Theodor Est")) == "Theodor Est"
+    assert _read("invoice_number", _rows("Invoice No:", "A-4711")) == "A-4711"
+
+
+@pytest.mark.parametrize(
+    ("rows", "name"),
+    [
+        ([(0.1, 0.34, "Herrn"), (0.1, 0.37, "Max Mustermann")], "Herrn Max Mustermann"),
+        ([(0.4, 0.34, "Herrn"), (0.1, 0.37, "Name: Max Mustermann")], "Herrn Max Mustermann"),
+        ([(0.1, 0.34, "Beispielmieter GmbH"), (0.1, 0.37, "Musterstr. 1")], "Beispielmieter GmbH"),
+    ],
+)
+def test_a_person_billed_is_named_with_the_salutation_over_the_name(
+    rows: list[tuple[float, float, str]], name: str
+) -> None:
+    """ "Herrn" on the line over the buyer's name is part of it, as the invoice's e-invoice
+    names the buyer; whichever of the two lines the block's reading lands on."""
+    assert _read("customer", _stacked((0.1, 0.30, "Rechnungsempfänger"), *rows)) == name
+
+
 @pytest.mark.parametrize(
     ("field", "row", "name"),
     [
