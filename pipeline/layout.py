@@ -2,8 +2,8 @@
 
 Text-layer words arrive in the PDF's content order and OCR words in detection order;
 neither is reliably reading order. Engines and grounding both need lines, so they are
-built here once, geometrically: a word joins the line whose vertical extent it overlaps
-most (relative to the smaller height), then each line is sorted left to right.
+built here once, geometrically: a word joins the line whose row it overlaps most
+(relative to the smaller height), then each line is sorted left to right.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def group_lines(words: Sequence[Word]) -> PageLines:
     for word in sorted(words, key=lambda w: (w.box.y0 + w.box.y1, w.box.x0)):
         best, best_overlap = None, MIN_VERTICAL_OVERLAP
         for line in lines[-8:]:  # only recent lines can share a row with this word
-            overlap = _vertical_overlap(line.words[-1].box, word.box)
+            overlap = _row_overlap(line, word.box)
             if overlap >= best_overlap:
                 best, best_overlap = line, overlap
         if best is None:
@@ -74,6 +74,29 @@ def group_lines(words: Sequence[Word]) -> PageLines:
         line.words.sort(key=lambda w: w.box.x0)
     lines.sort(key=lambda line: (line.box.y0 + line.box.y1, line.box.x0))
     return PageLines(lines)
+
+
+def _row_overlap(line: Line, box: Box) -> float:
+    """How much `box` shares the row of `line`: its overlap with the line's word nearest
+    beside it (a line slanting across a scan drifts from word to word) or with the line's
+    middle band, whichever is more. Not with the word last added: a word of another column
+    set between two close lines would chain them into one ("Ma 35 rue jolie de boutique la"
+    from "Ma jolie boutique" over "35 rue de la", beside "Alexandre Payet")."""
+    beside = min(line.words, key=lambda word: _horizontal_gap(word.box, box))
+    return max(_vertical_overlap(beside.box, box), _vertical_overlap(_band(line), box))
+
+
+def _horizontal_gap(a: Box, b: Box) -> float:
+    return max(a.x0 - b.x1, b.x0 - a.x1, 0.0)
+
+
+def _band(line: Line) -> Box:
+    """The line's row: the median top and bottom of its words."""
+    middle = len(line.words) // 2
+    top = sorted(word.box.y0 for word in line.words)[middle]
+    bottom = sorted(word.box.y1 for word in line.words)[middle]
+    first = line.words[0].box
+    return Box(first.page, first.x0, top, first.x1, bottom)
 
 
 def _vertical_overlap(a: Box, b: Box) -> float:
