@@ -60,16 +60,22 @@ def per_page(lines: Sequence[Line], name: str, derive: Callable[[Sequence[Line]]
 def group_lines(words: Sequence[Word]) -> PageLines:
     """The words of ONE page as lines in reading order (top to bottom, left to right)."""
     lines: list[Line] = []
+    spans: list[list[float]] = []  # each line's top and bottom, to pass over lines quickly
     for word in sorted(words, key=lambda w: (w.box.y0 + w.box.y1, w.box.x0)):
-        best, best_overlap = None, MIN_VERTICAL_OVERLAP
-        for line in lines[-8:]:  # only recent lines can share a row with this word
-            overlap = _row_overlap(line, word.box)
-            if overlap >= best_overlap:
-                best, best_overlap = line, overlap
-        if best is None:
+        box = word.box
+        best, best_overlap = -1, MIN_VERTICAL_OVERLAP
+        for index in range(max(len(lines) - 8, 0), len(lines)):  # only recent lines can
+            top, bottom = spans[index]  # share a row with this word
+            if box.y0 < bottom and top < box.y1:
+                overlap = _row_overlap(lines[index], box)
+                if overlap >= best_overlap:
+                    best, best_overlap = index, overlap
+        if best < 0:
             lines.append(Line([word]))
+            spans.append([box.y0, box.y1])
         else:
-            best.words.append(word)
+            lines[best].words.append(word)
+            spans[best] = [min(spans[best][0], box.y0), max(spans[best][1], box.y1)]
     for line in lines:
         line.words.sort(key=lambda w: w.box.x0)
     lines.sort(key=lambda line: (line.box.y0 + line.box.y1, line.box.x0))
@@ -83,7 +89,8 @@ def _row_overlap(line: Line, box: Box) -> float:
     set between two close lines would chain them into one ("Ma 35 rue jolie de boutique la"
     from "Ma jolie boutique" over "35 rue de la", beside "Alexandre Payet")."""
     beside = min(line.words, key=lambda word: _horizontal_gap(word.box, box))
-    return max(_vertical_overlap(beside.box, box), _vertical_overlap(_band(line), box))
+    overlap = _vertical_overlap(beside.box, box)
+    return overlap if overlap >= 1.0 else max(overlap, _vertical_overlap(_band(line), box))
 
 
 def _horizontal_gap(a: Box, b: Box) -> float:
