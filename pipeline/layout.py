@@ -15,6 +15,7 @@ from typing import TypeVar, cast
 from pipeline.types import Box, Word
 
 MIN_VERTICAL_OVERLAP = 0.5
+RECENT_LINES = 8  # only the lines begun last can share a row with the next word
 T = TypeVar("T")
 
 
@@ -60,12 +61,12 @@ def per_page(lines: Sequence[Line], name: str, derive: Callable[[Sequence[Line]]
 def group_lines(words: Sequence[Word]) -> PageLines:
     """The words of ONE page as lines in reading order (top to bottom, left to right)."""
     lines: list[Line] = []
-    spans: list[list[float]] = []  # each line's top and bottom, to pass over lines quickly
+    spans: list[list[float]] = []  # each line's top and bottom: lines a word cannot reach
     for word in sorted(words, key=lambda w: (w.box.y0 + w.box.y1, w.box.x0)):
         box = word.box
         best, best_overlap = -1, MIN_VERTICAL_OVERLAP
-        for index in range(max(len(lines) - 8, 0), len(lines)):  # only recent lines can
-            top, bottom = spans[index]  # share a row with this word
+        for index in range(max(len(lines) - RECENT_LINES, 0), len(lines)):
+            top, bottom = spans[index]
             if box.y0 < bottom and top < box.y1:
                 overlap = _row_overlap(lines[index], box)
                 if overlap >= best_overlap:
