@@ -80,18 +80,22 @@ def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     """The seller: in the block a seller's label heads ("Verkäufer:") where the page has
     one, else at the top of the page; there the first line carrying a company suffix, else
     the first wordy line."""
-    labels = frozenset(_plain(label) for label in spec.labels)
-    block = _labelled_block(lines, labels)
-    found = _company_line(block, labels) or _company_line(_header_lines(lines), labels)
-    return _party_name(lines, found, labels)
+    labels = _plain_labels(spec)
+    return labelled_party(spec, lines) or _party_name(
+        lines, _company_line(_header_lines(lines), labels), labels
+    )
 
 
 def labelled_party(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     """A party's name in the block one of its labels heads, alone on its line or in its
     column ("Käufer/Leistungsempfänger:" over the buyer's number, ids and "Name: ..."),
     read as the seller's is; None when the page has no such block."""
-    labels = frozenset(_plain(label) for label in spec.labels)
+    labels = _plain_labels(spec)
     return _party_name(lines, _company_line(_labelled_block(lines, labels), labels), labels)
+
+
+def _plain_labels(spec: FieldSpec) -> frozenset[str]:
+    return frozenset(_plain(label) for label in spec.labels)
 
 
 def _party_name(
@@ -103,15 +107,15 @@ def _party_name(
         return None
     line, score = found
     name = name_words(_without_details(after_label(line.words)))
-    words = _with_salutation(lines[0], line, _wrapped_name(lines[0], line, name, labels))
+    index = _line_index(lines[0], line)
+    words = _with_salutation(lines[0], index, _wrapped_name(lines[0], index, name, labels))
     return Found(name_text(words), line.page, words, score)
 
 
-def _with_salutation(page_lines: list[Line], line: Line, name: list[Word]) -> list[Word]:
-    """A person's name with the salutation set on the line above it ("Herrn" over "Max
-    Mustermann", as an invoice and its e-invoice name the buyer), or the name under a
-    salutation found alone."""
-    index = _line_index(page_lines, line)
+def _with_salutation(page_lines: list[Line], index: int, name: list[Word]) -> list[Word]:
+    """A person's name, read from line `index`, with the salutation set on the line above
+    it ("Herrn" over "Max Mustermann", as an invoice and its e-invoice name the buyer), or
+    the name under a salutation found alone."""
     if _salutation_only(name) and index + 1 < len(page_lines):
         return [*name, *after_label(page_lines[index + 1].words)]
     above = page_lines[index - 1].words if index else []
@@ -188,15 +192,14 @@ def _line_index(page_lines: list[Line], line: Line) -> int:
 
 
 def _wrapped_name(
-    page_lines: list[Line], line: Line, name: list[Word], labels: frozenset[str]
+    page_lines: list[Line], index: int, name: list[Word], labels: frozenset[str]
 ) -> list[Word]:
-    """The name with the line it was wrapped from or onto, when the two lines read as one
-    name ending in its legal form: "MVM Musterhafter" over "Versicherungsverein
-    Musterstadt a.G.", whichever of the two the rules found. The other line must start
-    where the name does, in the same print size, right against it, alone on its line, and
-    be a name's part: no digits, no label or contact detail, no legal form of its own above
-    the one that ends the name."""
-    index = _line_index(page_lines, line)
+    """The name, read from line `index`, with the line it was wrapped from or onto, when
+    the two lines read as one name ending in its legal form: "MVM Musterhafter" over
+    "Versicherungsverein Musterstadt a.G.", whichever of the two the rules found. The other
+    line must start where the name does, in the same print size, right against it, alone on
+    its line, and be a name's part: no digits, no label or contact detail, no legal form of
+    its own above the one that ends the name."""
     if _ends_in_legal_form(name):
         above = page_lines[index - 1] if index else None
         if above and _name_part(above, labels, last=False) and _wrapped(above.words, name):
