@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
 from itertools import combinations
 from typing import TypeVar
 
@@ -40,6 +39,8 @@ from pipeline.engines.layout_rules import (
     COMPANY_SUFFIX,
     NAME_FIELDS,
     SALUTATION,
+    SEPARATOR,
+    invoice_field,
     is_builtin_label,
     labels_a_name,
     leading_label,
@@ -55,7 +56,6 @@ from pipeline.engines.readers import (
     value_reader,
 )
 from pipeline.fields.normalize import date_orders, normalize, read_day_first
-from pipeline.fields.schemas import load_schema
 from pipeline.layout import Line, per_page
 from pipeline.types import Word
 
@@ -116,7 +116,6 @@ HEADER_SHARE = 0.6
 MAX_HEADER_LINES = 24
 UNDER_SLACK = 0.02  # a value under its key may start a little left of it
 MAX_ROW_CELLS = 4  # a line of this many cells besides a name's is a table's row
-SEPARATOR = frozenset("-|·•–—")  # between a letterhead's name, street and town
 NUMBER_WORD = re.compile(r"^(n[or]|n°|nº|#|num|number|nummer|numéro|número|numero)\.?:?$", re.I)
 TENDER = re.compile(
     r"\b(cash|tender\w*|card|visa|master\w*|gegeben|bar|espèces|efectivo|contanti|"
@@ -310,13 +309,7 @@ class _Span:
 
 def _other_party(spec: FieldSpec) -> FieldSpec:
     """The labels of the party a name field is not: the buyer's for a seller's name."""
-    return _invoice_field("vendor" if spec.name == "customer" else "customer")
-
-
-@cache
-def _invoice_field(name: str) -> FieldSpec:
-    fields = {definition.name: definition for definition in load_schema("invoice").fields}
-    return fields[name].spec()
+    return invoice_field("vendor" if spec.name == "customer" else "customer")
 
 
 def _name_spans(page_lines: list[Line], index: int) -> Iterator[_Span]:

@@ -23,7 +23,8 @@ from rapidfuzz import fuzz
 from pipeline.engines.base import Answer, Engine, FieldSpec, FieldValue, Question
 from pipeline.engines.candidates import field_candidates
 from pipeline.engines.keyvalue import Found, KeyHit
-from pipeline.engines.layout_rules import LAYOUT_RULES, labelled_party
+from pipeline.engines.layout_rules import LAYOUT_RULES, labelled_party, seller
+from pipeline.engines.postal_blocks import window_party
 from pipeline.engines.ranker import Ranker, load_ranker
 from pipeline.engines.readers import (
     FINAL_AMOUNT_KEY,
@@ -150,7 +151,11 @@ def find_field(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     if spec.type == "id":
         return _id_value(spec, lines)
     if spec.name == "customer":
-        return labelled_party(spec, lines) or _keyed_value(spec, lines)
+        return (
+            labelled_party(spec, lines)
+            or _keyed_value(spec, lines)
+            or window_party(lines, seller(lines))
+        )
     return _keyed_value(spec, lines)
 
 

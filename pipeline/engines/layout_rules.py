@@ -28,7 +28,7 @@ from pipeline.fields.normalize import (
     normalize_amount,
     normalize_number,
 )
-from pipeline.fields.schemas import builtin_fields
+from pipeline.fields.schemas import builtin_fields, load_schema
 from pipeline.layout import Line
 from pipeline.types import Word
 
@@ -68,6 +68,7 @@ SALUTATION = re.compile(
     re.IGNORECASE,
 )
 REGISTRATION_IN_TEXT = re.compile(r"\(\s*\d[\d\s-]{4,}-?\s?[A-Z]?\s*\)")
+SEPARATOR = frozenset("-|·•–—")  # between a letterhead's name, street and town
 HEADER_SHARE = 0.4
 NAME_FIELDS = frozenset({"company", "vendor", "customer"})
 ALIGNED = 0.01  # share of the page width within which two lines start together
@@ -86,6 +87,17 @@ def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     )
 
 
+def seller(lines: list[list[Line]]) -> Found | None:
+    """The seller's name by its rule: what the buyer's rules must not take for the buyer."""
+    return _company(invoice_field("vendor"), lines)
+
+
+@cache
+def invoice_field(name: str) -> FieldSpec:
+    fields = {definition.name: definition for definition in load_schema("invoice").fields}
+    return fields[name].spec()
+
+
 def labelled_party(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     """A party's name in the block one of its labels heads, alone on its line or in its
     column ("Käufer/Leistungsempfänger:" over the buyer's number, ids and "Name: ..."),
@@ -95,7 +107,7 @@ def labelled_party(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
 
 
 def _plain_labels(spec: FieldSpec) -> frozenset[str]:
-    return frozenset(_plain(label) for label in spec.labels)
+    return frozenset(plain(label) for label in spec.labels)
 
 
 def _party_name(
@@ -138,10 +150,13 @@ def _without_details(words: list[Word]) -> list[Word]:
 def name_words(words: list[Word]) -> list[Word]:
     """A name without the address its line runs on into: "Northwind Traders, 5 Mill Lane,
     Leeds" ends at the first comma after which a number is printed ("Smith, Jones & Co"
-    is one name)."""
+    is one name), a letterhead's "Au bon moulin SARL - 1242 chemin ..." at its separator."""
     for index, word in enumerate(words[:-1]):
-        if word.text.endswith(",") and any(has_digit(after.text) for after in words[index + 1 :]):
-            return words[: index + 1]
+        if any(has_digit(after.text) for after in words[index + 1 :]):
+            if word.text.endswith(","):
+                return words[: index + 1]
+            if index and word.text in SEPARATOR:
+                return words[:index]
     return words
 
 
@@ -182,7 +197,7 @@ def _label_column(line: Line, labels: frozenset[str]) -> tuple[float, float, flo
 def _is_label(words: list[Word], labels: frozenset[str]) -> bool:
     """The words are nothing but one of `labels`, or labels joined by slashes ("Käufer /
     Leistungsempfänger:", the buyer as the recipient of a service too)."""
-    parts = _plain(" ".join(word.text for word in words)).rstrip(" :").split("/")
+    parts = plain(" ".join(word.text for word in words)).rstrip(" :").split("/")
     return any(part.strip() in labels for part in parts) and all(part.strip() for part in parts)
 
 
@@ -303,7 +318,7 @@ def _detail_or_label(line: Line, labels: frozenset[str]) -> bool:
     return (
         bool(ADDRESS_STOP.search(text))
         or text.endswith(":")
-        or _plain(text) in labels
+        or plain(text) in labels
         or is_builtin_label(line.words)
         or labels_other_than_name(leading_label(line.words))
     )
@@ -357,15 +372,15 @@ def _header_lines(lines: list[list[Line]]) -> list[Line]:
     seller."""
     if not lines or not lines[0]:
         return []
-    elsewhere = {_plain(line.text) for page in lines[1:] for line in page}
+    elsewhere = {plain(line.text) for page in lines[1:] for line in page}
     return [
         line
         for line in lines[0]
-        if line.box.y0 < HEADER_SHARE and _plain(line.text) not in elsewhere
+        if line.box.y0 < HEADER_SHARE and plain(line.text) not in elsewhere
     ]
 
 
-def _plain(text: str) -> str:
+def plain(text: str) -> str:
     return " ".join(text.casefold().split())
 
 

@@ -28,6 +28,9 @@ from pipeline.layout import Line
 from pipeline.types import Word
 
 Reader = Callable[[KeyHit, int], "Found | None"]
+# A customer's number or a tax id, which no name holds: up to three letters (a country's
+# code), then five digits or more.
+IDENTIFIER = re.compile(r"^[A-Z]{0,3}\d{5,}$")
 
 
 def key_hits(spec: FieldSpec, lines: list[list[Line]]) -> list[tuple[int, KeyHit]]:
@@ -65,11 +68,17 @@ def string_after(hit: KeyHit, page: int) -> Found | None:
 
 def name_after(hit: KeyHit, page: int) -> Found | None:
     """A party's name after its key, without the address a one-line block runs on into
-    ("Bill to: Northwind Traders, 5 Mill Lane, Leeds")."""
+    ("Bill to: Northwind Traders, 5 Mill Lane, Leeds"). None where the key names the
+    party's number or tax id ("N° TVA client FR19787878784") or the key's words run on in
+    a sentence ("Facture à régler par virement ..."): a name is written with a capital."""
     found = string_after(hit, page)
     if found is None:
         return None
     words = name_words(found.words)
+    if any(IDENTIFIER.match(word.text.strip(" :;,.#")) for word in words) or not any(
+        word.text[:1].isupper() for word in words
+    ):
+        return None
     return (
         found if words is found.words else Found(name_text(words), found.page, words, found.score)
     )

@@ -206,6 +206,87 @@ def test_a_key_run_into_its_value_reads_nothing_under_it() -> None:
     assert _read("invoice_number", _rows("Invoice No:", "A-4711")) == "A-4711"
 
 
+SELLER_BLOCK = (
+    (0.6, 0.04, "Bei Spiel GmbH"),
+    (0.6, 0.07, "Ecke 12"),
+    (0.6, 0.10, "12345 Stadthausen"),
+)
+
+
+@pytest.mark.parametrize(
+    ("rows", "name"),
+    [
+        (  # the seller's own block beside it, a person with the salutation over the name
+            (
+                *SELLER_BLOCK,
+                (0.1, 0.20, "Herrn"),
+                (0.1, 0.23, "Theodor Est"),
+                (0.1, 0.26, "Bahnstr. 42"),
+                (0.1, 0.29, "D-88802 Spielkreis"),
+                (0.1, 0.36, "Customer:2"),
+            ),
+            "Herrn Theodor Est",
+        ),
+        (  # a delivery block above it, and a key that reads the buyer's tax id
+            (
+                (0.1, 0.04, "Au bon moulin SARL - 1242 chemin de l'olive - 84340 Malaucène"),
+                (0.1, 0.11, "Adresse de livraison"),
+                (0.1, 0.14, "Entrepôt Nord"),
+                (0.1, 0.17, "2 rue du Port"),
+                (0.1, 0.20, "13002 Marseille"),
+                (0.55, 0.16, "Ma jolie boutique"),
+                (0.55, 0.19, "35 rue de la République"),
+                (0.55, 0.22, "69001 Lyon"),
+                (0.1, 0.36, "N° TVA client FR19787878784"),
+            ),
+            "Ma jolie boutique",
+        ),
+        (  # lines set one and a half apart, the town before its state and ZIP code
+            (
+                *SELLER_BLOCK,
+                (0.1, 0.20, "Orchard Labs Inc."),
+                (0.1, 0.235, "400 Elm Street"),
+                (0.1, 0.27, "Springfield, IL 62704"),
+            ),
+            "Orchard Labs Inc.",
+        ),
+        (SELLER_BLOCK, None),  # the seller's block is the only one
+        ((*SELLER_BLOCK, (0.1, 0.20, "Theodor Est"), (0.1, 0.30, "Springfield, IL 62704")), None),
+        (  # a street at the top of the block: its name was set too far above
+            (
+                *SELLER_BLOCK,
+                (0.1, 0.20, "Theodor Est"),
+                (0.1, 0.30, "Bahnstr. 42"),
+                (0.1, 0.33, "88802 Spielkreis"),
+            ),
+            None,
+        ),
+    ],
+)
+def test_a_buyer_no_label_names_is_the_recipient_of_the_postal_block(
+    rows: tuple[tuple[float, float, str], ...], name: str | None
+) -> None:
+    """With no buyer's label, the buyer is named at the top of the block set for an
+    envelope's window (name, street, postcode and town in one column, lines close): not
+    the seller's own block, nor one a delivery label heads; a name too far above its
+    postcode is no block's."""
+    assert _read("customer", _stacked(*rows)) == name
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "N° TVA client FR19787878784",
+        "Customer VAT Number ESA12345674",
+        "Facture à régler par virement sur le compte suivant :",
+    ],
+)
+def test_a_buyer_s_key_that_reads_a_number_or_a_sentence_names_no_one(row: str) -> None:
+    """A key for the buyer's tax id reads an identifier, and a buyer's label word in a
+    sentence ("Facture à" in "Facture à régler ...") reads its rest: neither is a name."""
+    assert _read("customer", _rows(row)) is None
+
+
 @pytest.mark.parametrize(
     ("rows", "name"),
     [
@@ -229,13 +310,19 @@ def test_a_person_billed_is_named_with_the_salutation_over_the_name(
         ("customer", "Customer: Smith, Jones & Co", "Smith, Jones & Co"),  # no number follows
         ("vendor", "Muster GmbH, Hauptstr. 1, 12345 Berlin", "Muster GmbH"),
         ("vendor", "Kestrel Design, Ltd.", "Kestrel Design, Ltd."),
+        (
+            "vendor",
+            "Au bon moulin SARL - 1242 chemin de l'olive - 84340 Malaucène",
+            "Au bon moulin SARL",
+        ),
     ],
 )
 def test_a_name_ends_where_the_address_its_line_runs_on_into_begins(
     field: str, row: str, name: str
 ) -> None:
-    """A party printed on one line with its address is read up to the comma after which
-    numbers start (the street, the postcode); a comma inside a name stays."""
+    """A party printed on one line with its address is read up to the comma or the
+    letterhead's separator after which numbers start (the street, the postcode); a comma
+    inside a name stays."""
     assert _read(field, _rows(row)) == name
 
 

@@ -362,7 +362,7 @@ def test_training_is_reproducible_to_the_last_weight() -> None:
     A deliberate change to training updates this digest along with `make ranker`."""
     sets = load_sets(BUILTIN_SETS)[::20][:80]
     trained = hashlib.sha256(fit_ranker(sets).to_json().encode()).hexdigest()
-    assert trained == "ce9e38d8d17e1cbd4f426555f36fa5d07cbd8bc77cb5c607eb901918479cdf73"
+    assert trained == "5256e00a942845055cae23b7ca99789739ef06581b98f26efed16b304e56d8bb"
 
 
 @pytest.mark.slow
