@@ -44,9 +44,11 @@ from pipeline.engines.layout_rules import (
     is_builtin_label,
     labels_a_name,
     leading_label,
+    line_index,
 )
 from pipeline.engines.readers import (
     FINAL_AMOUNT_KEY,
+    Reader,
     amounts_in,
     excluded,
     first_date,
@@ -70,6 +72,7 @@ FEATURES = (
     "key_final",  # the key names the amount finally due ("Amount due")
     "key_in_phrase",  # words run into the key ("Tax representative of the seller:")
     "key_row_cells",  # the key's line's other column cells: a table's "Total" column heads rows
+    "key_column_rows",  # the key's column prints another value under this one: a table's row
     "y",
     "x",
     "later_page",
@@ -174,7 +177,18 @@ def _keyed(
             under = _under(hit, lines[page])
             found = read(under, page) if under is not None else None
         if found is not None:
-            yield Candidate(found, _key_features(spec, hit, found, lines[page][hit.line]))
+            features = _key_features(spec, hit, found, lines[page][hit.line])
+            if features["key_below"]:
+                features["key_column_rows"] = float(_another_row(hit, found, lines[page], read))
+            yield Candidate(found, features)
+
+
+def _another_row(hit: KeyHit, found: Found, page_lines: list[Line], read: Reader) -> bool:
+    """The key's column prints a value on the line after the value's too: the value is a
+    table's row (one VAT rate's net amount), not the document's one value."""
+    index = line_index(page_lines, found.words[0])
+    below = words_under(page_lines, index, hit.key_words, reach_left=UNDER_SLACK)
+    return bool(below) and read(dataclasses.replace(hit, value_words=below), found.page) is not None
 
 
 def _under(hit: KeyHit, page_lines: list[Line]) -> KeyHit | None:

@@ -67,6 +67,9 @@ SALUTATION = re.compile(
     r"sr|sra|sig|sig\.ra|sr\.a)\.?$",
     re.IGNORECASE,
 )
+# A customer's number, a tax id or a stamp's code, which no name holds: up to three letters
+# (a country's code), then five digits or more.
+IDENTIFIER = re.compile(r"^[:;,.#]*[A-Z]{0,3}\d{5,}[:;,.]*$")
 REGISTRATION_IN_TEXT = re.compile(r"\(\s*\d[\d\s-]{4,}-?\s?[A-Z]?\s*\)")
 SEPARATOR = frozenset("-|·•–—")  # between a letterhead's name, street and town
 HEADER_SHARE = 0.4
@@ -119,7 +122,7 @@ def _party_name(
         return None
     line, score = found
     name = name_words(_without_details(after_label(line.words)))
-    index = _line_index(lines[0], line)
+    index = line_index(lines[0], line.words[0])
     words = _with_salutation(lines[0], index, _wrapped_name(lines[0], index, name, labels))
     return Found(name_text(words), line.page, words, score)
 
@@ -161,9 +164,10 @@ def name_words(words: list[Word]) -> list[Word]:
 
 
 def name_text(words: list[Word]) -> str:
-    """A name's words as its text, without a registration number printed in it and the
-    comma it was cut at."""
-    text = REGISTRATION_IN_TEXT.sub(" ", " ".join(word.text for word in words))
+    """A name's words as its text, without a registration number or an identifier printed
+    in it ("SDN A06103 BHD", a stamp's code across the name) and the comma it was cut at."""
+    kept = [word.text for word in words if not IDENTIFIER.match(word.text)]
+    text = REGISTRATION_IN_TEXT.sub(" ", " ".join(kept))
     return " ".join(text.split()).rstrip(",")
 
 
@@ -201,9 +205,9 @@ def _is_label(words: list[Word], labels: frozenset[str]) -> bool:
     return any(part.strip() in labels for part in parts) and all(part.strip() for part in parts)
 
 
-def _line_index(page_lines: list[Line], line: Line) -> int:
-    """Where the page's line that `line` (or a cell cut from it) comes from is."""
-    return next(i for i, whole in enumerate(page_lines) if line.words[0] in whole.words)
+def line_index(page_lines: list[Line], word: Word) -> int:
+    """Where the page's line that holds `word` is."""
+    return next(i for i, line in enumerate(page_lines) if word in line.words)
 
 
 def _wrapped_name(
@@ -299,15 +303,26 @@ def _company_line(
 ) -> tuple[Line, float] | None:
     """The first header line with a company suffix (a copyright notice's "(c) AWV e.V." is
     none); else the first wordy line that is not a document title, a contact detail or a
-    label ("TAX INVOICE", "TEL: ...", "Verkäufer")."""
+    label ("TAX INVOICE", "TEL: ...", "Verkäufer"); the name in full where a line under
+    it repeats it with more (a brand's logo over "DOMINO'S PIZZA TAMAN UNIVERSITI")."""
     for line in header:
         if COMPANY_SUFFIX.search(line.text) and not COPYRIGHT.search(line.text):
             return line, 0.8
-    for line in header:
+    for index, line in enumerate(header):
         wordy = sum(char.isalpha() for char in line.text) >= 4
         if wordy and not _detail_or_label(line, labels):
-            return line, 0.4
+            return _in_full(line, header[index + 1 : index + 1 + BLOCK_LINES]), 0.4
     return None
+
+
+def _in_full(line: Line, below: list[Line]) -> Line:
+    """The first of the lines `below` that starts with `line`'s words and goes on in words
+    only (a branch's name after its brand's), else `line`."""
+    start = plain(line.text) + " "
+    for other in below:
+        if plain(other.text).startswith(start) and not has_digit(other.text):
+            return other
+    return line
 
 
 def _detail_or_label(line: Line, labels: frozenset[str]) -> bool:

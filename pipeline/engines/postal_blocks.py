@@ -26,14 +26,15 @@ from pipeline.engines.layout_rules import (
 from pipeline.layout import Line
 from pipeline.types import Word
 
-# A cell that is a postcode and town: "69001 Lyon", "D-88802 Spielkreis", "1012 AB
-# Amsterdam", "Springfield, IL 62704", "London SW1A 1AA".
+# A cell that is a postcode and town: "69001 Lyon", "D-88802 Spielkreis", "1100-048
+# Lisboa", "1012 AB Amsterdam", "Springfield, IL 62704", "London SW1A 1AA".
 POSTAL_LINE = re.compile(
-    r"^([A-Z]{1,2}-)?\d{4,5}\s+[^\W\d_]"
+    r"^([A-Z]{1,2}-)?\d{4,5}(-\d{3})?\s+[^\W\d_]"
     r"|^\d{4}\s?[A-Z]{2}\s+[^\W\d_]"
     r"|[^\W\d_],?\s+[A-Z]{2}\s+\d{5}(-\d{4})?$"
     r"|[^\W\d_]\s+[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}$"
 )
+PARTS = re.compile(r"[·•●|]| - ")  # what joins a return address's parts on one line
 # Labels over a block that is not the buyer's, in the invoice languages.
 OTHER_PARTY = re.compile(
     r"\b(ship(ped)?\s+to|deliver(y|ed)?(\s+(to|address))?|lieferadresse|lieferanschrift|"
@@ -68,6 +69,8 @@ def _block_above(header: list[Line], index: int, cell: list[Word]) -> list[list[
     for line in reversed(header[:index]):
         top = block[0][0].box
         aligned = [c for c in column_cells(line.words) if abs(c[0].box.x0 - left) < ALIGNED]
+        if aligned and _holds_postcode(aligned[0]):
+            return block  # another block's end: the return address over the window
         if aligned and top.y0 - aligned[0][-1].box.y1 < (top.y1 - top.y0) * BLOCK_GAP:
             block.insert(0, aligned[0])
         elif aligned:
@@ -75,6 +78,13 @@ def _block_above(header: list[Line], index: int, cell: list[Word]) -> list[list[
         if len(block) == MAX_LINES or line.box.y1 < top.y0 - (top.y1 - top.y0) * 3:
             return block
     return block
+
+
+def _holds_postcode(cell: list[Word]) -> bool:
+    """A postcode and town is printed in the cell, alone or as one of the parts a
+    separator joins ("Bei Spiel GmbH · Ecke 12 · 12345 Stadthausen")."""
+    text = " ".join(word.text for word in cell)
+    return any(POSTAL_LINE.search(part.strip()) for part in PARTS.split(text))
 
 
 def _recipient(block: list[list[Word]], seller: Found | None) -> Found | None:

@@ -22,15 +22,18 @@ from pipeline.engines.keyvalue import (
     one_column,
     page_of,
 )
-from pipeline.engines.layout_rules import NAME_FIELDS, after_label, name_text, name_words
+from pipeline.engines.layout_rules import (
+    IDENTIFIER,
+    NAME_FIELDS,
+    after_label,
+    name_text,
+    name_words,
+)
 from pipeline.fields.normalize import clean_text, find_amounts, find_dates
 from pipeline.layout import Line
 from pipeline.types import Word
 
 Reader = Callable[[KeyHit, int], "Found | None"]
-# A customer's number or a tax id, which no name holds: up to three letters (a country's
-# code), then five digits or more.
-IDENTIFIER = re.compile(r"^[A-Z]{0,3}\d{5,}$")
 
 
 def key_hits(spec: FieldSpec, lines: list[list[Line]]) -> list[tuple[int, KeyHit]]:
@@ -75,7 +78,7 @@ def name_after(hit: KeyHit, page: int) -> Found | None:
     if found is None:
         return None
     words = name_words(found.words)
-    if any(IDENTIFIER.match(word.text.strip(" :;,.#")) for word in words) or not any(
+    if any(IDENTIFIER.match(word.text) for word in words) or not any(
         word.text[:1].isupper() for word in words
     ):
         return None

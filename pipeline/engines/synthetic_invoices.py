@@ -12,6 +12,7 @@ are training data only: cross-validation never scores them (`scored=False`).
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -72,6 +73,7 @@ STREETS = ("Hauptstraße 12", "12 rue de la Paix", "Keizersgracht 101", "Calle M
            "Via Roma 22", "Rua Augusta 9", "1 High Street")  # fmt: skip
 CITIES = ("10115 Berlin", "75002 Paris", "1015 Amsterdam", "28013 Madrid", "00184 Roma",
           "1100-048 Lisboa", "London EC1A 1BB")  # fmt: skip
+RATES = (Decimal(7), Decimal(19), Decimal(20), Decimal(21), Decimal(10), Decimal("5.5"))
 CURRENCIES = (("EUR", "€"), ("EUR", "EUR"), ("GBP", "£"), ("USD", "$"), ("CHF", "CHF"))
 
 
@@ -140,16 +142,18 @@ def _company(chance: random.Random, language: Language) -> str:
 
 
 def _buyer(chance: random.Random, language: Language, sheet: _Sheet) -> str:
-    """The buyer's block: its label beside or above the name; a person after a salutation
-    wraps to the next line."""
+    """The buyer's block: its label beside or above the name, or no label at all as in an
+    envelope's window; a person after a salutation wraps to the next line."""
     x, y = chance.choice(((0.08, 0.2), (0.08, 0.26), (0.55, 0.2)))
-    if chance.random() < 0.3:
-        name = chance.choice(PEOPLE)
+    person = chance.random() < 0.3
+    name = chance.choice(PEOPLE) if person else _company(chance, language)
+    if chance.random() < 0.25:
+        return _window(chance, language, sheet, name, person)
+    if person:
         sheet.write(x, y, f"{language.buyer}:")
         sheet.write(x, y + 1.5 * LINE, language.salutation)
         sheet.write(x, y + 3 * LINE, name)
         return f"{language.salutation} {name}"
-    name = _company(chance, language)
     if chance.random() < 0.5:
         sheet.write(x, y, f"{language.buyer}: {name}")
     else:
@@ -157,6 +161,19 @@ def _buyer(chance: random.Random, language: Language, sheet: _Sheet) -> str:
         sheet.write(x, y + 1.5 * LINE, name)
     sheet.write(x, y + 3 * LINE, chance.choice(STREETS))
     return name
+
+
+def _window(
+    chance: random.Random, language: Language, sheet: _Sheet, name: str, person: bool
+) -> str:
+    """The buyer as a letter addresses it, with no label: name (a person's under a
+    salutation), street, postcode and town. No return address over it: its first part, the
+    seller's name every time, taught the ranker that any part of a letterhead line is the
+    seller, with nothing on the real invoices to say otherwise (docs/extractor.md)."""
+    named = [language.salutation, name] if person else [name]
+    for row, text in enumerate([*named, chance.choice(STREETS), chance.choice(CITIES)]):
+        sheet.write(0.08, 0.2 + row * 1.5 * LINE, text)
+    return " ".join(named)
 
 
 def _invoice_number(chance: random.Random) -> str:
@@ -197,29 +214,49 @@ def _header(
 def _items(
     chance: random.Random, language: Language, sheet: _Sheet, symbol: str, gold: dict[str, str]
 ) -> float:
-    """Two to five rows, then net, tax and total under them; returns where the page ends."""
-    y, net = 0.48, Decimal(0)
+    """Two to five rows at one or two VAT rates, a breakdown by rate where there are two,
+    then net, tax and total under them; returns where the page ends."""
+    y, nets = 0.48, defaultdict[Decimal, Decimal](Decimal)
+    rates = chance.sample(RATES, chance.choice((1, 1, 2)))
     for row in range(chance.randrange(2, 6)):
         quantity, price = chance.randrange(1, 20), Decimal(chance.randrange(100, 50000)) / 100
-        amount = quantity * price
-        net += amount
+        nets[rates[row % len(rates)]] += quantity * price
         sheet.write(0.08, y, f"{chance.choice(TRADES)} service {row + 1}")
         sheet.write(0.5, y, str(quantity))
         sheet.write(0.62, y, _money(price, language))
-        sheet.write(0.8, y, _money(amount, language))
+        sheet.write(0.8, y, _money(quantity * price, language))
         y += 1.8 * LINE
-    rate = chance.choice((Decimal(7), Decimal(19), Decimal(20), Decimal(21), Decimal(10)))
-    tax = (net * rate / 100).quantize(Decimal("0.01"))
-    lines = [
-        (language.net, net),
-        (f"{language.tax} {rate}%", tax),
-        (language.total, net + tax),
-    ]
-    for key, value in lines:
+    taxes = {rate: (net * rate / 100).quantize(Decimal("0.01")) for rate, net in nets.items()}
+    if len(nets) > 1:
+        y = _breakdown(language, sheet, y, nets, taxes)
+    net, tax = sum(nets.values(), Decimal(0)), sum(taxes.values(), Decimal(0))
+    tax_key = f"{language.tax} {rates[0]}%" if len(nets) == 1 else language.tax
+    for key, value in ((language.net, net), (tax_key, tax), (language.total, net + tax)):
         y += 1.8 * LINE
         sheet.write(0.55, y, key)
         sheet.write(0.8, y, f"{_money(value, language)} {symbol}")
     gold |= {"subtotal": str(net), "tax": str(tax), "total": str(net + tax)}
+    return y
+
+
+def _breakdown(
+    language: Language,
+    sheet: _Sheet,
+    y: float,
+    nets: dict[Decimal, Decimal],
+    taxes: dict[Decimal, Decimal],
+) -> float:
+    """The VAT table of an invoice at two rates: rate, net and tax columns under their
+    heads, a row per rate. Its heads are the subtotal's and the tax's own labels, over a
+    row's amounts, not the document's."""
+    y += 1.8 * LINE
+    for x, head in ((0.08, "%"), (0.3, language.net), (0.55, language.tax)):
+        sheet.write(x, y, head)
+    for rate, net in nets.items():
+        y += 1.6 * LINE
+        sheet.write(0.08, y, f"{rate}%")
+        sheet.write(0.3, y, _money(net, language))
+        sheet.write(0.55, y, _money(taxes[rate], language))
     return y
 
 

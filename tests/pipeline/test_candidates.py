@@ -247,6 +247,21 @@ def test_a_key_in_a_table_s_header_row_counts_the_row_s_cells() -> None:
     assert (found["3.00"]["key_row_cells"], found["9.00"]["key_row_cells"]) == (0.75, 0.25)
 
 
+def test_a_value_under_a_column_head_with_more_rows_under_it_is_a_table_s_row() -> None:
+    """Under a VAT table's "Net" head, each rate's net is a row (another amount follows in
+    the column); a head over one amount alone, or a value beside its key, has no rows."""
+    subtotal = FieldSpec("subtotal", "amount", labels=("net",))
+    table = [(0.1, 0.1, "Rate"), (0.3, 0.1, "Net"), (0.1, 0.12, "7%"), (0.3, 0.12, "160.00")]
+    table += [(0.1, 0.14, "19%"), (0.3, 0.14, "336.00"), (0.1, 0.3, "Net 496.00")]
+    found = _by_text(subtotal, _page(table))
+    rows = {
+        text: found[text].get("key_column_rows", 0.0) for text in ("160.00", "336.00", "496.00")
+    }
+    assert rows == {"160.00": 1.0, "336.00": 0.0, "496.00": 0.0}
+    alone = _by_text(subtotal, _page(table[:4]))
+    assert alone["160.00"]["key_column_rows"] == 0.0
+
+
 @pytest.mark.parametrize(
     ("row", "in_phrase"),
     [

@@ -114,11 +114,18 @@ def test_a_value_under_its_key_may_start_a_little_left_of_it_but_not_under_anoth
             ("Bakkerij De Vries en Zoon: brood en banket", "Dorpsstraat 5"),
             "Bakkerij De Vries en Zoon: brood en banket",
         ),
+        (("NORTHWIND PIZZA SDN A06103 BHD", "12 Jalan Besar"), "NORTHWIND PIZZA SDN BHD"),
+        (  # the brand's logo, then its name in full with the branch's
+            ("NORTHWIND PIZZA", "GST REF NO: 001694", "NORTHWIND PIZZA TAMAN JAYA", "30, Jln 7"),
+            "NORTHWIND PIZZA TAMAN JAYA",
+        ),
+        (("NORTHWIND PIZZA", "NORTHWIND PIZZA 2 FOR 1", "30, Jln 7"), "NORTHWIND PIZZA"),
     ],
 )
 def test_the_seller_s_line(rows: tuple[str, ...], vendor: str) -> None:
-    """The seller is the top wordy line, without the registration number printed beside
-    the name, and a line of prose is no form's label for some other detail."""
+    """The seller is the top wordy line, without the registration number or a stamp's
+    code printed across the name, and in full where a line under it repeats it with more
+    words (not with numbers); a line of prose is no form's label for some other detail."""
     assert _read("vendor", _rows(*rows)) == vendor
 
 
@@ -216,9 +223,10 @@ SELLER_BLOCK = (
 @pytest.mark.parametrize(
     ("rows", "name"),
     [
-        (  # the seller's own block beside it, a person with the salutation over the name
+        (  # the seller's block beside it and its return address over it, a person
             (
                 *SELLER_BLOCK,
+                (0.1, 0.17, "Bei Spiel GmbH · Ecke 12 · 12345 Stadthausen"),
                 (0.1, 0.20, "Herrn"),
                 (0.1, 0.23, "Theodor Est"),
                 (0.1, 0.26, "Bahnstr. 42"),
@@ -249,6 +257,15 @@ SELLER_BLOCK = (
                 (0.1, 0.27, "Springfield, IL 62704"),
             ),
             "Orchard Labs Inc.",
+        ),
+        (
+            (
+                *SELLER_BLOCK,
+                (0.1, 0.20, "Ana Costa Lda"),
+                (0.1, 0.23, "Rua Augusta 9"),
+                (0.1, 0.26, "1100-048 Lisboa"),
+            ),
+            "Ana Costa Lda",
         ),
         (SELLER_BLOCK, None),  # the seller's block is the only one
         ((*SELLER_BLOCK, (0.1, 0.20, "Theodor Est"), (0.1, 0.30, "Springfield, IL 62704")), None),
