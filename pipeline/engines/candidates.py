@@ -428,25 +428,27 @@ def _valid(spec: FieldSpec, text: str) -> bool:
 
 
 def _relate_amounts(spec: FieldSpec, candidates: list[Candidate]) -> None:
-    """Rank, repetition and arithmetic among the document's amounts (in cents, exact)."""
+    """Rank, repetition and arithmetic among the document's amounts (in cents, exact).
+    Amounts rank by size: a credit note prints its total as its most negative amount."""
     if spec.type not in ("amount", "number"):
         return
     cents = {id(c): _cents(c.found.text) for c in candidates}
-    rank, count = _ranks([v for v in cents.values() if v is not None], descending=True)
-    nonzero = [value for value in rank if value]
+    printed = Counter(v for v in cents.values() if v is not None)
+    size, _ = _ranks([abs(v) for v in printed.elements()], descending=True)
+    nonzero = [value for value in printed if value]
     sums = {a + b for a, b in combinations(nonzero, 2)}
     for candidate in candidates:
         value = cents[id(candidate)]
         if value is None:
             continue
-        parts = [other for other in nonzero if other != value and value + other in rank]
+        parts = [other for other in nonzero if other != value and value + other in printed]
         candidate.features.update(
-            amount_rank=min(rank[value] / 5, 1.0),
-            largest=float(rank[value] == 0),
-            repeats=min(count[value] / 4, 1.0),
+            amount_rank=min(size[abs(value)] / 5, 1.0),
+            largest=float(size[abs(value)] == 0),
+            repeats=min(printed[value] / 4, 1.0),
             is_sum=float(value in sums),
             is_part=float(bool(parts) and value != 0),
-            larger_part=float(value != 0 and any(value > other for other in parts)),
+            larger_part=float(value != 0 and any(abs(value) > abs(other) for other in parts)),
         )
 
 

@@ -211,8 +211,9 @@ def _date_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
 def _amount_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     """The amount after the field's key. Printed money has decimals, so those win; among
     several, one read after a key naming the final amount ("Nett Total", "Amount due"),
-    then the largest (a total is never below its parts; qualifiers that name other
-    amounts, such as SUB TOTAL or TOTAL QTY, are excluded first)."""
+    then the largest (a total is never below its parts, in size: a credit note prints them
+    negative; qualifiers that name other amounts, such as SUB TOTAL or TOTAL QTY, are
+    excluded first)."""
     candidates = []
     for page_number, hit in keyed_hits(spec, lines):
         amount = last_amount(hit.value_words, page_number, hit.score)
@@ -223,7 +224,9 @@ def _amount_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
         return _largest_amount(lines)
     if not candidates:
         return None
-    return max(candidates, key=lambda found: (has_decimals(found), found.final, amount_of(found)))
+    return max(
+        candidates, key=lambda found: (has_decimals(found), found.final, abs(amount_of(found)))
+    )
 
 
 def _largest_amount(lines: list[list[Line]]) -> Found | None:

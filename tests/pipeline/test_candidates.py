@@ -247,6 +247,25 @@ def test_a_key_in_a_table_s_header_row_counts_the_row_s_cells() -> None:
     assert (found["3.00"]["key_row_cells"], found["9.00"]["key_row_cells"]) == (0.75, 0.25)
 
 
+def test_a_credit_note_s_amounts_rank_by_their_size() -> None:
+    """A credit note prints its amounts negative: its total is still the largest (in size)
+    and the sum, the net the larger of its parts, and the rules read the total."""
+    rows = [(0.1, 0.6, "Net -218.48"), (0.1, 0.65, "VAT -14.99"), (0.1, 0.7, "Total -233.47")]
+    found = _by_text(TOTAL, _page(rows))
+    total, net = found["-233.47"], found["-218.48"]
+    assert (total["largest"], total["amount_rank"], total["is_sum"]) == (1.0, 0.0, 1.0)
+    assert (net["amount_rank"], net["larger_part"], found["-14.99"]["larger_part"]) == (
+        0.2,
+        1.0,
+        0.0,
+    )
+    keyed_twice = _by_text(
+        FieldSpec("total", "amount", labels=("total", "amount")),
+        _page([(0.1, 0.6, "Amount -14.99"), (0.1, 0.7, "Total -233.47")]),
+    )
+    assert keyed_twice["-233.47"]["rule_choice"] == 1.0
+
+
 def test_a_value_under_a_column_head_with_more_rows_under_it_is_a_table_s_row() -> None:
     """Under a VAT table's "Net" head, each rate's net is a row (another amount follows in
     the column); a head over one amount alone, or a value beside its key, has no rows."""
