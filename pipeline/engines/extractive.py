@@ -195,8 +195,10 @@ def _keyed_list(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
 
 
 def _date_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    """Dates after the field's key first; otherwise the first date printed."""
-    for page_number, hit in keyed_hits(spec, lines):
+    """Dates after the field's key first, the most specific key's ("Date de facture"
+    before a bare "Date"); otherwise the first date printed."""
+    hits = sorted(keyed_hits(spec, lines), key=lambda item: -len(item[1].key_words))
+    for page_number, hit in hits:
         found = first_date(hit.value_words, page_number, hit.score)
         if found is not None:
             return found

@@ -34,7 +34,8 @@ from pipeline.types import Word
 
 COMPANY_SUFFIX = re.compile(
     r"\b(sdn\.?\s*bhd|bhd|berhad|enterprise|trading|ltd|limited|llc|inc|gmbh|plc|"
-    r"s\.?a\.?r\.?l|co\.|company|corporation|corp|restaurant|store|mart|holdings?)\b"
+    r"s\.?a\.?r\.?l|company|corporation|corp|restaurant|store|mart|holdings?)\b"
+    r"|\bco\.(?!\w|\s*(reg|no)\b)"  # "Supply Co.", not "Co. Reg. No."
     # The legal forms of the invoice languages: German, French, Dutch, Spanish, Italian,
     # Portuguese (case-sensitive where the letters are also common words).
     r"|\b(?-i:AG|KG|KGaA|OHG|UG|GbR|eG|PartG|SE|SAS|SASU|EURL|SNC|SA|SL|SLU|NV|BV|VOF|SRL|SPA|LDA|"
@@ -82,12 +83,17 @@ SAME_SIZE = 0.2  # two lines whose heights differ by less than this share are on
 
 def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     """The seller: in the block a seller's label heads ("Verkäufer:") where the page has
-    one, else at the top of the page; there the first line carrying a company suffix, else
-    the first wordy line."""
+    one, else at the top of the page, outside the block a buyer's label heads ("Factuur
+    aan:"); there the first line carrying a company suffix, else the first wordy line."""
     labels = _plain_labels(spec)
-    return labelled_party(spec, lines) or _party_name(
-        lines, _company_line(_header_lines(lines), labels), labels
-    )
+    buyers = {id(word) for line in _labelled_block(lines, _buyer_labels()) for word in line.words}
+    header = [line for line in _header_lines(lines) if id(line.words[0]) not in buyers]
+    return labelled_party(spec, lines) or _party_name(lines, _company_line(header, labels), labels)
+
+
+@cache
+def _buyer_labels() -> frozenset[str]:
+    return _plain_labels(invoice_field("customer"))
 
 
 def seller(lines: list[list[Line]]) -> Found | None:

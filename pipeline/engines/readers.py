@@ -37,12 +37,21 @@ Reader = Callable[[KeyHit, int], "Found | None"]
 
 
 def key_hits(spec: FieldSpec, lines: list[list[Line]]) -> list[tuple[int, KeyHit]]:
-    """Every place one of the field's labels is printed, with its page."""
+    """Every place one of the field's labels is printed, with its page; a label printed
+    inside a longer one of the field's ("Tax" in "Sales Tax") is that one's hit only."""
     hits: list[tuple[int, KeyHit]] = []
     for page_number, page_lines in enumerate(lines):
-        for label in spec.labels:
-            hits.extend((page_number, hit) for hit in find_keys(page_lines, label))
+        found = [hit for label in spec.labels for hit in find_keys(page_lines, label)]
+        hits.extend((page_number, hit) for hit in found if not _inside_another(hit, found))
     return hits
+
+
+def _inside_another(hit: KeyHit, hits: list[KeyHit]) -> bool:
+    words = {id(word) for word in hit.key_words}
+    return any(
+        len(other.key_words) > len(hit.key_words) and words < {id(word) for word in other.key_words}
+        for other in hits
+    )
 
 
 def keyed_hits(spec: FieldSpec, lines: list[list[Line]]) -> list[tuple[int, KeyHit]]:

@@ -167,11 +167,14 @@ def _window(
     chance: random.Random, language: Language, sheet: _Sheet, name: str, person: bool
 ) -> str:
     """The buyer as a letter addresses it, with no label: name (a person's under a
-    salutation), street, postcode and town. No return address over it: its first part, the
-    seller's name every time, taught the ranker that any part of a letterhead line is the
-    seller, with nothing on the real invoices to say otherwise (docs/extractor.md)."""
+    salutation; a company's with, on some, the person it is for under it), street,
+    postcode and town. No return address over it: its first part, the seller's name every
+    time, taught the ranker that any part of a letterhead line is the seller, with nothing
+    on the real invoices to say otherwise (docs/extractor.md)."""
     named = [language.salutation, name] if person else [name]
-    for row, text in enumerate([*named, chance.choice(STREETS), chance.choice(CITIES)]):
+    contact = f"{language.salutation} {chance.choice(PEOPLE)}"
+    under = [contact] if not person and chance.random() < 0.4 else []
+    for row, text in enumerate([*named, *under, chance.choice(STREETS), chance.choice(CITIES)]):
         sheet.write(0.08, 0.2 + row * 1.5 * LINE, text)
     return " ".join(named)
 

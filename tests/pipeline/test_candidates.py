@@ -247,6 +247,15 @@ def test_a_key_in_a_table_s_header_row_counts_the_row_s_cells() -> None:
     assert (found["3.00"]["key_row_cells"], found["9.00"]["key_row_cells"]) == (0.75, 0.25)
 
 
+def test_a_label_inside_a_longer_label_is_that_label_s_key() -> None:
+    """ "Tax" in "Sales Tax" is no key of its own: no word runs into the field's key, and
+    the value is read once, after the longer label."""
+    tax = FieldSpec("tax", "amount", labels=("tax", "sales tax"))
+    found = _by_text(tax, _page([(0.1, 0.3, "Sales Tax (8.25%)"), (0.6, 0.3, "97.35")]))
+    features = found["97.35"]
+    assert (features["key_in_phrase"], features["key_length"]) == (0.0, 0.45)
+
+
 def test_a_credit_note_s_amounts_rank_by_their_size() -> None:
     """A credit note prints its amounts negative: its total is still the largest (in size)
     and the sum, the net the larger of its parts, and the rules read the total."""

@@ -9,6 +9,7 @@ import pymupdf
 import pytest
 
 from app.samples import write_samples
+from pipeline.analysis import pages_day_first
 from pipeline.engines.address_blocks import address_runs
 from pipeline.engines.base import EngineRequest, FieldSpec, FieldValue, Question
 from pipeline.engines.extractive import ExtractiveEngine, find_field
@@ -43,6 +44,11 @@ def invoice(tmp_path_factory: pytest.TempPathFactory) -> list[Page]:
 # right, the buyer under "Bill To", a column of totals. American: a row of keys over their
 # values ("INVOICE NUMBER", "DATE", "AMOUNT DUE (USD)") beside the buyer. French: thousands
 # grouped by spaces, the buyer under "Client :", the share capital and ids in the footer.
+# German: the buyer unlabelled in the envelope's window under the seller's return address,
+# a contact person under its name, "zzgl. 19 % USt.". Dutch: the buyer's legal form under
+# "Factuur aan:" where the seller has none. Spanish: "Base imponible", "TOTAL FACTURA".
+# Italian: "Spett.le" over the buyer, number and date in one title line. US: "BILL TO" and
+# "SHIP TO" side by side, "Sales Tax (8.25%)", a seller named "... Co.", month-first dates.
 INVOICE_LAYOUTS = json.loads(
     Path(__file__).with_name("invoice_layouts.json").read_text(encoding="utf-8")
 )
@@ -79,11 +85,15 @@ def test_receipt_company_skips_the_shop_owner_line(receipts: dict[str, list[Page
 
 
 def _invoice_fields(pages: list[Page]) -> tuple[list[FieldValue], dict[str, str | None]]:
-    """Every built-in invoice field the engine reads, and their texts normalised (line
-    items left out)."""
+    """Every built-in invoice field the engine reads, and their texts normalised as
+    docfuse stores them, dates in the document's own order (line items left out)."""
     schema = load_schema("invoice")
     values = ExtractiveEngine().extract(pages, [f.spec() for f in schema.fields])
-    found = {v.field.name: normalize(v.field.type, v.text) if v.text else None for v in values}
+    day_first = pages_day_first(pages)
+    found = {
+        v.field.name: normalize(v.field.type, v.text, day_first=day_first) if v.text else None
+        for v in values
+    }
     return values, found | {"line_items": None}
 
 

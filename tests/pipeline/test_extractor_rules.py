@@ -120,6 +120,8 @@ def test_a_value_under_its_key_may_start_a_little_left_of_it_but_not_under_anoth
             "NORTHWIND PIZZA TAMAN JAYA",
         ),
         (("NORTHWIND PIZZA", "NORTHWIND PIZZA 2 FOR 1", "30, Jln 7"), "NORTHWIND PIZZA"),
+        (("Riverside Dental", "Pinecrest Supply Co.", "Dayton, OH"), "Pinecrest Supply Co."),
+        (("BHPetrol Subang Airport", "Co. Reg. No: 000948487-V"), "BHPetrol Subang Airport"),
     ],
 )
 def test_the_seller_s_line(rows: tuple[str, ...], vendor: str) -> None:
@@ -162,6 +164,26 @@ def test_a_name_wrapped_before_its_legal_form_is_read_whole(
     """A seller's name set over two lines is one name when the lines read as one paragraph
     (same start, no gap) and the second ends in the legal form; other lines stay apart."""
     assert _read("vendor", _stacked(*rows)) == vendor
+
+
+def test_the_seller_is_not_in_the_block_a_buyer_s_label_heads() -> None:
+    """A buyer's name carries a legal form its seller's lacks: the block "Factuur aan:"
+    heads is passed over for the seller, whose name tops the page."""
+    page = _stacked(
+        (0.1, 0.05, "Studio Van Leeuwen"),
+        (0.1, 0.20, "Factuur aan:"),
+        (0.1, 0.23, "Bakkerij De Molen BV"),
+    )
+    assert _read("vendor", page) == "Studio Van Leeuwen"
+    assert _read("customer", page) == "Bakkerij De Molen BV"
+
+
+def test_a_date_after_the_most_specific_key() -> None:
+    """ "Date de facture" names the issue date; a bare "Date" (inside "Date d'échéance"
+    here) is read only where no longer label is printed."""
+    rows = _rows("Date d'échéance 05/12/2017", "Date de facture 05/11/2017")
+    assert _read("issue_date", rows) == "05/11/2017"
+    assert _read("issue_date", _rows("Date 05/11/2017")) == "05/11/2017"
 
 
 def test_the_seller_is_read_in_the_block_its_label_heads() -> None:
