@@ -136,7 +136,7 @@ def first_date(words: Sequence[Word], page: int, score: float) -> Found | None:
 
 def last_amount(words: Sequence[Word], page: int, score: float) -> Found | None:
     for index in range(len(words) - 1, -1, -1):
-        if _amount_word(words[index].text):
+        if _amount_at(words, index):
             return _amount_ending(words, index, page, score)
     return None
 
@@ -146,12 +146,20 @@ def amounts_in(words: Sequence[Word], page: int, score: float) -> list[Found]:
     found = []
     index = len(words) - 1
     while index >= 0:
-        if _amount_word(words[index].text):
+        if _amount_at(words, index):
             amount = _amount_ending(words, index, page, score)
             found.append(amount)
             index -= len(amount.words) - 1
         index -= 1
     return found[::-1]
+
+
+def _amount_at(words: Sequence[Word], index: int) -> bool:
+    """Word `index` prints an amount, and no rate: "19 %" and "19%" are a tax's rate, not
+    money (a VAT table's "USt. %" column over "19")."""
+    after = words[index + 1].text if index + 1 < len(words) else ""
+    rate = words[index].text.endswith("%") or after.startswith("%")
+    return not rate and _amount_word(words[index].text)
 
 
 def _amount_word(text: str) -> bool:

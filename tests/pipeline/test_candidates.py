@@ -256,6 +256,17 @@ def test_a_label_inside_a_longer_label_is_that_label_s_key() -> None:
     assert (features["key_in_phrase"], features["key_length"]) == (0.0, 0.45)
 
 
+@pytest.mark.parametrize("row", ["USt. 19 % 850,00", "USt. 19% 850,00"])
+def test_a_rate_is_no_amount(row: str) -> None:
+    """A number a percent sign follows is a tax's rate, not money: neither a candidate for
+    the tax nor the value its key reads."""
+    tax = FieldSpec("tax", "amount", labels=("ust",))
+    found = _by_text(tax, _page([(0.1, 0.3, row)]))
+    assert list(found) == ["850,00"]
+    assert found["850,00"]["rule_choice"] == 1.0
+    assert list(_by_text(tax, _page([(0.1, 0.3, "USt. 19 %")]))) == []
+
+
 def test_a_credit_note_s_amounts_rank_by_their_size() -> None:
     """A credit note prints its amounts negative: its total is still the largest (in size)
     and the sum, the net the larger of its parts, and the rules read the total."""
