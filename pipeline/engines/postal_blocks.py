@@ -54,7 +54,7 @@ def window_party(lines: list[list[Line]], seller: Found | None) -> Found | None:
     header = [line for line in lines[0] if line.box.y0 < HEADER_SHARE] if lines else []
     for index, line in enumerate(header):
         for cell in column_cells(line.words):
-            if POSTAL_LINE.search(" ".join(word.text for word in cell)):
+            if POSTAL_LINE.search(_text(cell)):
                 name = _recipient(_block_above(header, index, cell), seller)
                 if name is not None:
                     return name
@@ -83,8 +83,7 @@ def _block_above(header: list[Line], index: int, cell: list[Word]) -> list[list[
 def _holds_postcode(cell: list[Word]) -> bool:
     """A postcode and town is printed in the cell, alone or as one of the parts a
     separator joins ("Bei Spiel GmbH · Ecke 12 · 12345 Stadthausen")."""
-    text = " ".join(word.text for word in cell)
-    return any(POSTAL_LINE.search(part.strip()) for part in PARTS.split(text))
+    return any(POSTAL_LINE.search(part.strip()) for part in PARTS.split(_text(cell)))
 
 
 def _recipient(block: list[list[Word]], seller: Found | None) -> Found | None:
@@ -107,5 +106,9 @@ def _recipient(block: list[list[Word]], seller: Found | None) -> Found | None:
 def _is_heading(cell: list[Word]) -> bool:
     """A label over a block: another party's ("Delivery address"), a built-in field's, or
     any text ending in a colon."""
-    text = " ".join(word.text for word in cell)
+    text = _text(cell)
     return bool(OTHER_PARTY.search(text)) or text.endswith(":") or is_builtin_label(cell)
+
+
+def _text(cell: list[Word]) -> str:
+    return " ".join(word.text for word in cell)
