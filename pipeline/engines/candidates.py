@@ -434,7 +434,7 @@ def _relate_amounts(spec: FieldSpec, candidates: list[Candidate]) -> None:
         return
     cents = {id(c): _cents(c.found.text) for c in candidates}
     printed = Counter(v for v in cents.values() if v is not None)
-    size, _ = _ranks([abs(v) for v in printed.elements()], descending=True)
+    size, _ = _ranks([abs(value) for value in printed], descending=True)
     nonzero = [value for value in printed if value]
     sums = {a + b for a, b in combinations(nonzero, 2)}
     for candidate in candidates:

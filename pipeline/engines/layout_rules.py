@@ -86,9 +86,15 @@ def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     one, else at the top of the page, outside the block a buyer's label heads ("Factuur
     aan:"); there the first line carrying a company suffix, else the first wordy line."""
     labels = _plain_labels(spec)
+    return labelled_party(spec, lines) or _party_name(
+        lines, _company_line(_header_outside_buyer(lines), labels), labels
+    )
+
+
+def _header_outside_buyer(lines: list[list[Line]]) -> list[Line]:
+    """The header lines that do not start in the block a buyer's label heads."""
     buyers = {id(word) for line in _labelled_block(lines, _buyer_labels()) for word in line.words}
-    header = [line for line in _header_lines(lines) if id(line.words[0]) not in buyers]
-    return labelled_party(spec, lines) or _party_name(lines, _company_line(header, labels), labels)
+    return [line for line in _header_lines(lines) if id(line.words[0]) not in buyers]
 
 
 @cache
@@ -137,13 +143,13 @@ def _with_salutation(page_lines: list[Line], index: int, name: list[Word]) -> li
     """A person's name, read from line `index`, with the salutation set on the line above
     it ("Herrn" over "Max Mustermann", as an invoice and its e-invoice name the buyer), or
     the name under a salutation found alone."""
-    if _salutation_only(name) and index + 1 < len(page_lines):
+    if salutation_only(name) and index + 1 < len(page_lines):
         return [*name, *after_label(page_lines[index + 1].words)]
     above = page_lines[index - 1].words if index else []
-    return [*above, *name] if _salutation_only(above) else name
+    return [*above, *name] if salutation_only(above) else name
 
 
-def _salutation_only(words: list[Word]) -> bool:
+def salutation_only(words: list[Word]) -> bool:
     return len(words) == 1 and bool(SALUTATION.match(words[0].text))
 
 

@@ -17,11 +17,11 @@ from pipeline.engines.keyvalue import Found, column_cells
 from pipeline.engines.layout_rules import (
     ALIGNED,
     HEADER_SHARE,
-    SALUTATION,
     after_label,
     is_builtin_label,
     name_text,
     plain,
+    salutation_only,
 )
 from pipeline.layout import Line
 from pipeline.types import Word
@@ -93,7 +93,7 @@ def _recipient(block: list[list[Word]], seller: Found | None) -> Found | None:
     if len(block) < 2 or any(_is_heading(cell) for cell in block):
         return None
     words = after_label(block[0])
-    if len(words) == 1 and SALUTATION.match(words[0].text):
+    if salutation_only(words):
         words = [*words, *block[1]]
     text = name_text(words)
     if any(word.text.strip(",.").isdigit() for word in words) or sum(map(str.isalpha, text)) < 3:
