@@ -18,7 +18,6 @@ import statistics
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from itertools import combinations
 from typing import TypeVar
 
@@ -49,7 +48,6 @@ from pipeline.engines.layout_rules import (
 from pipeline.engines.readers import (
     FINAL_AMOUNT_KEY,
     Reader,
-    amounts_in,
     excluded,
     first_date,
     has_decimals,
@@ -57,6 +55,7 @@ from pipeline.engines.readers import (
     key_hits,
     value_reader,
 )
+from pipeline.engines.tax_rates import cents, line_amounts, rate_taxes
 from pipeline.fields.normalize import date_orders, normalize, read_day_first
 from pipeline.layout import Line, per_page
 from pipeline.types import Word
@@ -89,6 +88,8 @@ FEATURES = (
     "is_sum",  # equals the sum of two other amounts printed (total = net + tax)
     "is_part",  # adds to another amount to make a third one printed (net, tax)
     "larger_part",  # the larger of two such parts (net rather than tax)
+    "rate_share",  # a rate on its line times another amount: a tax ("TVA 20% 81,90 16,38")
+    "rate_total",  # the sum of two or more such amounts: the taxes of two rates together
     "decimals",
     "date_rank",  # 0 for the earliest date, rising by 0.25 per rank
     "earliest",
@@ -161,6 +162,7 @@ def field_candidates(
         candidate.features.update(_appearance(spec, candidate.found, medians))
     _relate_heights(candidates)
     _relate_amounts(spec, candidates)
+    _relate_rates(spec, candidates, lines)
     _relate_dates(spec, candidates, lines)
     return candidates
 
@@ -228,18 +230,23 @@ def _printed(spec: FieldSpec, lines: list[list[Line]]) -> Iterator[Candidate]:
     """Every date (for a date field) or amount (for an amount field) on the pages, and
     the id-shaped words after a number word or on the document's title line (for an id)."""
     for page, page_lines in enumerate(lines):
+        if spec.type in ("amount", "number"):
+            yield from _amounts(page_lines)
+            continue
         for line in page_lines:
             if spec.type == "id":
                 yield from _ids_in(line, page)
             elif spec.type == "date":
                 yield from (Candidate(found) for found in _dates_in(line.words, page))
-            elif spec.type in ("amount", "number"):
-                features = {
-                    "tender_line": float(bool(TENDER.search(line.text))),
-                    "change_line": float(bool(CHANGE.search(line.text))),
-                }
-                for found in amounts_in(line.words, page, 0.0):
-                    yield Candidate(found, dict(features))
+
+
+def _amounts(page_lines: list[Line]) -> Iterator[Candidate]:
+    for line, amounts in line_amounts(page_lines):
+        features = {
+            "tender_line": float(bool(TENDER.search(line.text))),
+            "change_line": float(bool(CHANGE.search(line.text))),
+        }
+        yield from (Candidate(found, dict(features)) for found in amounts)
 
 
 def _ids_in(line: Line, page: int) -> Iterator[Candidate]:
@@ -432,13 +439,13 @@ def _relate_amounts(spec: FieldSpec, candidates: list[Candidate]) -> None:
     Amounts rank by size: a credit note prints its total as its most negative amount."""
     if spec.type not in ("amount", "number"):
         return
-    cents = {id(c): _cents(c.found.text) for c in candidates}
-    printed = Counter(v for v in cents.values() if v is not None)
+    values = {id(c): cents(c.found.text) for c in candidates}
+    printed = Counter(v for v in values.values() if v is not None)
     size, _ = _ranks([abs(value) for value in printed], descending=True)
     nonzero = [value for value in printed if value]
     sums = {a + b for a, b in combinations(nonzero, 2)}
     for candidate in candidates:
-        value = cents[id(candidate)]
+        value = values[id(candidate)]
         if value is None:
             continue
         parts = [other for other in nonzero if other != value and value + other in printed]
@@ -452,9 +459,16 @@ def _relate_amounts(spec: FieldSpec, candidates: list[Candidate]) -> None:
         )
 
 
-def _cents(text: str) -> int | None:
-    normalized = normalize("amount", text)
-    return int((Decimal(normalized) * 100).to_integral_value()) if normalized else None
+def _relate_rates(spec: FieldSpec, candidates: list[Candidate], lines: list[list[Line]]) -> None:
+    """Whether an amount is a tax by its arithmetic (pipeline.engines.tax_rates)."""
+    if spec.type not in ("amount", "number"):
+        return
+    taxes = rate_taxes(lines)
+    for candidate in candidates:
+        candidate.features.update(
+            rate_share=float(taxes.is_share(candidate.found)),
+            rate_total=float(taxes.is_total(candidate.found)),
+        )
 
 
 def lines_day_first(lines: list[list[Line]]) -> bool:

@@ -30,6 +30,7 @@ from pipeline.engines.readers import (
     FINAL_AMOUNT_KEY,
     Reader,
     amount_of,
+    amounts_in,
     first_date,
     has_decimals,
     id_after,
@@ -37,6 +38,7 @@ from pipeline.engines.readers import (
     last_amount,
     value_reader,
 )
+from pipeline.engines.tax_rates import rate_taxes
 from pipeline.fields.schemas import builtin_fields
 from pipeline.layout import Line, group_lines
 from pipeline.types import Box, Page, Word
@@ -146,6 +148,8 @@ def find_field(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
         return _keyed_list(spec, lines)
     if spec.type == "date":
         return _date_value(spec, lines)
+    if spec.name == "tax":
+        return _tax_value(spec, lines)
     if spec.type in ("amount", "number"):
         return _amount_value(spec, lines)
     if spec.type == "id":
@@ -229,6 +233,23 @@ def _amount_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     return max(
         candidates, key=lambda found: (has_decimals(found), found.final, abs(amount_of(found)))
     )
+
+
+def _tax_value(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """The tax: the largest of the amounts after its keys that a printed rate makes of
+    another amount, or that several such add up to (pipeline.engines.tax_rates): the
+    largest amount after "TVA" on a VAT table's row is the rate's base. Else the amount
+    after a key, as for any amount."""
+    taxes = rate_taxes(lines)
+    taxed = [
+        found
+        for page, hit in keyed_hits(spec, lines)
+        for found in amounts_in(hit.value_words, page, hit.score)
+        if taxes.is_share(found) or taxes.is_total(found)
+    ]
+    if not taxed:
+        return _amount_value(spec, lines)
+    return max(taxed, key=lambda found: abs(amount_of(found)))
 
 
 def _largest_amount(lines: list[list[Line]]) -> Found | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 
 from pipeline.engines.base import FieldSpec
 from pipeline.engines.keyvalue import (
@@ -29,7 +30,7 @@ from pipeline.engines.layout_rules import (
     name_text,
     name_words,
 )
-from pipeline.fields.normalize import clean_text, find_amounts, find_dates
+from pipeline.fields.normalize import clean_text, find_amounts, find_dates, parse_decimal
 from pipeline.layout import Line
 from pipeline.types import Word
 
@@ -157,9 +158,23 @@ def amounts_in(words: Sequence[Word], page: int, score: float) -> list[Found]:
 def _amount_at(words: Sequence[Word], index: int) -> bool:
     """Word `index` prints an amount, and no rate: "19 %" and "19%" are a tax's rate, not
     money (a VAT table's "USt. %" column over "19")."""
+    return not _rate_at(words, index) and _amount_word(words[index].text)
+
+
+def _rate_at(words: Sequence[Word], index: int) -> bool:
+    """Word `index` is a percentage: "19%", "(20%)", "19 %"."""
     after = words[index + 1].text if index + 1 < len(words) else ""
-    rate = words[index].text.endswith("%") or after.startswith("%")
-    return not rate and _amount_word(words[index].text)
+    return words[index].text.rstrip(").,;:").endswith("%") or after.startswith("%")
+
+
+def rates_in(words: Sequence[Word]) -> list[Decimal]:
+    """Every percentage printed in the words ("19 %", "20,0%", "0%"), as a number."""
+    rates = []
+    for index, word in enumerate(words):
+        number = RATE_NUMBER.search(word.text) if _rate_at(words, index) else None
+        value = parse_decimal(number[1]) if number else None
+        rates.extend([value] if value is not None else [])
+    return rates
 
 
 def _amount_word(text: str) -> bool:
@@ -197,6 +212,7 @@ def has_decimals(found: Found) -> bool:
     return bool(re.search(r"[.,]\d{2}$", found.text))
 
 
+RATE_NUMBER = re.compile(r"(\d{1,3}(?:[.,]\d{1,3})?)\s*%?\)?$")  # "19%", "(20,0 %)"
 THOUSANDS_GROUP = re.compile(r"\d{3}(,\d+)?(?!\d)(?![.,]\d)")
 LEADING_GROUP = re.compile(r"[-(]?\d{1,3}")
 READERS: dict[str, Reader] = {

@@ -73,7 +73,9 @@ STREETS = ("Hauptstraße 12", "12 rue de la Paix", "Keizersgracht 101", "Calle M
            "Via Roma 22", "Rua Augusta 9", "1 High Street")  # fmt: skip
 CITIES = ("10115 Berlin", "75002 Paris", "1015 Amsterdam", "28013 Madrid", "00184 Roma",
           "1100-048 Lisboa", "London EC1A 1BB")  # fmt: skip
-RATES = (Decimal(7), Decimal(19), Decimal(20), Decimal(21), Decimal(10), Decimal("5.5"))
+# 0%: exports and intra-community supplies, whose tax of 0,00 beside its base the
+# development invoices of one family alone print
+RATES = (Decimal(7), Decimal(19), Decimal(20), Decimal(21), Decimal(10), Decimal("5.5"), Decimal(0))
 CURRENCIES = (("EUR", "€"), ("EUR", "EUR"), ("GBP", "£"), ("USD", "$"), ("CHF", "CHF"))
 
 
@@ -230,8 +232,8 @@ def _items(
         sheet.write(0.8, y, _money(quantity * price, language))
         y += 1.8 * LINE
     taxes = {rate: (net * rate / 100).quantize(Decimal("0.01")) for rate, net in nets.items()}
-    if len(nets) > 1:
-        y = _breakdown(language, sheet, y, nets, taxes)
+    if len(nets) > 1 or chance.random() < 0.25:
+        y = _breakdown(language, sheet, y, nets, taxes, chance.random() < 0.5)
     net, tax = sum(nets.values(), Decimal(0)), sum(taxes.values(), Decimal(0))
     tax_key = f"{language.tax} {rates[0]}%" if len(nets) == 1 else language.tax
     for key, value in ((language.net, net), (tax_key, tax), (language.total, net + tax)):
@@ -248,16 +250,18 @@ def _breakdown(
     y: float,
     nets: dict[Decimal, Decimal],
     taxes: dict[Decimal, Decimal],
+    labelled_rows: bool,
 ) -> float:
-    """The VAT table of an invoice at two rates: rate, net and tax columns under their
-    heads, a row per rate. Its heads are the subtotal's and the tax's own labels, over a
-    row's amounts, not the document's."""
+    """The VAT table: rate, net and tax columns under their heads, a row per rate. Its
+    heads are the subtotal's and the tax's own labels, over a row's amounts, not the
+    document's; or each row opens with the tax's label ("TVA 20% 81,90 16,38"), where the
+    first amount after the label is the rate's base, not its tax."""
     y += 1.8 * LINE
     for x, head in ((0.08, "%"), (0.3, language.net), (0.55, language.tax)):
         sheet.write(x, y, head)
     for rate, net in nets.items():
         y += 1.6 * LINE
-        sheet.write(0.08, y, f"{rate}%")
+        sheet.write(0.08, y, f"{language.tax} {rate}%" if labelled_rows else f"{rate}%")
         sheet.write(0.3, y, _money(net, language))
         sheet.write(0.55, y, _money(taxes[rate], language))
     return y

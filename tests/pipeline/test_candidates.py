@@ -256,7 +256,7 @@ def test_a_label_inside_a_longer_label_is_that_label_s_key() -> None:
     assert (features["key_in_phrase"], features["key_length"]) == (0.0, 0.45)
 
 
-@pytest.mark.parametrize("row", ["USt. 19 % 850,00", "USt. 19% 850,00"])
+@pytest.mark.parametrize("row", ["USt. 19 % 850,00", "USt. 19% 850,00", "USt. (19%) 850,00"])
 def test_a_rate_is_no_amount(row: str) -> None:
     """A number a percent sign follows is a tax's rate, not money: neither a candidate for
     the tax nor the value its key reads."""
