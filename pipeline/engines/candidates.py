@@ -38,6 +38,7 @@ from pipeline.engines.layout_rules import (
     COMPANY_SUFFIX,
     NAME_FIELDS,
     SALUTATION,
+    SELLER_FIELDS,
     SEPARATOR,
     invoice_field,
     is_builtin_label,
@@ -45,6 +46,7 @@ from pipeline.engines.layout_rules import (
     leading_label,
     line_index,
 )
+from pipeline.engines.legal_mentions import stated_forms, without_stated_form
 from pipeline.engines.readers import (
     FINAL_AMOUNT_KEY,
     Reader,
@@ -156,6 +158,8 @@ def field_candidates(
         raw += [Candidate(found, features) for found, features in address_runs(lines)]
     if chosen is not None:
         raw.append(Candidate(chosen, {"rule_choice": 1.0}))
+    if spec.name in SELLER_FIELDS:
+        raw = _without_stated_forms(raw, lines)
     candidates = _merged(raw)
     medians = [_median_height(page_lines) for page_lines in lines]
     for candidate in candidates:
@@ -165,6 +169,14 @@ def field_candidates(
     _relate_rates(spec, candidates, lines)
     _relate_dates(spec, candidates, lines)
     return candidates
+
+
+def _without_stated_forms(raw: list[Candidate], lines: list[list[Line]]) -> list[Candidate]:
+    """A seller's names without the legal form the page states apart (legal_mentions)."""
+    forms = stated_forms(lines)
+    if not forms:
+        return raw
+    return [dataclasses.replace(c, found=without_stated_form(c.found, forms)) for c in raw]
 
 
 def _keyed(

@@ -21,6 +21,7 @@ from pipeline.engines.keyvalue import (
     one_column,
     page_of,
 )
+from pipeline.engines.legal_mentions import stated_forms, without_stated_form
 from pipeline.fields.normalize import (
     CURRENCY_SYMBOLS,
     find_amounts,
@@ -75,6 +76,7 @@ REGISTRATION_IN_TEXT = re.compile(r"\(\s*\d[\d\s-]{4,}-?\s?[A-Z]?\s*\)")
 SEPARATOR = frozenset("-|·•–—")  # between a letterhead's name, street and town
 HEADER_SHARE = 0.4
 NAME_FIELDS = frozenset({"company", "vendor", "customer"})
+SELLER_FIELDS = frozenset({"company", "vendor"})
 ALIGNED = 0.01  # share of the page width within which two lines start together
 WRAP_GAP = 0.5  # a wrapped name's lines lie closer than this share of their height
 BLOCK_LINES = 4  # a label heads the lines this close under it
@@ -86,9 +88,10 @@ def _company(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     one, else at the top of the page, outside the block a buyer's label heads ("Factuur
     aan:"); there the first line carrying a company suffix, else the first wordy line."""
     labels = _plain_labels(spec)
-    return labelled_party(spec, lines) or _party_name(
+    found = labelled_party(spec, lines) or _party_name(
         lines, _company_line(_header_outside_buyer(lines), labels), labels
     )
+    return found and without_stated_form(found, stated_forms(lines))
 
 
 def _header_outside_buyer(lines: list[list[Line]]) -> list[Line]:

@@ -43,7 +43,8 @@ def invoice(tmp_path_factory: pytest.TempPathFactory) -> list[Page]:
 # it prints. English: the seller's name with the title across the page, details on the
 # right, the buyer under "Bill To", a column of totals. American: a row of keys over their
 # values ("INVOICE NUMBER", "DATE", "AMOUNT DUE (USD)") beside the buyer. French: thousands
-# grouped by spaces, the buyer under "Client :", the share capital and ids in the footer.
+# grouped by spaces, the buyer under "Client :", the share capital and ids in the footer
+# (whose "SAS au capital de" states the legal form apart from the seller's name).
 # German: the buyer unlabelled in the envelope's window under the seller's return address,
 # a contact person under its name, "zzgl. 19 % USt.". Dutch: the buyer's legal form under
 # "Factuur aan:" where the seller has none. Spanish: "Base imponible", "TOTAL FACTURA".
