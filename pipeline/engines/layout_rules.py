@@ -72,6 +72,16 @@ SALUTATION = re.compile(
 # A customer's number, a tax id or a stamp's code, which no name holds: up to three letters
 # (a country's code), then five digits or more.
 IDENTIFIER = re.compile(r"^[:;,.#]*[A-Z]{0,3}\d{5,}[:;,.]*$")
+# A company's number as one word, "000965911-P" (OCR may read its hyphen as "·"): six
+# digits or more, where a street's number or a postcode has fewer.
+REGISTRATION_WORD = re.compile(r"^\(?\d{6,}\s?[-·.]?\s?[A-Z]?\)?$", re.IGNORECASE)
+# A building an address opens with, before its street's number ("PARADIGM MALL" over "LOT
+# NO.: 4F-27, 4TH FLOOR"; Malay "Wisma", "Menara", "Kompleks", "Bangunan").
+BUILDING = re.compile(
+    r"\b(mall|plaza|complex|kompleks|menara|wisma|bangunan|building|tower|pusat|arcade|"
+    r"galleria)\b",
+    re.IGNORECASE,
+)
 REGISTRATION_IN_TEXT = re.compile(r"\(\s*\d[\d\s-]{4,}-?\s?[A-Z]?\s*\)")
 SEPARATOR = frozenset("-|·•–—")  # between a letterhead's name, street and town
 HEADER_SHARE = 0.4
@@ -319,10 +329,19 @@ def _company_line(
     """The first header line with a company suffix (a copyright notice's "(c) AWV e.V." is
     none); else the first wordy line that is not a document title, a contact detail or a
     label ("TAX INVOICE", "TEL: ...", "Verkäufer"); the name in full where a line under
-    it repeats it with more (a brand's logo over "DOMINO'S PIZZA TAMAN UNIVERSITI")."""
-    for line in header:
+    it repeats it with more (a brand's logo over "DOMINO'S PIZZA TAMAN UNIVERSITI"). A
+    legal name printed under the shop's address ("Owned By : SANYU SUPPLY SDN BHD") is
+    its owner's: the shop's name over the address is the seller."""
+    postcode = next((i for i, line in enumerate(header) if POSTCODE.search(line.text)), None)
+    for index, line in enumerate(header):
         if COMPANY_SUFFIX.search(line.text) and not COPYRIGHT.search(line.text):
-            return line, 0.8
+            above = header[:postcode] if postcode is not None and index > postcode else []
+            shop = _first_wordy([line for line in above if not has_digit(line.text)], labels)
+            return shop or (line, 0.8)
+    return _first_wordy(header, labels)
+
+
+def _first_wordy(header: list[Line], labels: frozenset[str]) -> tuple[Line, float] | None:
     for index, line in enumerate(header):
         wordy = sum(char.isalpha() for char in line.text) >= 4
         if wordy and not _detail_or_label(line, labels):
@@ -355,12 +374,12 @@ def _detail_or_label(line: Line, labels: frozenset[str]) -> bool:
 
 
 def _address(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    """The lines under the seller's name, from the first with a number to the postcode
-    (plus a short place-name line), skipping registration numbers and stopping at phone
-    numbers, dates and document details. Lines under the name that reach no postcode are
-    no address when a run from the top of the page reaches one: the name taken for the
-    seller was a legal name printed under the shop's address, and its next lines with a
-    number are the items bought."""
+    """The lines under the seller's name, from the first with a number (or naming a
+    building) to the postcode (plus a short place-name line), skipping registration
+    numbers and stopping at phone numbers, dates and document details. Lines under the
+    name that reach no postcode are no address when a run from the top of the page reaches
+    one: the name taken for the seller was a legal name printed under the shop's address,
+    and its next lines with a number are the items bought."""
     header = _header_lines(lines)
     company = _company_line(header)
     picked = _address_run(header, header.index(company[0]) + 1 if company else 0)
@@ -384,12 +403,18 @@ def _address_run(header: list[Line], start: int) -> list[Line]:
             if picked:
                 break
             continue
-        if not picked and not has_digit(text):
+        if not picked and not (_numbered(line) or BUILDING.search(text)):
             continue
         if picked and _has_postcode(picked[-1:]) and (has_digit(text) or len(text.split()) > 3):
             break
         picked.append(line)
     return picked
+
+
+def _numbered(line: Line) -> bool:
+    """The line prints a number that could open an address: a company's number after the
+    end of its name ("bakery 000965911·p") opens none."""
+    return any(has_digit(w.text) and not REGISTRATION_WORD.match(w.text) for w in line.words)
 
 
 def _has_postcode(run: list[Line]) -> bool:

@@ -331,6 +331,14 @@ def test_seller_and_address_skip_titles_registration_and_contacts() -> None:
             "Lot 5 Jalan Besar",
         ),
         (("No 12", "81300 JB"), "No 12 81300 JB"),  # no line names a seller
+        (  # a company's number after its name's end (OCR read its "-" as "·") opens none
+            ("THE ROTI MAN", "bakery 000965911·p", "117, Jalan Radin Bagus, Sri Petaling"),
+            "117, Jalan Radin Bagus, Sri Petaling",
+        ),
+        (  # a mall's name opens the address before the unit's number
+            ("THAI TEA & CO.", "(1219716-T)", "PARADIGM MALL", "LOT NO.: 4F-27, 4TH FLOOR"),
+            "PARADIGM MALL LOT NO.: 4F-27, 4TH FLOOR",
+        ),
     ],
 )  # fmt: skip
 def test_the_address_rule_reads_the_lines_under_the_seller(
@@ -627,3 +635,29 @@ def test_a_credit_note_s_amounts_are_stored_as_its_e_invoice_keeps_them() -> Non
         ("-24.00", "24.00"),
         ("-24.00", "-24.00"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "company"),
+    [
+        (  # the shop over its address; its owner's legal name under it
+            ("SANYU STATIONERY SHOP", "NO. 31G, JALAN SETIA INDAH", "40170 SETIA ALAM",
+             "Tel: +603-3362 4137", "Owned By :", "SANYU SUPPLY SDN BHD (1135772-K)"),
+            "SANYU STATIONERY SHOP",
+        ),
+        (  # a legal name over the address is the seller's
+            ("TAX INVOICE", "CORNER SUPPLY SDN BHD", "12 Jalan Besar", "81300 Skudai"),
+            "CORNER SUPPLY SDN BHD",
+        ),
+        (  # with no name over the address, the legal name under it is all there is
+            ("12 Jalan Besar", "81300 Skudai", "CORNER SUPPLY SDN BHD"),
+            "CORNER SUPPLY SDN BHD",
+        ),
+    ],
+)  # fmt: skip
+def test_a_legal_name_under_the_shop_s_address_is_its_owner_s(
+    rows: tuple[str, ...], company: str
+) -> None:
+    lines = [group_lines(_page_of_lines(*rows).words)]
+    found = find_field(load_schema("receipt").field("company").spec(), lines)
+    assert found is not None and found.text == company
