@@ -53,6 +53,10 @@ def invoice(tmp_path_factory: pytest.TempPathFactory) -> list[Page]:
 # Portuguese: "Exmo(s). Sr(s)." over the buyer (its number "FT 2026/311" is read without its
 # series "FT", a shortfall left unchecked here). UK: "Invoice to", "Amount due", pounds.
 # Swiss: the buyer in a window with a contact under it, francs, thousands marked by "'".
+# UK VAT table: the title at the left, the seller at the right, "Customer", a table of
+# rates with a 0% row, "Total net", "Total VAT". German VAT table: "USt.-Satz", "Netto",
+# "USt.-Betrag" rows at 7 % and 19 % under the items, "Summe USt.". Dutch reverse charge: a
+# German buyer, "BTW 0% (verlegd)" and its 0,00.
 INVOICE_LAYOUTS = json.loads(
     Path(__file__).with_name("invoice_layouts.json").read_text(encoding="utf-8")
 )
