@@ -336,12 +336,13 @@ def _company_line(
     for index, line in enumerate(header):
         if COMPANY_SUFFIX.search(line.text) and not COPYRIGHT.search(line.text):
             above = header[:postcode] if postcode is not None and index > postcode else []
-            shop = _first_wordy([line for line in above if not has_digit(line.text)], labels)
+            shop = _first_wordy([other for other in above if not has_digit(other.text)], labels)
             return shop or (line, 0.8)
     return _first_wordy(header, labels)
 
 
 def _first_wordy(header: list[Line], labels: frozenset[str]) -> tuple[Line, float] | None:
+    """The first line of four letters or more that is no title, contact detail or label."""
     for index, line in enumerate(header):
         wordy = sum(char.isalpha() for char in line.text) >= 4
         if wordy and not _detail_or_label(line, labels):
