@@ -16,6 +16,7 @@ from pipeline.engines.base import FieldSpec
 from pipeline.engines.keyvalue import (
     Found,
     column_cells,
+    find_keys,
     has_digit,
     norm_token,
     one_column,
@@ -441,8 +442,13 @@ def plain(text: str) -> str:
 
 
 def _currency(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
-    """The currency most amounts are printed with, else the ISO code or symbol printed on
-    its own most often."""
+    """The code or symbol printed right after the currency's label ("Währung: EUR"), else the
+    currency most amounts are printed with, else the ISO code or symbol printed on its own
+    most often. The label comes first: a text layer may render a "§" as "$" ("§4 UStG" as
+    "$4 UStG") where the amounts print "€" apart from their digits."""
+    keyed = _keyed_currency(spec, lines)
+    if keyed is not None:
+        return keyed
     seen: dict[str, list[Word]] = {}
     for word in _all_words(lines):
         for amount, _ in find_amounts(word.text):
@@ -450,14 +456,35 @@ def _currency(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
                 seen.setdefault(amount.currency, []).append(word)
     if not seen:  # "1.234,56 €": the code or symbol printed as a word of its own
         for word in _all_words(lines):
-            code = norm_token(word.text).upper()
-            symbol = CURRENCY_SYMBOLS.get(word.text.strip().casefold())
-            if code in ISO_CURRENCIES or symbol:
-                seen.setdefault(symbol or code, []).append(word)
+            code = _currency_code(word)
+            if code:
+                seen.setdefault(code, []).append(word)
     if not seen:
         return None
     code, words = max(seen.items(), key=lambda item: len(item[1]))
     return Found(code, page_of(words, 0), words[:1], 0.7)
+
+
+def _keyed_currency(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
+    """A code or symbol printed right after one of the currency's labels ("Rechnungswährung
+    : GBP"); a label with words between names another currency ("Währung der
+    Umsatzsteuerbuchung : EUR", the VAT's booking currency)."""
+    for page_lines in lines:
+        for label in spec.labels:
+            for hit in find_keys(page_lines, label):
+                words = [word for word in hit.value_words if word.text.strip(":")]
+                code = _currency_code(words[0]) if words else None
+                if code:
+                    return Found(code, words[0].box.page, words[:1], 0.9)
+    return None
+
+
+def _currency_code(word: Word) -> str | None:
+    """The ISO code a word prints, itself or as its symbol."""
+    code = norm_token(word.text).upper()
+    return CURRENCY_SYMBOLS.get(word.text.strip().casefold()) or (
+        code if code in ISO_CURRENCIES else None
+    )
 
 
 def _all_words(lines: list[list[Line]]) -> Iterator[Word]:

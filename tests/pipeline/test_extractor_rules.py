@@ -427,6 +427,21 @@ def test_the_currency_is_the_one_most_amounts_are_printed_in() -> None:
     assert _read("currency", _rows("Pens €2.00", "Ink €3.00", "Stamp $1.00")) == "EUR"
 
 
+@pytest.mark.parametrize(
+    ("rows", "currency"),
+    [
+        # a "§" a text layer renders as "$", beside amounts whose "€" is a word apart
+        (("Währung: EUR", "gemäß $4 Nr. 10a UStG", "Summe 12,77 €"), "EUR"),
+        (("Rechnungswährung : GBP", "Währung der Umsatzsteuerbuchung : EUR", "EUR 163,16"), "GBP"),
+        (("Currency: see terms", "Total $10.00"), "USD"),  # a label with no code after it
+    ],
+)
+def test_a_currency_printed_right_after_its_label_is_the_invoice_s(
+    rows: tuple[str, ...], currency: str
+) -> None:
+    assert _read("currency", _rows(*rows)) == currency
+
+
 def test_table_rows_need_a_description_and_an_amount() -> None:
     """A note in the table and a row of bare numbers (a wrapped row's figures) are no
     items."""
