@@ -106,11 +106,19 @@ def value_reader(spec: FieldSpec) -> Reader:
 
 def id_after(hit: KeyHit, page: int) -> Found | None:
     """The first of the next few words that is id-shaped. A key word in running prose
-    ("Rechnung gemäß Bestellung ...") is followed by none, and gives nothing."""
-    for word in hit.value_words[:ID_SEARCH_WORDS]:
+    ("Rechnung gemäß Bestellung ...") is followed by none, and gives nothing. A Portuguese
+    invoice's number is its document type's code, its series and its number ("FT
+    2026/311"), the code a word apart."""
+    words = hit.value_words[:ID_SEARCH_WORDS]
+    for index, word in enumerate(words):
         text = word.text.strip(" :;,")
         if id_shaped(text):
-            return Found(text, page_of([word], page), [word], hit.score)
+            if index and SERIES_TYPE.match(words[index - 1].text) and "/" in text:
+                chosen = [words[index - 1], word]
+                text = f"{words[index - 1].text} {text}"
+            else:
+                chosen = [word]
+            return Found(text, page_of(chosen, page), chosen, hit.score)
     return None
 
 
@@ -120,6 +128,9 @@ def id_shaped(text: str) -> bool:
 
 
 ID_SEARCH_WORDS = 3
+# The codes of Portuguese invoicing documents that open their number: invoice, invoice-
+# receipt, simplified invoice, credit and debit note.
+SERIES_TYPE = re.compile(r"^(FT|FR|FS|NC|ND)$")
 
 
 def first_date(words: Sequence[Word], page: int, score: float) -> Found | None:

@@ -50,8 +50,8 @@ def invoice(tmp_path_factory: pytest.TempPathFactory) -> list[Page]:
 # "Factuur aan:" where the seller has none. Spanish: "Base imponible", "TOTAL FACTURA".
 # Italian: "Spett.le" over the buyer, number and date in one title line. US: "BILL TO" and
 # "SHIP TO" side by side, "Sales Tax (8.25%)", a seller named "... Co.", month-first dates.
-# Portuguese: "Exmo(s). Sr(s)." over the buyer (its number "FT 2026/311" is read without its
-# series "FT", a shortfall left unchecked here). UK: "Invoice to", "Amount due", pounds.
+# Portuguese: "Exmo(s). Sr(s)." over the buyer, the number "FT 2026/311" (its type, series
+# and number). UK: "Invoice to", "Amount due", pounds.
 # Swiss: the buyer in a window with a contact under it, francs, thousands marked by "'".
 # UK VAT table: the title at the left, the seller at the right, "Customer", a table of
 # rates with a 0% row, "Total net", "Total VAT". German VAT table: "USt.-Satz", "Netto",

@@ -428,6 +428,18 @@ def test_the_currency_is_the_one_most_amounts_are_printed_in() -> None:
 
 
 @pytest.mark.parametrize(
+    ("row", "number"),
+    [
+        ("Fatura n.º FT 2026/311", "FT 2026/311"),  # Portuguese: type code, series/number
+        ("Fatura n.º FS B/1024", "FS B/1024"),  # a simplified invoice
+        ("Invoice No. FR 2026-311", "2026-311"),  # no series: a code before it is no part
+    ],
+)
+def test_a_portuguese_invoice_number_keeps_its_document_type_s_code(row: str, number: str) -> None:
+    assert _read("invoice_number", _rows(row)) == number
+
+
+@pytest.mark.parametrize(
     ("rows", "currency"),
     [
         # a "§" a text layer renders as "$", beside amounts whose "€" is a word apart
