@@ -443,9 +443,9 @@ def plain(text: str) -> str:
 
 def _currency(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
     """The code or symbol printed right after the currency's label ("Währung: EUR"), else the
-    currency most amounts are printed with, else the ISO code or symbol printed on its own
-    most often. The label comes first: a text layer may render a "§" as "$" ("§4 UStG" as
-    "$4 UStG") where the amounts print "€" apart from their digits."""
+    one printed most often, with an amount ("€2.00") or as a word of its own ("1.234,56
+    €"). A text layer may render a "§" as "$" ("§4 UStG" as "$4 UStG") where the amounts
+    print "€" apart from their digits: neither the label nor the words apart lose to it."""
     keyed = _keyed_currency(spec, lines)
     if keyed is not None:
         return keyed
@@ -454,11 +454,10 @@ def _currency(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
         for amount, _ in find_amounts(word.text):
             if amount.currency:
                 seen.setdefault(amount.currency, []).append(word)
-    if not seen:  # "1.234,56 €": the code or symbol printed as a word of its own
-        for word in _all_words(lines):
-            code = _currency_code(word)
-            if code:
-                seen.setdefault(code, []).append(word)
+    for word in _all_words(lines):  # "1.234,56 €": the code or symbol as a word of its own
+        code = _currency_code(word)
+        if code:
+            seen.setdefault(code, []).append(word)
     if not seen:
         return None
     code, words = max(seen.items(), key=lambda item: len(item[1]))

@@ -446,6 +446,7 @@ def test_a_portuguese_invoice_number_keeps_its_document_type_s_code(row: str, nu
         (("Währung: EUR", "gemäß $4 Nr. 10a UStG", "Summe 12,77 €"), "EUR"),
         (("Rechnungswährung : GBP", "Währung der Umsatzsteuerbuchung : EUR", "EUR 163,16"), "GBP"),
         (("Currency: see terms", "Total $10.00"), "USD"),  # a label with no code after it
+        (("gemäß $4 Nr. 10a UStG", "Netto 10,73 €", "Summe 12,77 €"), "EUR"),  # no label
     ],
 )
 def test_a_currency_printed_right_after_its_label_is_the_invoice_s(
