@@ -148,10 +148,8 @@ def find_field(spec: FieldSpec, lines: list[list[Line]]) -> Found | None:
         return _keyed_list(spec, lines)
     if spec.type == "date":
         return _date_value(spec, lines)
-    if spec.name == "tax":
-        return _tax_value(spec, lines)
     if spec.type in ("amount", "number"):
-        return _amount_value(spec, lines)
+        return _tax_value(spec, lines) if spec.name == "tax" else _amount_value(spec, lines)
     if spec.type == "id":
         return _id_value(spec, lines)
     if spec.name == "customer":

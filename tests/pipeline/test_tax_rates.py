@@ -91,3 +91,11 @@ def test_every_amount_field_s_candidates_know_the_rate_taxes() -> None:
         shares = {text for text, features in found.items() if features["rate_share"]}
         totals = {text for text, features in found.items() if features["rate_total"]}
         assert (shares, totals) == ({"16,38", "29,87"}, {"46,25"})
+
+
+def test_a_user_s_tax_field_of_another_type_is_read_as_its_type() -> None:
+    """The rule by rates is the tax amount's: a schema's string field named "tax" reads
+    the words after its key."""
+    spec = FieldSpec("tax", "string", labels=("tax",))
+    found = find_field(spec, [group_lines(_page([(0.1, 0.5, "Tax: exempt")]).words)])
+    assert found is not None and found.text == "exempt"
