@@ -184,7 +184,8 @@ def rates_in(words: Sequence[Word]) -> list[Decimal]:
     for index, word in enumerate(words):
         number = RATE_NUMBER.search(word.text) if _rate_at(words, index) else None
         value = parse_decimal(number[1]) if number else None
-        rates.extend([value] if value is not None else [])
+        if value is not None:
+            rates.append(value)
     return rates
 
 
